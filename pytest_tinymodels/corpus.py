@@ -1,0 +1,58 @@
+"""The text corpus shipped in the package (see ``data/CORPUS.md`` for its source and license)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from functools import lru_cache
+from importlib import resources
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@lru_cache(maxsize=1)
+def corpus_text() -> str:
+    """The whole corpus as one string."""
+    return (resources.files("pytest_tinymodels") / "data" / "corpus.txt").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def corpus_sha256() -> str:
+    """Hash of the corpus: part of every cache key, since tokenizers and datasets derive from it."""
+    return hashlib.sha256(corpus_text().encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def corpus_lines() -> tuple[str, ...]:
+    """Non-empty lines, as a tokenizer trainer iterates them."""
+    return tuple(line for line in corpus_text().splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
+def sentences() -> tuple[str, ...]:
+    """The corpus joined into paragraphs and split into sentences."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", corpus_text())]
+    result: list[str] = []
+    for paragraph in paragraphs:
+        result.extend(s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip())
+    return tuple(result)
+
+
+def sample_texts(rows: int, *, seed: int = 0, min_chars: int = 40, max_chars: int = 200) -> list[str]:
+    """``rows`` deterministic snippets of ``min_chars``..``max_chars`` characters drawn from the corpus."""
+    rng = random.Random(seed)
+    pool = sentences()
+    texts = []
+    for _ in range(rows):
+        start = rng.randrange(len(pool))
+        text = pool[start]
+        i = start + 1
+        while len(text) < min_chars:
+            text += " " + pool[i % len(pool)]
+            i += 1
+        if len(text) > max_chars:
+            cut = text.rfind(" ", min_chars, max_chars)
+            text = text[: cut if cut > 0 else max_chars]
+        texts.append(text)
+    return texts

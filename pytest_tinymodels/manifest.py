@@ -1,0 +1,423 @@
+"""Manifest parsing and validation (pure Python, no heavy imports).
+
+A manifest is a TOML file::
+
+    [defaults]
+    seed = 0
+    dtype = "float32"
+    device = "cpu"
+
+    [fixtures.tiny_llama]
+    model_type = "llama"
+    config = { hidden_size = 32 }
+    tokenizer = { vocab_size = 512 }
+    dataset = { rows = 32 }
+
+The built-in manifest (``data/default_fixtures.toml``) is read first; a user manifest adds
+fixtures and overrides built-in ones by name.  Every problem raises :class:`ManifestError`
+naming the file, the fixture and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ManifestError
+
+DTYPES = ("float32", "float16", "bfloat16")
+DEVICES = ("cpu", "cuda", "auto")
+TOKENIZER_METHODS = ("auto", "train", "truncate", "retrain", "spm-trim")
+FIXTURE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+#: Keys accepted under ``[defaults]``; each applies to every fixture that does not set it.
+DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "smoke")
+
+#: Keys accepted under ``[fixtures.NAME]``, with the type each must have.
+FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
+    "model_type": (str,),
+    "architecture": (str,),
+    "task": (str,),
+    "architectures": (str, list),
+    "exclude": (list,),
+    "config": (dict,),
+    "tokenizer": (dict,),
+    "dataset": (dict,),
+    "seed": (int,),
+    "dtype": (str,),
+    "device": (str,),
+    "source": (str,),
+    "download": (str,),
+    "revision": (str,),
+    "hub_id": (str, list),
+    "smoke": (bool,),
+    "description": (str,),
+}
+
+TOKENIZER_KEYS: dict[str, tuple[type, ...]] = {"vocab_size": (int,), "method": (str,), "model_max_length": (int,)}
+DATASET_KEYS: dict[str, tuple[type, ...]] = {"rows": (int,), "min_chars": (int,), "max_chars": (int,), "seed": (int,)}
+
+TOKENIZER_DEFAULTS: dict[str, Any] = {"vocab_size": 512, "method": "auto"}
+DATASET_DEFAULTS: dict[str, Any] = {"rows": 32, "min_chars": 40, "max_chars": 200}
+
+#: Config fields that must be positive integers when given.
+POSITIVE_INT_FIELDS = frozenset(
+    {
+        "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "intermediate_size", "vocab_size", "max_position_embeddings", "head_dim", "n_embd", "n_layer",
+        "n_head", "n_positions", "d_model", "d_ff", "d_kv", "num_layers", "num_heads", "num_decoder_layers",
+        "encoder_layers", "decoder_layers", "encoder_attention_heads", "decoder_attention_heads",
+        "encoder_ffn_dim", "decoder_ffn_dim", "n_inner", "num_experts", "num_local_experts",
+        "num_experts_per_tok", "image_size", "patch_size", "num_channels",
+    }
+)
+#: (dimension, heads) pairs where heads must divide the dimension when the user sets both.
+DIVISIBLE_FIELDS = (
+    ("hidden_size", "num_attention_heads"),
+    ("num_attention_heads", "num_key_value_heads"),
+    ("n_embd", "n_head"),
+    ("d_model", "num_heads"),
+)
+
+MAX_TINY_VOCAB = 1_000_000
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class FixtureSpec:
+    """One fixture as declared in a manifest, validated and with defaults applied."""
+
+    name: str
+    manifest: Path
+    model_type: str | None = None
+    architecture: str | None = None
+    task: str | None = None
+    architectures: tuple[str, ...] | None = None  # set => parametrized over architectures
+    exclude: tuple[str, ...] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+    tokenizer: Mapping[str, Any] = field(default_factory=lambda: dict(TOKENIZER_DEFAULTS))
+    dataset: Mapping[str, Any] = field(default_factory=lambda: dict(DATASET_DEFAULTS))
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+    source: str | None = None
+    download: str | None = None
+    revision: str | None = None
+    hub_ids: tuple[str, ...] = ()
+    smoke: bool = True
+    description: str | None = None
+
+    @property
+    def parametrized(self) -> bool:
+        """True when the fixture runs once per architecture."""
+        return self.architectures is not None
+
+    def for_architecture(self, model_type: str, architecture: str) -> FixtureSpec:
+        """The concrete (non-parametrized) spec of one architecture of a parametrized fixture."""
+        return replace(self, model_type=model_type, architecture=architecture, architectures=None, exclude=())
+
+    def build_key_fields(self) -> dict[str, Any]:
+        """The fields that decide what is built (and so the cache key): not name, device or hub ids."""
+        return {
+            "model_type": self.model_type,
+            "architecture": self.architecture,
+            "task": self.task,
+            "config": _sorted(self.config),
+            "tokenizer": _sorted(self.tokenizer),
+            "dataset": _sorted(self.dataset),
+            "seed": self.seed,
+            "dtype": self.dtype,
+            "source": self.source,
+            "download": self.download,
+            "revision": self.revision,
+            "smoke": self.smoke,
+        }
+
+
+@dataclass
+class Manifest:
+    """All fixtures, by name, with the file each came from."""
+
+    fixtures: dict[str, FixtureSpec] = field(default_factory=dict)
+    paths: list[Path] = field(default_factory=list)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fixtures
+
+    def __getitem__(self, name: str) -> FixtureSpec:
+        try:
+            return self.fixtures[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.fixtures), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else f"known fixtures: {', '.join(sorted(self.fixtures))}"
+            raise ManifestError(f"no tiny fixture named {name!r}", fixture=name, hint=hint) from None
+
+    def names(self) -> list[str]:
+        return sorted(self.fixtures)
+
+
+def default_manifest_path() -> Path:
+    """Path of the built-in manifest shipped in the package."""
+    return Path(str(resources.files("pytest_tinymodels") / "data" / "default_fixtures.toml"))
+
+
+def load_manifest(path: Path | str | None = None, *, include_defaults: bool = True) -> Manifest:
+    """Read the built-in manifest (unless ``include_defaults`` is false) and then ``path``, if given."""
+    manifest = Manifest()
+    sources = []
+    if include_defaults:
+        sources.append(default_manifest_path())
+    if path is not None:
+        sources.append(Path(path))
+    for src in sources:
+        for name, spec in parse_manifest_file(src).items():
+            manifest.fixtures[name] = spec
+        manifest.paths.append(src)
+    return manifest
+
+
+def parse_manifest_file(path: Path | str) -> dict[str, FixtureSpec]:
+    """Parse and validate one manifest file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError("manifest file not found", path=path, hint="create it or fix --tiny-manifest / tiny_manifest") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read manifest: {exc}", path=path) from None
+    return parse_manifest_text(text, path)
+
+
+def parse_manifest_text(text: str, path: Path | str = "<string>") -> dict[str, FixtureSpec]:
+    """Parse and validate manifest TOML text; ``path`` is only used in error messages."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"invalid TOML: {exc}", path=path, hint="fix the syntax") from None
+    _check_keys(data, ("defaults", "fixtures"), path, None, None)
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ManifestError("must be a table", path=path, field="defaults")
+    _check_keys(defaults, DEFAULT_KEYS, path, None, "defaults")
+    fixtures = data.get("fixtures", {})
+    if not isinstance(fixtures, dict):
+        raise ManifestError("must be a table of [fixtures.NAME] tables", path=path, field="fixtures")
+    specs: dict[str, FixtureSpec] = {}
+    for name, table in fixtures.items():
+        specs[name] = _parse_fixture(name, table, defaults, path)
+    return specs
+
+
+def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path) -> FixtureSpec:
+    _check_name(name, path)
+    if not isinstance(table, dict):
+        raise ManifestError("must be a table", path=path, fixture=name)
+    _check_keys(table, FIXTURE_KEYS, path, name, None)
+    for key, types in FIXTURE_KEYS.items():
+        if key in table:
+            _check_type(table[key], types, path, name, key)
+    for key in ("seed", "dtype", "device", "smoke"):
+        if key in defaults:
+            _check_type(defaults[key], FIXTURE_KEYS[key], path, None, f"defaults.{key}")
+
+    def pick(key: str, fallback: Any) -> Any:
+        return table.get(key, defaults.get(key, fallback))
+
+    dtype = pick("dtype", "float32")
+    if dtype not in DTYPES:
+        raise _choice_error(dtype, DTYPES, path, name, "dtype")
+    device = pick("device", "cpu")
+    if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
+        raise _choice_error(device, DEVICES, path, name, "device")
+    seed = pick("seed", 0)
+    if not 0 <= seed < 2**32:
+        raise ManifestError(f"must be between 0 and 2**32-1, got {seed}", path=path, fixture=name, field="seed")
+
+    tokenizer = _merged_table(TOKENIZER_DEFAULTS, defaults.get("tokenizer"), table.get("tokenizer"), TOKENIZER_KEYS, path, name, "tokenizer")
+    if not 2 <= tokenizer["vocab_size"] <= MAX_TINY_VOCAB:
+        raise ManifestError(
+            f"vocab_size must be between 2 and {MAX_TINY_VOCAB}, got {tokenizer['vocab_size']}",
+            path=path, fixture=name, field="tokenizer.vocab_size",
+        )
+    if tokenizer["method"] not in TOKENIZER_METHODS:
+        raise _choice_error(tokenizer["method"], TOKENIZER_METHODS, path, name, "tokenizer.method")
+    dataset = _merged_table(DATASET_DEFAULTS, defaults.get("dataset"), table.get("dataset"), DATASET_KEYS, path, name, "dataset")
+    if not 1 <= dataset["rows"] <= MAX_ROWS:
+        raise ManifestError(f"rows must be between 1 and {MAX_ROWS}, got {dataset['rows']}", path=path, fixture=name, field="dataset.rows")
+    if not 1 <= dataset["min_chars"] <= dataset["max_chars"]:
+        raise ManifestError(
+            f"need 1 <= min_chars <= max_chars, got {dataset['min_chars']} and {dataset['max_chars']}",
+            path=path, fixture=name, field="dataset.min_chars",
+        )
+
+    config = dict(defaults.get("config", {}) or {})
+    if "config" in defaults and not isinstance(defaults["config"], dict):
+        raise ManifestError("must be a table", path=path, field="defaults.config")
+    config.update(table.get("config", {}))
+    _check_config(config, path, name)
+
+    architectures: tuple[str, ...] | None = None
+    if "architectures" in table:
+        value = table["architectures"]
+        architectures = (value,) if isinstance(value, str) else tuple(_str_list(value, path, name, "architectures"))
+        if not architectures:
+            raise ManifestError("must not be empty (use \"*\" for every architecture)", path=path, fixture=name, field="architectures")
+        if "architecture" in table:
+            raise ManifestError("set either 'architecture' or 'architectures', not both", path=path, fixture=name, field="architectures")
+        if "task" not in table:
+            raise ManifestError("a parametrized fixture needs a 'task'", path=path, fixture=name, field="task",
+                                hint='e.g. task = "causal-lm"')
+    exclude = tuple(_str_list(table.get("exclude", []), path, name, "exclude"))
+    if exclude and architectures is None:
+        raise ManifestError("'exclude' only applies with 'architectures'", path=path, fixture=name, field="exclude")
+
+    source, download = table.get("source"), table.get("download")
+    if source and download:
+        raise ManifestError("set either 'source' or 'download', not both", path=path, fixture=name, field="download")
+    if download and architectures is not None:
+        raise ManifestError("'download' cannot be parametrized over architectures", path=path, fixture=name, field="download")
+    if download and not HUB_ID_RE.match(download):
+        raise ManifestError(f"not a hub repo id: {download!r}", path=path, fixture=name, field="download", hint='use "org/name"')
+    if not (source or download or architectures or table.get("model_type") or table.get("architecture")):
+        raise ManifestError(
+            "says nothing about what to build",
+            path=path, fixture=name, field="model_type",
+            hint="set model_type, architecture, architectures, source or download",
+        )
+    for key in ("model_type", "architecture", "task", "source", "revision"):
+        if key in table and not table[key].strip():
+            raise ManifestError("must not be empty", path=path, fixture=name, field=key)
+    hub_ids = table.get("hub_id", [])
+    hub_ids = (hub_ids,) if isinstance(hub_ids, str) else tuple(_str_list(hub_ids, path, name, "hub_id"))
+    for hub_id in hub_ids:
+        if not HUB_ID_RE.match(hub_id) or ".." in hub_id:
+            raise ManifestError(f"not a hub repo id: {hub_id!r}", path=path, fixture=name, field="hub_id", hint='use "org/name"')
+
+    return FixtureSpec(
+        name=name,
+        manifest=path,
+        model_type=table.get("model_type"),
+        architecture=table.get("architecture"),
+        task=table.get("task"),
+        architectures=architectures,
+        exclude=exclude,
+        config=config,
+        tokenizer=tokenizer,
+        dataset=dataset,
+        seed=seed,
+        dtype=dtype,
+        device=device,
+        source=source,
+        download=download,
+        revision=table.get("revision"),
+        hub_ids=hub_ids,
+        smoke=pick("smoke", True),
+        description=table.get("description"),
+    )
+
+
+def _check_name(name: str, path: Path) -> None:
+    if not FIXTURE_NAME_RE.match(name) or keyword.iskeyword(name):
+        raise ManifestError(
+            f"fixture name {name!r} is not a valid Python identifier",
+            path=path, fixture=name, field="name", hint="use letters, digits and underscores, e.g. tiny_llama",
+        )
+    if name.startswith("_"):
+        raise ManifestError("fixture names must not start with '_'", path=path, fixture=name, field="name")
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Any, path: Path, fixture: str | None, prefix: str | None) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            field_name = f"{prefix}.{key}" if prefix else key
+            raise ManifestError(f"unknown key {key!r}", path=path, fixture=fixture, field=field_name, hint=hint)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a table", float: "a number"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_type(value: Any, types: tuple[type, ...], path: Path, fixture: str | None, field_name: str) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise ManifestError(
+            f"must be {_type_names(types)}, got {type(value).__name__} {value!r}",
+            path=path, fixture=fixture, field=field_name,
+        )
+
+
+def _choice_error(value: Any, choices: tuple[str, ...], path: Path, fixture: str, field_name: str) -> ManifestError:
+    return ManifestError(f"{value!r} is not one of {', '.join(choices)}", path=path, fixture=fixture, field=field_name)
+
+
+def _str_list(value: Any, path: Path, fixture: str, field_name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ManifestError("must be a list of non-empty strings", path=path, fixture=fixture, field=field_name)
+    return list(value)
+
+
+def _merged_table(
+    base: Mapping[str, Any],
+    default: Any,
+    own: Any,
+    keys: dict[str, tuple[type, ...]],
+    path: Path,
+    fixture: str,
+    field_name: str,
+) -> dict[str, Any]:
+    merged = dict(base)
+    for label, part in ((f"defaults.{field_name}", default), (field_name, own)):
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise ManifestError("must be a table", path=path, fixture=fixture, field=label)
+        _check_keys(part, keys, path, fixture, field_name)
+        for key, value in part.items():
+            _check_type(value, keys[key], path, fixture, f"{field_name}.{key}")
+        merged.update(part)
+    return merged
+
+
+def _check_config(config: Mapping[str, Any], path: Path, fixture: str, prefix: str = "config") -> None:
+    for key, value in config.items():
+        field_name = f"{prefix}.{key}"
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ManifestError(f"config keys must be identifiers, got {key!r}", path=path, fixture=fixture, field=field_name)
+        if isinstance(value, dict):
+            _check_config(value, path, fixture, field_name)
+        elif key in POSITIVE_INT_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ManifestError(f"must be a positive integer, got {value!r}", path=path, fixture=fixture, field=field_name)
+            if value > 1_000_000:
+                raise ManifestError(f"{value} is not tiny", path=path, fixture=fixture, field=field_name,
+                                    hint="tiny fixtures are for tests; use at most 1,000,000")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ManifestError(f"must be finite, got {value!r}", path=path, fixture=fixture, field=field_name)
+    for dim, heads in DIVISIBLE_FIELDS:
+        a, b = config.get(dim), config.get(heads)
+        if isinstance(a, int) and isinstance(b, int) and a > 0 and b > 0 and a % b:
+            raise ManifestError(
+                f"{heads}={b} does not divide {dim}={a}",
+                path=path, fixture=fixture, field=f"{prefix}.{heads}",
+                hint=f"pick {heads} among the divisors of {a}",
+            )
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_sorted(v) for v in value]
+    return value

@@ -1,0 +1,123 @@
+"""Train a tiny tokenizer of the model type's own class on the shipped corpus.
+
+transformers 5 tokenizer classes define their pipeline (normalizer, pre-tokenizer, model type,
+decoder, post-processor) in code, so ``TokenizerClass()`` gives an empty tokenizer of the right
+algorithm — byte-level BPE for gpt2, SentencePiece-style BPE for llama, WordPiece for bert,
+Unigram for t5 — that ``train_new_from_iterator`` trains on our corpus.
+
+Model types whose own class cannot be trained this way (no class registered, the generic
+``TokenizersBackend``, ``MistralCommonBackend`` which needs another library, or Python-only
+tokenizers) fall back by small named rules in :data:`TOKENIZER_RULES` and then to
+:data:`FALLBACK_TOKENIZER`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .corpus import corpus_lines
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+#: Tokenizer class used where the model type's own class cannot be trained.
+FALLBACK_TOKENIZER = "LlamaTokenizer"
+
+#: Model type -> tokenizer class, where the library's mapping has none or an untrainable one.
+TOKENIZER_RULES: dict[str, str] = {
+    "llama": "LlamaTokenizer",
+    "mistral": "LlamaTokenizer",
+    "mixtral": "LlamaTokenizer",
+    "ministral": "LlamaTokenizer",
+    "pixtral": "LlamaTokenizer",
+}
+
+#: Class names the library maps to that are not trainable from scratch.
+UNTRAINABLE_CLASSES = frozenset({"TokenizersBackend", "MistralCommonBackend", "PreTrainedTokenizerFast", "PythonBackend"})
+
+_memo: dict[tuple[str, int, int | None], "PreTrainedTokenizerBase"] = {}
+_memo_lock = threading.Lock()
+
+
+def tokenizer_class_name(model_type: str) -> str:
+    """The tokenizer class trained for ``model_type`` (rules first, then the library's mapping)."""
+    if model_type in TOKENIZER_RULES:
+        return TOKENIZER_RULES[model_type]
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
+
+    name = TOKENIZER_MAPPING_NAMES.get(model_type)
+    if isinstance(name, (tuple, list)):
+        name = next((n for n in reversed(name) if n), None)
+    if not name or name in UNTRAINABLE_CLASSES:
+        return FALLBACK_TOKENIZER
+    return name
+
+
+def train_tokenizer(
+    model_type: str,
+    vocab_size: int,
+    *,
+    corpus: Iterable[str] | None = None,
+    model_max_length: int | None = None,
+) -> "PreTrainedTokenizerBase":
+    """A tokenizer of ``model_type``'s class trained on ``corpus`` (default: the shipped corpus).
+
+    The result is a fresh object the caller may modify.  Trainings on the default corpus are
+    memoized in-process (many model types share one tokenizer class).  The actual vocabulary can
+    exceed ``vocab_size`` when the base alphabet and special tokens need more room; callers must
+    use ``len(tokenizer)``.
+    """
+    class_name = tokenizer_class_name(model_type)
+    memo_key = (class_name, vocab_size, model_max_length)
+    if corpus is None:
+        with _memo_lock:
+            cached = _memo.get(memo_key)
+        if cached is not None:
+            return copy.deepcopy(cached)
+    tokenizer = _train(class_name, vocab_size, list(corpus) if corpus is not None else list(corpus_lines()))
+    if class_name != FALLBACK_TOKENIZER and tokenizer is None:
+        tokenizer = _train(FALLBACK_TOKENIZER, vocab_size, list(corpus_lines()))
+    if tokenizer is None:
+        raise RuntimeError(f"could not train a tokenizer for model type {model_type!r}")
+    _ensure_pad(tokenizer)
+    if model_max_length is not None:
+        tokenizer.model_max_length = model_max_length
+    if corpus is None:
+        with _memo_lock:
+            _memo[memo_key] = copy.deepcopy(tokenizer)
+    return tokenizer
+
+
+def _train(class_name: str, vocab_size: int, lines: list[str]) -> "PreTrainedTokenizerBase | None":
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    cls = tokenizer_class_from_name(class_name)
+    if cls is None or not hasattr(cls, "train_new_from_iterator"):
+        return None
+    try:
+        blank = cls()
+        return blank.train_new_from_iterator(lines, vocab_size=vocab_size, length=len(lines))
+    except Exception:  # noqa: BLE001 - any failure means "use the fallback class"
+        if class_name == FALLBACK_TOKENIZER:
+            raise
+        return None
+
+
+def _ensure_pad(tokenizer: Any) -> None:
+    """Give the tokenizer a pad token if it has none (batched tests need one): eos, else unk."""
+    if tokenizer.pad_token is None:
+        for name in ("eos_token", "unk_token", "sep_token"):
+            token = getattr(tokenizer, name, None)
+            if token is not None:
+                tokenizer.pad_token = token
+                return
+
+
+def special_token_ids(tokenizer: Any) -> dict[str, int | None]:
+    """The ids a model config must agree with (``pad_token_id``, ``bos_token_id``, ...)."""
+    ids = {}
+    for name in ("pad", "bos", "eos", "unk", "sep", "cls", "mask"):
+        ids[f"{name}_token_id"] = getattr(tokenizer, f"{name}_token_id", None)
+    return ids

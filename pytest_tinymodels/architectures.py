@@ -1,0 +1,371 @@
+"""Task names -> transformers auto-mappings; ``resolve()`` / ``expand()`` -> :class:`ArchInfo`.
+
+Everything here reads the *installed* transformers' auto-mapping tables (plain dicts of
+names), so the set of architectures always matches the library the user has.  No model
+class is imported unless it is needed to disambiguate a class shared by several model types.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import TinyModelsError
+
+__all__ = [
+    "TASKS",
+    "TASK_ORDER",
+    "ArchInfo",
+    "ArchitectureError",
+    "resolve",
+    "expand",
+    "task_names",
+    "modality_of",
+]
+
+#: task name -> names of the auto-mapping tables in ``transformers.models.auto.modeling_auto``.
+TASKS: dict[str, tuple[str, ...]] = {
+    "base": ("MODEL_MAPPING_NAMES",),
+    "causal-lm": ("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",),
+    "masked-lm": ("MODEL_FOR_MASKED_LM_MAPPING_NAMES",),
+    "seq2seq-lm": ("MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",),
+    "sequence-classification": ("MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",),
+    "token-classification": ("MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES",),
+    "question-answering": ("MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",),
+    "multiple-choice": ("MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES",),
+    "next-sentence-prediction": ("MODEL_FOR_NEXT_SENTENCE_PREDICTION_MAPPING_NAMES",),
+    "pretraining": ("MODEL_FOR_PRETRAINING_MAPPING_NAMES",),
+    "text-encoding": ("MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES",),
+    "image-classification": ("MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",),
+    "image-feature-extraction": ("MODEL_FOR_IMAGE_MAPPING_NAMES",),
+    "masked-image-modeling": ("MODEL_FOR_MASKED_IMAGE_MODELING_MAPPING_NAMES",),
+    "zero-shot-image-classification": ("MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES",),
+    "object-detection": ("MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES",),
+    "semantic-segmentation": ("MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES",),
+    "depth-estimation": ("MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES",),
+    "backbone": ("MODEL_FOR_BACKBONE_MAPPING_NAMES",),
+    "video-classification": ("MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING_NAMES",),
+    "image-text-to-text": ("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES",),
+    "multimodal-lm": ("MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES",),
+    "speech-seq2seq": ("MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES",),
+    "ctc": ("MODEL_FOR_CTC_MAPPING_NAMES",),
+    "audio-classification": ("MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES",),
+    "audio-frame-classification": ("MODEL_FOR_AUDIO_FRAME_CLASSIFICATION_MAPPING_NAMES",),
+    "audio-xvector": ("MODEL_FOR_AUDIO_XVECTOR_MAPPING_NAMES",),
+    "text-to-waveform": ("MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES",),
+    "text-to-spectrogram": ("MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES",),
+    "time-series-prediction": ("MODEL_FOR_TIME_SERIES_PREDICTION_MAPPING_NAMES",),
+}
+
+#: Order in which a model type's *default* task is looked for when only a model type is given.
+TASK_ORDER: tuple[str, ...] = (
+    "seq2seq-lm",
+    "masked-lm",  # before causal-lm: encoder models (bert, roberta...) also register *ForCausalLM
+    "causal-lm",
+    "speech-seq2seq",
+    "image-text-to-text",
+    "multimodal-lm",
+    "ctc",
+    "image-classification",
+    "audio-classification",
+    "sequence-classification",
+    "base",
+)
+
+#: Tasks whose inputs fix the modality regardless of the model type's processors.
+_TASK_MODALITY: dict[str, str] = {
+    "image-classification": "image",
+    "image-feature-extraction": "image",
+    "masked-image-modeling": "image",
+    "object-detection": "image",
+    "semantic-segmentation": "image",
+    "depth-estimation": "image",
+    "backbone": "image",
+    "video-classification": "image",
+    "speech-seq2seq": "audio",
+    "ctc": "audio",
+    "audio-classification": "audio",
+    "audio-frame-classification": "audio",
+    "audio-xvector": "audio",
+    "zero-shot-image-classification": "multimodal",
+    "image-text-to-text": "multimodal",
+}
+
+_MULTIMODAL_LM_TABLES = ("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES", "MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES")
+
+
+class ArchitectureError(TinyModelsError):
+    """An unknown or inconsistent model type / architecture / task.
+
+    ``field`` is ``"model_type"``, ``"architecture"`` or ``"task"``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """One concrete architecture: a model class of a model type, for a task."""
+
+    model_type: str
+    class_name: str
+    task: str
+    modality: str  # "text" | "image" | "audio" | "multimodal"
+    config_class_name: str
+
+    @property
+    def id(self) -> str:
+        """Stable identifier, e.g. ``"llama/LlamaForCausalLM"``."""
+        return f"{self.model_type}/{self.class_name}"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (tuple, list)):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+@lru_cache(maxsize=None)
+def _table(table_name: str) -> dict[str, tuple[str, ...]]:
+    from transformers.models.auto import modeling_auto
+
+    raw = getattr(modeling_auto, table_name, None)
+    if raw is None:
+        return {}
+    return {mt: _names(v) for mt, v in raw.items() if _names(v)}
+
+
+@lru_cache(maxsize=None)
+def _task_table(task: str) -> dict[str, tuple[str, ...]]:
+    merged: dict[str, tuple[str, ...]] = {}
+    for table_name in TASKS[task]:
+        for mt, classes in _table(table_name).items():
+            merged[mt] = tuple(dict.fromkeys(merged.get(mt, ()) + classes))
+    return merged
+
+
+@lru_cache(maxsize=None)
+def _config_names() -> dict[str, str]:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return dict(CONFIG_MAPPING_NAMES)
+
+
+@lru_cache(maxsize=None)
+def _processor_sets() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(vision, audio, text) model types according to the processor auto-mappings."""
+    from transformers.models.auto import feature_extraction_auto, image_processing_auto, tokenization_auto
+
+    vision = set(image_processing_auto.IMAGE_PROCESSOR_MAPPING_NAMES)
+    try:
+        from transformers.models.auto import video_processing_auto
+
+        vision |= set(video_processing_auto.VIDEO_PROCESSOR_MAPPING_NAMES)
+    except Exception:  # pragma: no cover - optional table
+        pass
+    audio = set(feature_extraction_auto.FEATURE_EXTRACTOR_MAPPING_NAMES)
+    text = {mt for mt, v in tokenization_auto.TOKENIZER_MAPPING_NAMES.items() if v}
+    return frozenset(vision), frozenset(audio), frozenset(text)
+
+
+def task_names() -> list[str]:
+    """All supported task names, sorted."""
+    return sorted(TASKS)
+
+
+def modality_of(model_type: str, task: str) -> str:
+    """Input modality of ``model_type`` used for ``task``: text, image, audio or multimodal."""
+    if task in _TASK_MODALITY:
+        return _TASK_MODALITY[task]
+    vision, audio, text = _processor_sets()
+    is_v, is_a, is_t = model_type in vision, model_type in audio, model_type in text
+    multimodal_lm = any(model_type in _table(t) for t in _MULTIMODAL_LM_TABLES)
+    if is_v and (is_a or is_t or multimodal_lm):
+        return "multimodal"
+    if is_v:
+        return "image"
+    if is_a and (multimodal_lm or (is_t and model_type in _table("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"))):
+        return "multimodal"
+    if is_a:
+        return "audio"
+    return "text"
+
+
+def _info(model_type: str, class_name: str, task: str) -> ArchInfo:
+    return ArchInfo(
+        model_type=model_type,
+        class_name=class_name,
+        task=task,
+        modality=modality_of(model_type, task),
+        config_class_name=_config_names().get(model_type, ""),
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _close(word: str, candidates: Sequence[str], n: int = 5) -> str:
+    matches = difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
+    if not matches:
+        low = word.lower()
+        matches = [c for c in candidates if low and low in c.lower()][:n]
+    return f" Did you mean: {', '.join(matches)}?" if matches else ""
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ArchitectureError(
+            "task",
+            f"unknown task {task!r}.{_close(task, list(TASKS))} Known tasks: {', '.join(sorted(TASKS))}.",
+        )
+
+
+def _all_model_types() -> list[str]:
+    types = set(_config_names())
+    for task in TASKS:
+        types |= set(_task_table(task))
+    return sorted(types)
+
+
+@lru_cache(maxsize=None)
+def _class_index() -> dict[str, list[tuple[str, str]]]:
+    """class name -> [(task, model_type), ...] over every task, in TASK_ORDER then name order."""
+    index: dict[str, list[tuple[str, str]]] = {}
+    ordered = list(TASK_ORDER) + sorted(t for t in TASKS if t not in TASK_ORDER)
+    for task in ordered:
+        for mt in sorted(_task_table(task)):
+            for cls in _task_table(task)[mt]:
+                index.setdefault(cls, []).append((task, mt))
+    return index
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def resolve(model_type: str | None, architecture: str | None, task: str | None) -> ArchInfo:
+    """Resolve a (model type, architecture class, task) triple, any of which may be omitted.
+
+    * model type only: the class of the first task of :data:`TASK_ORDER` that has it
+      (``base`` = AutoModel last);
+    * architecture only: the model type is inferred from the auto-mappings;
+    * both: they must belong together.
+
+    Raises :class:`ArchitectureError` naming the offending field, with close matches.
+    """
+    if task is not None:
+        _check_task(task)
+    if model_type is None and architecture is None:
+        raise ArchitectureError(
+            "model_type", "give a model type (e.g. 'llama') or an architecture class (e.g. 'LlamaForCausalLM')."
+        )
+
+    if model_type is not None and model_type not in _config_names() and not any(
+        model_type in _task_table(t) for t in TASKS
+    ):
+        raise ArchitectureError(
+            "model_type",
+            f"unknown model type {model_type!r} in the installed transformers.{_close(model_type, _all_model_types())}"
+            " Model types are the `model_type` of a config (see transformers' CONFIG_MAPPING_NAMES).",
+        )
+
+    if architecture is not None:
+        hits = _class_index().get(architecture)
+        if not hits:
+            raise ArchitectureError(
+                "architecture",
+                f"unknown architecture class {architecture!r} in the installed transformers."
+                f"{_close(architecture, list(_class_index()))} Use a class name listed by an Auto* mapping,"
+                " e.g. 'LlamaForCausalLM'.",
+            )
+        if model_type is not None:
+            hits_mt = [h for h in hits if h[1] == model_type]
+            if not hits_mt:
+                owners = sorted({mt for _, mt in hits})
+                raise ArchitectureError(
+                    "architecture",
+                    f"{architecture!r} is not an architecture of model type {model_type!r} "
+                    f"(it belongs to: {', '.join(owners)}). Drop one of the two or make them match.",
+                )
+            hits = hits_mt
+        if task is not None:
+            hits_task = [h for h in hits if h[0] == task]
+            if not hits_task:
+                tasks = sorted({t for t, _ in hits})
+                raise ArchitectureError(
+                    "task",
+                    f"{architecture!r} is not registered for task {task!r} (it is for: {', '.join(tasks)}).",
+                )
+            hits = hits_task
+        owners = list(dict.fromkeys(mt for _, mt in hits))
+        chosen_mt = owners[0] if len(owners) == 1 else _owner_of_class(architecture, owners)
+        chosen_task = next(t for t, mt in hits if mt == chosen_mt)
+        return _info(chosen_mt, architecture, chosen_task)
+
+    assert model_type is not None
+    tasks = [task] if task is not None else [t for t in TASK_ORDER]
+    for t in tasks:
+        classes = _task_table(t).get(model_type)
+        if classes:
+            return _info(model_type, classes[0], t)
+    if task is not None:
+        available = [t for t in sorted(TASKS) if model_type in _task_table(t)]
+        raise ArchitectureError(
+            "task",
+            f"model type {model_type!r} has no architecture for task {task!r}"
+            f" (available tasks: {', '.join(available) or 'none'}).",
+        )
+    raise ArchitectureError(
+        "model_type",
+        f"model type {model_type!r} has no model class in the installed transformers (config only);"
+        " pick another model type or give an explicit architecture.",
+    )
+
+
+def _owner_of_class(class_name: str, owners: list[str]) -> str:
+    """Pick the model type whose config class the model class declares (fallback: first)."""
+    try:
+        import transformers
+
+        cls = getattr(transformers, class_name)
+        mt = getattr(getattr(cls, "config_class", None), "model_type", None)
+        if mt in owners:
+            return mt
+    except Exception:
+        pass
+    return owners[0]
+
+
+def _match(info: ArchInfo, patterns: Sequence[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(info.model_type, p) or fnmatch.fnmatchcase(info.class_name, p) for p in patterns
+    )
+
+
+def expand(task: str, include: str | Sequence[str] = "*", exclude: Sequence[str] = ()) -> list[ArchInfo]:
+    """Every architecture of ``task`` in the installed transformers, filtered.
+
+    ``include`` / ``exclude`` entries are model types or class names; fnmatch globs are allowed
+    (``"qwen*"``, ``"*ForCausalLM"``).  The order is sorted by (model type, class name), hence
+    identical in every process.
+    """
+    _check_task(task)
+    inc = [include] if isinstance(include, str) else list(include)
+    exc = [exclude] if isinstance(exclude, str) else list(exclude)
+    out = []
+    for mt in sorted(_task_table(task)):
+        for cls in sorted(_task_table(task)[mt]):
+            info = _info(mt, cls, task)
+            if _match(info, inc) and not _match(info, exc):
+                out.append(info)
+    return out

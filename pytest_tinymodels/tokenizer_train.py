@@ -98,7 +98,7 @@ def _train(class_name: str, vocab_size: int, lines: list[str]) -> "PreTrainedTok
         return None
     try:
         blank = cls()
-        return blank.train_new_from_iterator(lines, vocab_size=vocab_size, length=len(lines))
+        return blank.train_new_from_iterator(lines, vocab_size=vocab_size, length=len(lines), show_progress=False)
     except Exception:  # noqa: BLE001 - any failure means "use the fallback class"
         if class_name == FALLBACK_TOKENIZER:
             raise

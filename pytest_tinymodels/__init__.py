@@ -1,0 +1,52 @@
+"""pytest-tinymodels: tiny random Hugging Face models, tokenizers and datasets as pytest fixtures.
+
+Outside pytest::
+
+    from pytest_tinymodels import get_fixture
+    model, tokenizer, dataset = get_fixture("tiny_llama")
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .loader import TinyTriple
+
+try:
+    __version__ = metadata.version("pytest-tinymodels")
+except metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+
+def get_fixture(
+    name: str,
+    *,
+    manifest: str | None = None,
+    cache_dir: str | None = None,
+    device: str | None = None,
+    variant: str | None = None,
+) -> "TinyTriple":
+    """Build (or reuse) the tiny entry ``name`` and return a fresh triple, without pytest."""
+    from .cache import Cache
+    from .manifest import load_manifest
+    from .session import TinySession, resolve_cache_dir
+
+    session = TinySession(load_manifest(manifest), Cache(resolve_cache_dir(cache_dir).value), device=device)
+    variants = session.variants(name)
+    chosen = next((v for v in variants if v.id == (variant or "")), None) if variant or len(variants) != 1 else variants[0]
+    if chosen is None:
+        raise KeyError(f"fixture {name!r} has variants {[v.id for v in variants]}; pass variant=")
+    return session.load(chosen).fresh()
+
+
+__all__ = ["get_fixture", "__version__"]
+
+
+def __getattr__(attr: str) -> Any:
+    if attr == "TinyTriple":
+        from .loader import TinyTriple
+
+        return TinyTriple
+    raise AttributeError(attr)

@@ -1,0 +1,261 @@
+"""Build one tiny entry (model + tokenizer/processor + dataset + recipe) into a directory.
+
+The cache owns the directory (a temporary one, published atomically afterwards); this module
+only knows how to fill it.  Layout of an entry::
+
+    repo/          config.json, model.safetensors, tokenizer/processor files: a hub-style repo,
+                   so ``AutoModel.from_pretrained(repo)`` and ``AutoTokenizer.from_pretrained(repo)`` work
+    dataset/       datasets.Dataset.save_to_disk
+    recipe.json    the normalized spec, the library versions and what the build measured
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import RECIPE, library_versions
+from .corpus import corpus_sha256
+from .errors import BuildError, TinyModelsError
+from .manifest import FixtureSpec
+
+if TYPE_CHECKING:
+    from .architectures import ArchInfo
+
+REPO_DIR = "repo"
+DATASET_DIR = "dataset"
+TORCH_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+#: Config attributes that bound the sequence length, in order of preference.
+MAX_LENGTH_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "n_ctx", "seq_length")
+DEFAULT_MAX_LENGTH = 512
+
+
+def key_fields(spec: FixtureSpec) -> dict[str, Any]:
+    """What decides the content of ``spec``'s entry (spec fields + corpus hash)."""
+    fields = spec.build_key_fields()
+    fields["corpus"] = corpus_sha256()
+    return fields
+
+
+def label_of(spec: FixtureSpec) -> str:
+    return spec.architecture or spec.model_type or spec.download or spec.source or spec.name
+
+
+def build_entry(spec: FixtureSpec, dest: Path, *, arch: "ArchInfo | None" = None) -> dict[str, Any]:
+    """Fill ``dest`` with the entry for ``spec``; returns the recipe (also written to recipe.json)."""
+    from ._quiet import quiet_libraries
+
+    with quiet_libraries():
+        return _build_entry(spec, dest, arch)
+
+
+def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None") -> dict[str, Any]:
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def stage(name: str):
+        return _Stage(name, spec.name, timings)
+
+    repo = dest / REPO_DIR
+    repo.mkdir(parents=True, exist_ok=True)
+    if spec.download:
+        with stage("download"):
+            info = _copy_download(spec, repo)
+    else:
+        info = _build_model(spec, repo, stage, arch)
+    with stage("dataset"):
+        _build_dataset(spec, dest / DATASET_DIR, info.get("modality", "text"))
+    recipe = {
+        "fixture": spec.name,
+        "manifest": str(spec.manifest),
+        "spec": key_fields(spec),
+        "versions": library_versions(),
+        "python": platform.python_version(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "build_seconds": round(time.perf_counter() - start, 4),
+        **info,
+    }
+    (dest / RECIPE).write_text(json.dumps(recipe, indent=1, sort_keys=True, default=str))
+    return recipe
+
+
+class _Stage:
+    """Times a build stage and turns unexpected exceptions into a BuildError naming the stage."""
+
+    def __init__(self, name: str, fixture: str, timings: dict[str, float]) -> None:
+        self.name, self.fixture, self.timings = name, fixture, timings
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.timings[self.name] = time.perf_counter() - self.start
+        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, TinyModelsError):
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            raise BuildError(message, fixture=self.fixture, stage=self.name) from exc
+
+
+def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | None") -> dict[str, Any]:
+    import torch
+
+    from . import architectures, shrink
+
+    with stage("resolve"):
+        if arch is None:
+            arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
+    vocab_size = int(spec.tokenizer["vocab_size"])
+    processor_info: dict[str, Any] = {}
+    tokenizer = None
+    with stage("tokenizer"):
+        if spec.source:
+            from . import hub
+
+            source_dir = hub.fetch_source(spec.source, revision=spec.revision)
+            base = _source_config(source_dir)
+            tokenizer = _shrunk_source_tokenizer(spec, source_dir, repo, vocab_size, processor_info)
+        else:
+            base = shrink.base_config(arch.model_type)
+            if arch.modality in ("text", "multimodal"):
+                from .tokenizer_train import tokenizer_class_name, train_tokenizer
+
+                tokenizer = train_tokenizer(arch.model_type, vocab_size)
+                processor_info["tokenizer"] = {"class": type(tokenizer).__name__, "method": "train",
+                                               "trained_as": tokenizer_class_name(arch.model_type)}
+    with stage("shrink"):
+        ids = _special_ids(tokenizer) if tokenizer is not None else None
+        config = shrink.shrink_config(
+            base,
+            vocab_size=len(tokenizer) if tokenizer is not None else None,
+            special_token_ids=ids,
+            overrides=spec.config,
+        )
+        config.architectures = [arch.class_name]
+    if tokenizer is not None:
+        tokenizer.model_max_length = _max_length(config)
+    with stage("processor"):
+        if arch.modality != "text" and not spec.source:
+            from . import processors
+
+            processor_info["processor"] = processors.build_processor(arch, config, repo, tokenizer=tokenizer)
+        elif tokenizer is not None:
+            tokenizer.save_pretrained(str(repo))
+    with stage("model"):
+        model_cls = _model_class(arch.class_name)
+        torch.manual_seed(spec.seed)
+        model = model_cls(config)
+        model.eval()
+        dtype = getattr(torch, TORCH_DTYPES[spec.dtype])
+        if dtype != torch.float32:
+            model = model.to(dtype)
+    if spec.smoke:
+        with stage("smoke"):
+            from . import smoke
+
+            smoke.smoke_forward(model, smoke.dummy_inputs(model, config, tokenizer))
+    with stage("save"):
+        model.save_pretrained(str(repo), safe_serialization=True)
+        _drop_unsafe_files(repo)
+    n_params = sum(p.numel() for p in model.parameters())
+    weights = sum(p.stat().st_size for p in repo.glob("*.safetensors"))
+    return {
+        "model_type": arch.model_type,
+        "architecture": arch.class_name,
+        "task": arch.task,
+        "modality": arch.modality,
+        "num_parameters": n_params,
+        "safetensors_bytes": weights,
+        "vocab_size": getattr(config, "vocab_size", None),
+        **processor_info,
+    }
+
+
+def _model_class(class_name: str) -> Any:
+    import transformers
+
+    try:
+        return getattr(transformers, class_name)
+    except AttributeError:
+        raise BuildError(f"transformers {transformers.__version__} has no class {class_name}", stage="model") from None
+
+
+def _source_config(source_dir: Path) -> Any:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(source_dir), trust_remote_code=False)
+
+
+def _shrunk_source_tokenizer(spec: FixtureSpec, source_dir: Path, repo: Path, vocab_size: int, info: dict[str, Any]) -> Any:
+    from transformers import AutoTokenizer
+
+    from .tokenizer_shrink import shrink_tokenizer
+
+    result = shrink_tokenizer(source_dir, repo, vocab_size, method=spec.tokenizer.get("method", "auto"))
+    info["tokenizer"] = {"method": getattr(result, "method", None), "source": spec.source}
+    return AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
+
+
+def _special_ids(tokenizer: Any) -> dict[str, int | None]:
+    from .tokenizer_train import special_token_ids
+
+    return special_token_ids(tokenizer)
+
+
+def _max_length(config: Any) -> int:
+    for name in MAX_LENGTH_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    text_config = getattr(config, "text_config", None)
+    if text_config is not None and text_config is not config:
+        return _max_length(text_config)
+    return DEFAULT_MAX_LENGTH
+
+
+def _copy_download(spec: FixtureSpec, repo: Path) -> dict[str, Any]:
+    from . import hub
+
+    snapshot = hub.download_repo(spec.download, revision=spec.revision)
+    for path in sorted(snapshot.rglob("*")):
+        if path.is_file():
+            target = repo / path.relative_to(snapshot)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)  # resolves the hub cache's symlinks into real files
+    config = json.loads((repo / "config.json").read_text()) if (repo / "config.json").is_file() else {}
+    if not list(repo.glob("*.safetensors")):
+        raise BuildError(
+            f"repo {spec.download!r} has no .safetensors weights (pickled weights are never loaded)",
+            fixture=spec.name, stage="download",
+        )
+    return {
+        "download": spec.download,
+        "model_type": config.get("model_type"),
+        "architecture": (config.get("architectures") or [None])[0],
+        "modality": "text",
+        "safetensors_bytes": sum(p.stat().st_size for p in repo.glob("*.safetensors")),
+    }
+
+
+def _build_dataset(spec: FixtureSpec, dest: Path, modality: str) -> None:
+    if modality in ("image", "audio"):
+        from . import processors
+
+        dataset = processors.build_dataset(modality, spec.dataset, seed=spec.seed)
+    else:
+        from .dataset import build_text_dataset
+
+        dataset = build_text_dataset(spec.dataset, seed=spec.seed)
+    from .dataset import save_dataset
+
+    save_dataset(dataset, dest)
+
+
+def _drop_unsafe_files(repo: Path) -> None:
+    """Only safetensors weights are kept: no pickle files ever land in the cache."""
+    for pattern in ("*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt"):
+        for path in repo.glob(pattern):
+            path.unlink()

@@ -1,0 +1,252 @@
+"""The pytest plugin: options, hooks and fixture registration.  All work is delegated to
+:class:`pytest_tinymodels.session.TinySession`; nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cache import Cache
+from .errors import ManifestError, TinyModelsError
+from .manifest import Manifest, load_manifest
+from .session import Setting, TinySession, default_manifest_file, resolve_cache_dir
+
+SESSION_KEY = pytest.StashKey[TinySession]()
+SETTINGS_KEY = pytest.StashKey[dict]()
+WORKER_STATS_KEY = "tinymodels_stats"
+_merged_stats_key = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinymodels", "tiny Hugging Face model fixtures (pytest-tinymodels)")
+    group.addoption("--tiny-manifest", metavar="PATH", default=None,
+                    help="fixtures manifest (default: ini tiny_manifest, else fixtures.toml at the rootdir)")
+    group.addoption("--tiny-cache-dir", metavar="PATH", default=None,
+                    help="cache directory (default: env PYTEST_TINYMODELS_CACHE, ini tiny_cache_dir, user cache dir)")
+    group.addoption("--tiny-rebuild", action="store_true", default=False,
+                    help="rebuild every tiny entry the selected tests use (once per run, also under xdist)")
+    group.addoption("--tiny-device", choices=("cpu", "cuda", "auto"), default=None,
+                    help="load every tiny model on this device (overrides the manifest)")
+    group.addoption("--tiny-dtype", choices=("float32", "float16", "bfloat16"), default=None,
+                    help="build and load every tiny model in this dtype (overrides the manifest)")
+    group.addoption("--tiny-arch", metavar="LIST", default=None,
+                    help="comma-separated model types / class names (globs ok) to keep in parametrized fixtures")
+    group.addoption("--tiny-strict", action="store_true", default=False,
+                    help="an architecture that cannot be built fails its tests instead of skipping them")
+    group.addoption("--tiny-lock-timeout", metavar="SECONDS", type=float, default=None,
+                    help="give up waiting for another process's build after this long (default 900)")
+    parser.addini("tiny_manifest", "path of the tiny fixtures manifest (relative to the rootdir)", default=None)
+    parser.addini("tiny_cache_dir", "tiny model cache directory", default=None)
+    parser.addini("tiny_lock_timeout", "seconds to wait for another process's build", default="900")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tiny_cuda: the test needs a CUDA GPU (skipped where none exists)")
+    try:
+        manifest, manifest_setting = _load_manifest(config)
+    except ManifestError as exc:
+        raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
+    cache_setting = resolve_cache_dir(
+        config.getoption("tiny_cache_dir"), config.getini("tiny_cache_dir"), ini_base=config.rootpath
+    )
+    timeout = config.getoption("tiny_lock_timeout") or float(config.getini("tiny_lock_timeout") or 900)
+    cache = Cache(cache_setting.value, lock_timeout=timeout, log=_make_logger(config))
+    workerinput = getattr(config, "workerinput", None)
+    run_id = (workerinput or {}).get("testrunuid") or os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+    arch_filter = [a.strip() for a in (config.getoption("tiny_arch") or "").split(",") if a.strip()]
+    session = TinySession(
+        manifest,
+        cache,
+        rebuild=config.getoption("tiny_rebuild"),
+        run_id=run_id,
+        device=config.getoption("tiny_device"),
+        dtype=config.getoption("tiny_dtype"),
+        arch_filter=arch_filter,
+    )
+    config.stash[SESSION_KEY] = session
+    config.stash[SETTINGS_KEY] = {"cache": cache_setting, "manifest": manifest_setting}
+    config.pluginmanager.register(_fixture_module(manifest), "tinymodels-fixtures")
+
+
+def _load_manifest(config: pytest.Config) -> tuple[Manifest, Setting]:
+    cli, ini = config.getoption("tiny_manifest"), config.getini("tiny_manifest")
+    if cli:
+        path, source = Path(cli).expanduser().resolve(), "--tiny-manifest"
+    elif ini:
+        path, source = (config.rootpath / ini).resolve(), "ini tiny_manifest"
+    else:
+        path, source = default_manifest_file(config.rootpath), "rootdir"
+    return load_manifest(path), Setting(path, source if path else "built-in only")
+
+
+def _make_logger(config: pytest.Config):
+    def log(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not hasattr(config, "workerinput"):
+            reporter.write_line(f"[tinymodels] {message}", yellow=True)
+        else:
+            import sys
+
+            print(f"[tinymodels] {message}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def _fixture_module(manifest: Manifest) -> types.ModuleType:
+    """A plugin module holding one function-scoped fixture per manifest entry."""
+    module = types.ModuleType("pytest_tinymodels._fixtures")
+    for name in manifest.names():
+        setattr(module, name, _make_fixture(name, manifest[name].description))
+    return module
+
+
+def _make_fixture(name: str, description: str | None):
+    def tiny_fixture(request: pytest.FixtureRequest) -> Any:
+        return _fixture_value(request, name)
+
+    tiny_fixture.__doc__ = description or f"Tiny model/tokenizer/dataset triple {name!r} (pytest-tinymodels)."
+    tiny_fixture.__name__ = name
+    return pytest.fixture(name=name)(tiny_fixture)
+
+
+def _fixture_value(request: pytest.FixtureRequest, name: str) -> Any:
+    session = request.config.stash[SESSION_KEY]
+    variants = session.variants(name)
+    variant_id = getattr(request, "param", None)
+    if variant_id is None:
+        if len(variants) != 1 or variants[0].id:
+            raise pytest.UsageError(f"tiny fixture {name!r} is parametrized over architectures; request it from a test")
+        variant = variants[0]
+    else:
+        variant = next(v for v in variants if v.id == variant_id)
+    device = session.device or variant.spec.device
+    if device.startswith("cuda"):
+        from .loader import cuda_available
+
+        if not cuda_available():
+            pytest.skip(f"tiny fixture {name!r} needs CUDA (device={device!r}) and no GPU is available")
+    try:
+        return session.load(variant, device=device).fresh()
+    except TinyModelsError as exc:
+        if variant.id and not request.config.getoption("tiny_strict"):
+            pytest.skip(f"{name}[{variant.id}] cannot be built: {_one_line(exc)}")
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+def _tiny_names(config: pytest.Config, fixturenames: Any) -> list[str]:
+    manifest = config.stash[SESSION_KEY].manifest
+    return [n for n in fixturenames if n in manifest]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    session = metafunc.config.stash[SESSION_KEY]
+    for name in _tiny_names(metafunc.config, metafunc.fixturenames):
+        if not session.manifest[name].parametrized:
+            continue
+        if _defines_own_fixture(metafunc, name):
+            continue
+        try:
+            variants = session.variants(name)
+        except ManifestError as exc:
+            raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
+        ids = [v.id for v in variants]
+        if not ids:
+            metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(
+                reason=f"tiny fixture {name!r}: no architecture left after filters"))], indirect=True, ids=["none"])
+            continue
+        metafunc.parametrize(name, ids, indirect=True, ids=ids)
+
+
+def _defines_own_fixture(metafunc: pytest.Metafunc, name: str) -> bool:
+    """A conftest fixture of the same name shadows ours: leave it alone."""
+    defs = metafunc._arg2fixturedefs.get(name) if hasattr(metafunc, "_arg2fixturedefs") else None
+    if not defs:
+        return False
+    return getattr(defs[-1].func, "__module__", "") != __name__
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Validate every tiny fixture the selected tests use (model types, architectures, tasks)."""
+    used: set[str] = set()
+    for item in items:
+        used.update(_tiny_names(config, getattr(item, "fixturenames", ())))
+    tiny = config.stash[SESSION_KEY]
+    for name in sorted(used):
+        try:
+            tiny.variants(name)
+        except ManifestError as exc:
+            raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if not settings:
+        return []
+    cache, manifest = settings["cache"], settings["manifest"]
+    tiny = config.stash[SESSION_KEY]
+    lines = [
+        f"tinymodels: cache {cache.value} (from {cache.source})",
+        f"tinymodels: manifest {manifest.value or '(built-in only)'} ({len(tiny.manifest.fixtures)} fixtures)",
+    ]
+    if tiny.rebuild:
+        lines.append("tinymodels: --tiny-rebuild: entries used by the selected tests are rebuilt once")
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None and SESSION_KEY in config.stash:
+        workeroutput[WORKER_STATS_KEY] = json.dumps(config.stash[SESSION_KEY].stats_records())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect each worker's build/reuse records."""
+    records = getattr(node, "workeroutput", {}).get(WORKER_STATS_KEY)
+    if records:
+        node.config.stash.setdefault(_merged_stats_key, []).extend(json.loads(records))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if SESSION_KEY not in config.stash:
+        return
+    records = list(config.stash[SESSION_KEY].stats_records()) + list(config.stash.get(_merged_stats_key, []))
+    if not records:
+        return
+    merged: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        prev = merged.get(rec["fixture"])
+        if prev is None or (rec["built"] and not prev["built"]):
+            merged[rec["fixture"]] = rec
+    built = [r for r in merged.values() if r["built"]]
+    reused = [r for r in merged.values() if not r["built"]]
+    tr = terminalreporter
+    tr.write_sep("-", "tiny models")
+    for rec in sorted(merged.values(), key=lambda r: r["fixture"]):
+        what = f"built in {rec['seconds']:.2f}s" if rec["built"] else "reused"
+        extra = f", repaired: {rec['repaired']}" if rec.get("repaired") else ""
+        waited = f", waited {rec['waited']:.1f}s" if rec.get("waited", 0) >= 0.5 else ""
+        tr.write_line(f"{rec['fixture']:<40} {what:<16} {_size(rec['size']):>9}  {rec['label']}{waited}{extra}")
+    total = sum(r["seconds"] for r in built)
+    tr.write_line(f"{len(built)} built ({total:.2f}s), {len(reused)} reused")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+

@@ -1,0 +1,200 @@
+"""TinySession: a manifest, a cache and what this run built or reused.
+
+Used by the pytest plugin and by the CLI; knows nothing about pytest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .cache import Cache, CacheResult, cache_key
+from .errors import ManifestError
+from .manifest import FixtureSpec, Manifest
+
+CACHE_ENV = "PYTEST_TINYMODELS_CACHE"
+APP_NAME = "pytest-tinymodels"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An effective setting and where it came from (shown in the pytest header)."""
+
+    value: Any
+    source: str
+
+
+def resolve_cache_dir(cli: str | None = None, ini: str | None = None, env: Mapping[str, str] | None = None,
+                      ini_base: Path | None = None) -> Setting:
+    """CLI > env ``PYTEST_TINYMODELS_CACHE`` > ini ``tiny_cache_dir`` > the user cache dir."""
+    env = os.environ if env is None else env
+    if cli:
+        return Setting(Path(cli).expanduser().resolve(), "--tiny-cache-dir")
+    if env.get(CACHE_ENV):
+        return Setting(Path(env[CACHE_ENV]).expanduser().resolve(), CACHE_ENV)
+    if ini:
+        path = Path(ini).expanduser()
+        if not path.is_absolute() and ini_base is not None:
+            path = ini_base / path
+        return Setting(path.resolve(), "ini tiny_cache_dir")
+    import platformdirs
+
+    return Setting(Path(platformdirs.user_cache_dir(APP_NAME)), "default")
+
+
+@dataclass
+class EntryStat:
+    """One fixture entry used in this run (merged across xdist workers by the plugin)."""
+
+    fixture: str
+    label: str
+    key: str
+    built: bool
+    seconds: float
+    size: int
+    waited: float = 0.0
+    repaired: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One concrete build of a fixture: the fixture itself, or one architecture of a parametrized one."""
+
+    id: str  # pytest id ("llama", "LlamaForCausalLM", ...) or "" for a plain fixture
+    spec: FixtureSpec
+    arch: Any = None  # architectures.ArchInfo when known
+
+
+class TinySession:
+    """Resolves fixtures to cache entries, builds or reuses them, loads them once."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        cache: Cache,
+        *,
+        rebuild: bool = False,
+        run_id: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        arch_filter: Iterable[str] = (),
+    ) -> None:
+        self.manifest = manifest
+        self.cache = cache
+        self.rebuild = rebuild
+        self.run_id = run_id or uuid.uuid4().hex
+        self.device = device
+        self.dtype = dtype
+        self.arch_filter = tuple(a for a in arch_filter if a)
+        self.stats: dict[str, EntryStat] = {}
+        self._loaded: dict[tuple[str, str, str], Any] = {}
+        self._variants: dict[str, list[Variant]] = {}
+        self._lock = threading.RLock()
+
+    # -- what to build ------------------------------------------------------------------------
+    def spec(self, name: str) -> FixtureSpec:
+        spec = self.manifest[name]
+        if self.dtype and self.dtype != spec.dtype:
+            from dataclasses import replace
+
+            spec = replace(spec, dtype=self.dtype)
+        return spec
+
+    def variants(self, name: str) -> list[Variant]:
+        """The concrete builds behind a fixture: one, or one per architecture (stable order)."""
+        with self._lock:
+            if name not in self._variants:
+                self._variants[name] = self._compute_variants(self.spec(name))
+            return self._variants[name]
+
+    def _compute_variants(self, spec: FixtureSpec) -> list[Variant]:
+        from . import architectures
+
+        try:
+            if not spec.parametrized:
+                if spec.download:
+                    return [Variant("", spec)]
+                arch = architectures.resolve(spec.model_type, spec.architecture, spec.task) if not spec.source else None
+                return [Variant("", spec, arch)]
+            include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
+            infos = architectures.expand(spec.task, include, spec.exclude)
+        except architectures.ArchitectureError as exc:
+            raise ManifestError(str(exc.message if hasattr(exc, "message") else exc), path=spec.manifest,
+                                fixture=spec.name, field=getattr(exc, "field", None)) from None
+        if self.arch_filter:
+            infos = [i for i in infos if _matches(i, self.arch_filter)]
+        ids = _unique_ids(infos)
+        return [Variant(vid, spec.for_architecture(info.model_type, info.class_name), info) for vid, info in zip(ids, infos)]
+
+    # -- build / reuse ------------------------------------------------------------------------
+    def key(self, spec: FixtureSpec) -> str:
+        from .builder import key_fields
+
+        return cache_key(key_fields(spec))
+
+    def ensure(self, variant: Variant, *, progress: Callable[[str], None] | None = None) -> CacheResult:
+        """Build the entry of ``variant`` if needed (exactly once across processes), else reuse it."""
+        from .builder import build_entry, label_of
+
+        spec = variant.spec
+        key = self.key(spec)
+        label = label_of(spec)
+        if progress is not None and not self.cache.lookup(key):
+            progress(f"building tiny entry {spec.name}{'[' + variant.id + ']' if variant.id else ''} ({label})")
+        result = self.cache.get_or_build(
+            key,
+            lambda dest: build_entry(spec, dest, arch=variant.arch),
+            label=label,
+            rebuild=self.rebuild,
+            run_id=self.run_id,
+        )
+        stat_name = spec.name + (f"[{variant.id}]" if variant.id else "")
+        with self._lock:
+            previous = self.stats.get(stat_name)
+            if previous is None or result.built:
+                self.stats[stat_name] = EntryStat(stat_name, label, key, result.built, result.seconds, result.size,
+                                                  result.waited, result.repaired)
+        return result
+
+    def load(self, variant: Variant, *, device: str | None = None) -> Any:
+        """The session-wide loaded entry for ``variant`` (a :class:`loader.LoadedEntry`)."""
+        from .loader import LoadedEntry
+
+        spec = variant.spec
+        device = device or self.device or spec.device
+        memo = (self.key(spec), device, spec.dtype)
+        with self._lock:
+            loaded = self._loaded.get(memo)
+        if loaded is None:
+            result = self.ensure(variant)
+            loaded = LoadedEntry(spec.name, result.path, device=device, dtype=spec.dtype)
+            with self._lock:
+                loaded = self._loaded.setdefault(memo, loaded)
+        return loaded
+
+    def stats_records(self) -> list[dict[str, Any]]:
+        return [asdict(s) for s in self.stats.values()]
+
+
+def _matches(info: Any, patterns: Iterable[str]) -> bool:
+    names = (info.model_type, info.class_name)
+    return any(fnmatch.fnmatchcase(n.lower(), p.lower()) for p in patterns for n in names)
+
+
+def _unique_ids(infos: list[Any]) -> list[str]:
+    """Readable ids: the model type, or the class name where a model type has several classes."""
+    counts: dict[str, int] = {}
+    for info in infos:
+        counts[info.model_type] = counts.get(info.model_type, 0) + 1
+    return [info.model_type if counts[info.model_type] == 1 else info.class_name for info in infos]
+
+
+def default_manifest_file(rootdir: Path) -> Path | None:
+    """``fixtures.toml`` at the rootdir, if present."""
+    path = rootdir / "fixtures.toml"
+    return path if path.is_file() else None

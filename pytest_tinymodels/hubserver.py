@@ -34,6 +34,7 @@ The server only binds loopback addresses.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as _dt
 import hashlib
 import ipaddress
@@ -49,7 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["HubServer", "serve_directory", "LFS_SUFFIXES", "LFS_SIZE_THRESHOLD"]
+__all__ = ["HubServer", "hub_environment", "serve_directory", "LFS_SUFFIXES", "LFS_SIZE_THRESHOLD"]
 
 DEFAULT_REVISION = "main"
 #: Files with these suffixes are reported as LFS files (ETag = sha256), like on the Hub.
@@ -461,6 +462,10 @@ class HubServer:
     def __enter__(self) -> HubServer:
         return self.start()
 
+    def environment(self, *, cache_dir: str | Path | None = None, offline: bool | None = None):
+        """:func:`hub_environment` pointing huggingface_hub at this server."""
+        return hub_environment(endpoint=self.endpoint, cache_dir=cache_dir, offline=offline)
+
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
@@ -732,3 +737,66 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
+
+
+_UNSET = object()
+
+
+@contextlib.contextmanager
+def hub_environment(
+    *, endpoint: str | None = None, cache_dir: str | Path | None = None, offline: bool | None = None
+) -> Iterator[None]:
+    """Point huggingface_hub (and so transformers) at ``endpoint``/``cache_dir``/offline mode, then restore.
+
+    huggingface_hub 2.x reads ``HF_ENDPOINT``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` into
+    ``huggingface_hub.constants`` once, at import; ``hf_hub_download`` builds URLs from
+    ``constants.HUGGINGFACE_CO_URL_TEMPLATE`` and the module-level helpers
+    (``huggingface_hub.model_info``, ``list_repo_files``...) are bound to an ``HfApi`` created at
+    import. Setting environment variables alone therefore does not reach an already imported
+    client: this sets both the variables and those attributes (``None`` leaves a setting alone).
+    Not thread-safe; meant for tests and the CLI.
+    """
+    from huggingface_hub import constants, hf_api
+
+    env: dict[str, str | None] = {}
+    attrs: list[tuple[object, str, object]] = []
+    if endpoint is not None:
+        endpoint = endpoint.rstrip("/")
+        env["HF_ENDPOINT"] = endpoint
+        attrs += [
+            (constants, "ENDPOINT", endpoint),
+            (constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"),
+        ]
+        if isinstance(getattr(hf_api, "api", None), hf_api.HfApi):
+            attrs.append((hf_api.api, "endpoint", endpoint))
+    if cache_dir is not None:
+        cache = os.fspath(cache_dir)
+        env["HF_HUB_CACHE"] = cache
+        attrs.append((constants, "HF_HUB_CACHE", cache))
+    if offline is not None:
+        env["HF_HUB_OFFLINE"] = "1" if offline else "0"
+        env["TRANSFORMERS_OFFLINE"] = None
+        attrs.append((constants, "HF_HUB_OFFLINE", bool(offline)))
+
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_attrs = [(obj, name, getattr(obj, name, _UNSET)) for obj, name, _ in attrs]
+    try:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for obj, name, value in attrs:
+            setattr(obj, name, value)
+        yield
+    finally:
+        for obj, name, value in reversed(saved_attrs):
+            if value is _UNSET:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, value)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -105,21 +105,31 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
 
     from . import architectures, shrink
 
+    source_dir = None
     with stage("resolve"):
-        if arch is None:
-            arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
-    vocab_size = int(spec.tokenizer["vocab_size"])
-    processor_info: dict[str, Any] = {}
-    tokenizer = None
-    with stage("tokenizer"):
         if spec.source:
             from . import hub
 
             source_dir = hub.fetch_source(spec.source, revision=spec.revision)
             base = _source_config(source_dir)
+            if arch is None:
+                declared = getattr(base, "architectures", None) or [None]
+                arch = architectures.resolve(
+                    spec.model_type or base.model_type,
+                    spec.architecture or (declared[0] if spec.task is None else None),
+                    spec.task,
+                )
+        else:
+            if arch is None:
+                arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
+            base = shrink.base_config(arch.model_type)
+    vocab_size = int(spec.tokenizer["vocab_size"])
+    processor_info: dict[str, Any] = {}
+    tokenizer = None
+    with stage("tokenizer"):
+        if source_dir is not None:
             tokenizer = _shrunk_source_tokenizer(spec, source_dir, repo, vocab_size, processor_info)
         else:
-            base = shrink.base_config(arch.model_type)
             if arch.modality in ("text", "multimodal"):
                 from .tokenizer_train import tokenizer_class_name, train_tokenizer
 

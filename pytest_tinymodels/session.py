@@ -9,7 +9,7 @@ import fnmatch
 import os
 import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -100,8 +100,6 @@ class TinySession:
     def spec(self, name: str) -> FixtureSpec:
         spec = self.manifest[name]
         if self.dtype and self.dtype != spec.dtype:
-            from dataclasses import replace
-
             spec = replace(spec, dtype=self.dtype)
         return spec
 
@@ -117,10 +115,12 @@ class TinySession:
 
         try:
             if not spec.parametrized:
-                if spec.download:
+                if spec.download or spec.source:  # resolved by the builder from the repo's config.json
                     return [Variant("", spec)]
-                arch = architectures.resolve(spec.model_type, spec.architecture, spec.task) if not spec.source else None
-                return [Variant("", spec, arch)]
+                arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
+                # normalized: "llama" and "llama"+"LlamaForCausalLM" are the same entry
+                return [Variant("", replace(spec, model_type=arch.model_type, architecture=arch.class_name,
+                                            task=arch.task), arch)]
             include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
             infos = architectures.expand(spec.task, include, spec.exclude)
         except architectures.ArchitectureError as exc:

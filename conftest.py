@@ -1,0 +1,3 @@
+"""Repository-level pytest configuration for pytest-tinymodels' own test suite."""
+
+pytest_plugins = ["pytester"]

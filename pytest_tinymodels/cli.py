@@ -1,0 +1,165 @@
+"""``python -m pytest_tinymodels`` — the same manifest and cache, outside pytest.
+
+Commands: ``list``, ``build``, ``show``, ``clean``, plus ``coverage`` and ``serve`` where their
+modules are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .cache import Cache, cache_key
+from .errors import TinyModelsError
+from .manifest import load_manifest
+from .session import TinySession, default_manifest_file, resolve_cache_dir
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", metavar="PATH", help="manifest file (default: ./fixtures.toml if present)")
+    parser.add_argument("--cache-dir", metavar="PATH", help="cache dir (default: env PYTEST_TINYMODELS_CACHE or the user cache dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pytest_tinymodels", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list fixtures and whether each is cached")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("build", help="build (or reuse) fixtures into the cache")
+    _common(p)
+    p.add_argument("names", nargs="*", help="fixture names (default: every non-parametrized fixture)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
+    p.add_argument("--arch", default="", help="for parametrized fixtures: comma-separated model types/classes (globs ok)")
+    p = sub.add_parser("show", help="print how a cached fixture was made (its recipe)")
+    _common(p)
+    p.add_argument("name")
+    p.add_argument("--variant", default="", help="architecture id of a parametrized fixture")
+    p = sub.add_parser("clean", help="delete cached entries (all, or those of the named fixtures)")
+    _common(p)
+    p.add_argument("names", nargs="*")
+    p = sub.add_parser("coverage", help="build every architecture of a task and report what works", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("serve", help="serve cached fixtures over loopback with the Hub's HTTP API", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _session(args: argparse.Namespace, *, rebuild: bool = False, arch: str = "") -> TinySession:
+    manifest_path = Path(args.manifest) if args.manifest else default_manifest_file(Path.cwd())
+    manifest = load_manifest(manifest_path)
+    cache = Cache(resolve_cache_dir(args.cache_dir).value, log=lambda m: print(m, file=sys.stderr))
+    return TinySession(manifest, cache, rebuild=rebuild, arch_filter=[a for a in arch.split(",") if a])
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    session = _session(args)
+    rows = []
+    for name in session.manifest.names():
+        spec = session.manifest[name]
+        if spec.parametrized:
+            rows.append({"fixture": name, "what": f"task {spec.task}, architectures {', '.join(spec.architectures or ())}",
+                         "cached": None, "size": None, "manifest": str(spec.manifest)})
+            continue
+        from .builder import key_fields, label_of
+
+        key = cache_key(key_fields(spec))
+        path = session.cache.lookup(key)
+        from .cache import entry_size
+
+        rows.append({"fixture": name, "what": label_of(spec), "cached": path is not None,
+                     "size": entry_size(path) if path else None, "key": key, "manifest": str(spec.manifest)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"cache: {session.cache.root}")
+    for row in rows:
+        state = "parametrized" if row["cached"] is None else ("cached " + _size(row["size"]) if row["cached"] else "not built")
+        print(f"  {row['fixture']:<28} {state:<16} {row['what']}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    session = _session(args, rebuild=args.rebuild, arch=args.arch)
+    names = args.names or [n for n in session.manifest.names() if not session.manifest[n].parametrized]
+    failures = 0
+    for name in names:
+        for variant in session.variants(name):
+            label = name + (f"[{variant.id}]" if variant.id else "")
+            start = time.perf_counter()
+            try:
+                result = session.ensure(variant)
+            except TinyModelsError as exc:
+                failures += 1
+                print(f"FAILED {label}: {exc}", file=sys.stderr)
+                continue
+            what = f"built in {result.seconds:.2f}s" if result.built else "cached"
+            print(f"{label:<40} {what:<16} {_size(result.size):>9}  {result.path}  ({time.perf_counter() - start:.2f}s)")
+    return 1 if failures else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    session = _session(args)
+    variants = session.variants(args.name)
+    variant = next((v for v in variants if v.id == args.variant), None)
+    if variant is None:
+        print(f"fixture {args.name!r} has variants: {', '.join(v.id for v in variants)}; pass --variant", file=sys.stderr)
+        return 2
+    key = session.key(variant.spec)
+    path = session.cache.lookup(key)
+    if path is None:
+        print(f"{args.name} is not built yet (key {key}); run: python -m pytest_tinymodels build {args.name}", file=sys.stderr)
+        return 1
+    recipe = json.loads((path / "recipe.json").read_text())
+    print(f"# {args.name}{'[' + variant.id + ']' if variant.id else ''} — {path}")
+    print(json.dumps(recipe, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    session = _session(args)
+    if not args.names:
+        removed = session.cache.clean()
+        print(f"removed {removed} entries from {session.cache.root}")
+        return 0
+    removed = 0
+    for name in args.names:
+        for variant in session.variants(name):
+            removed += session.cache.remove(session.key(variant.spec))
+    print(f"removed {removed} entries")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("coverage", "serve"):
+        return _delegate(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return {"list": cmd_list, "build": cmd_build, "show": cmd_show, "clean": cmd_clean}[args.command](args)
+    except TinyModelsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _delegate(command: str, argv: list[str]) -> int:
+    import importlib
+
+    module = importlib.import_module({"coverage": ".coverage", "serve": ".serve"}[command], __package__)
+    return int(module.main(argv) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

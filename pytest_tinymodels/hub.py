@@ -7,9 +7,11 @@ cache (``HF_HUB_CACHE``: ``models--org--name/{blobs,refs,snapshots}``), tokens (
 Behaviour worth knowing (huggingface_hub 2.x):
 
 * ``huggingface_hub.constants`` reads ``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and ``HF_HUB_CACHE``
-  once, at import. This module reads ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` again at call time
-  (see :func:`hub_endpoint`, :func:`hub_offline`) and passes ``endpoint=`` / ``local_files_only=``
-  explicitly, so changing the environment during a session works.
+  once, at import (``hf_hub_download`` even builds its URLs from an import-time template). This
+  module reads the three variables again at call time (:func:`hub_endpoint`,
+  :func:`hub_offline`) and passes ``endpoint=``, ``local_files_only=`` and ``cache_dir=``
+  explicitly, so changing the environment during a session works. (To point *other* callers
+  such as transformers at another endpoint, see :func:`pytest_tinymodels.hubserver.hub_environment`.)
 * Weights are never fetched by :func:`fetch_source`, and pickles / code (``*.bin``, ``*.pt``,
   ``*.py``, ...) are never fetched at all: :data:`BLOCKED_PATTERNS` is always passed as
   ``ignore_patterns``, which wins over any allow pattern.
@@ -365,7 +367,10 @@ def _snapshot(
             hint="check the repo id; for a private repo log in with `hf auth login` or set HF_TOKEN",
         ) from None
     except LocalEntryNotFoundError as err:  # includes IncompleteSnapshotError
-        reason = unreachable or f"the download failed ({type(err.__cause__ or err).__name__})"
+        cause = err.__cause__ or err
+        reason = unreachable or (
+            f"the Hub at {endpoint} could not serve it ({type(cause).__name__}: {str(cause).strip().splitlines()[0]})"
+        )
         raise HubError(
             f"The {label} is not (completely) in the local Hugging Face cache ({_cache_dir()}) and {reason}",
             repo_id=repo_id,

@@ -398,6 +398,7 @@ class HubServer:
         self.requests: collections.deque[tuple[str, str, int]] = collections.deque(maxlen=10_000)
         self._hashes = _HashCache()
         self._httpd: _LoopbackHTTPServer | None = None
+        self._bound = False
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
@@ -406,8 +407,8 @@ class HubServer:
 
     @property
     def endpoint(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
-        if self._httpd is None:
+        """``http://127.0.0.1:PORT`` of the server (still answers after :meth:`stop`)."""
+        if not self._bound:
             raise RuntimeError("HubServer is not started")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
@@ -420,6 +421,7 @@ class HubServer:
         httpd = cls((self.host, self.port), handler)
         self.port = httpd.server_address[1]
         self._httpd = httpd
+        self._bound = True
         return httpd
 
     def start(self) -> HubServer:

@@ -26,3 +26,23 @@ def cold_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     path = tmp_path / "tiny-cache"
     monkeypatch.setenv("PYTEST_TINYMODELS_CACHE", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def preloaded_libraries() -> None:
+    """Import the heavy libraries in this process before in-process pytester runs.
+
+    ``pytester.runpytest()`` restores ``sys.modules`` after each inner run; a C extension such as
+    torch imported inside a run would be dropped and re-imported by the next run, which crashes.
+    """
+    import datasets  # noqa: F401
+    import safetensors  # noqa: F401
+    import tokenizers  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    from transformers import (  # noqa: F401
+        BertForMaskedLM,
+        GPT2LMHeadModel,
+        LlamaForCausalLM,
+        T5ForConditionalGeneration,
+    )

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+@pytest.fixture(autouse=True)
+def _preload(preloaded_libraries: None) -> None:
+    """In-process pytester runs need the heavy libraries imported beforehand (see conftest)."""
+
+
 USE_LLAMA = """
 def test_llama(tiny_llama):
     model, tokenizer, dataset = tiny_llama
@@ -142,11 +147,17 @@ def test_collect_only_does_not_import_heavy_libraries(pytester: pytest.Pytester,
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
-    collect = pytester.runpytest_subprocess(
-        "--collect-only", "-q", "-p", "no:cacheprovider",
-        "-o", "python_files=*.py",
-    )
+    pytester.makeconftest("""
+        import json, sys
+
+        def pytest_collection_finish(session):
+            heavy = [m for m in ("torch", "transformers", "tokenizers", "datasets") if m in sys.modules]
+            with open("heavy.json", "w") as fh:
+                json.dump(heavy, fh)
+    """)
+    collect = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     assert collect.ret == 0
+    assert json.loads((pytester.path / "heavy.json").read_text()) == []
 
 
 def test_mutating_a_model_does_not_leak_into_other_tests(pytester: pytest.Pytester, cache_env: Path) -> None:

@@ -298,18 +298,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(head=True)
 
     def _not_allowed(self) -> None:
+        self.close_connection = True  # the request body is not read
         self._send_error(_HTTPError(405, "Method not allowed: this server is read-only."), head=False)
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
 
     # -- plumbing
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.hub._record(self.command, self.path, code)  # before any byte reaches the client
+        super().send_response(code, message)
+
     def _dispatch(self, *, head: bool) -> None:
-        status = 500
         try:
-            status = self.hub._handle(self, head=head)
+            self.hub._handle(self, head=head)
         except _HTTPError as err:
-            status = err.status
             self._send_error(err, head=head)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -319,8 +322,6 @@ class _Handler(BaseHTTPRequestHandler):
 
                 traceback.print_exc()
             self._send_error(_HTTPError(500, f"internal error: {type(err).__name__}: {err}"), head=head)
-        finally:
-            self.hub._record(self.command, self.path, status)
 
     def _send_json(self, payload: object, *, head: bool, status: int = 200, headers: Mapping[str, str] = {}) -> int:
         body = json.dumps(payload).encode()

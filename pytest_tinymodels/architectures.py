@@ -24,6 +24,7 @@ __all__ = [
     "expand",
     "task_names",
     "modality_of",
+    "task_config_updates",
 ]
 
 #: task name -> names of the auto-mapping tables in ``transformers.models.auto.modeling_auto``.
@@ -58,6 +59,30 @@ TASKS: dict[str, tuple[str, ...]] = {
     "text-to-waveform": ("MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES",),
     "text-to-spectrogram": ("MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES",),
     "time-series-prediction": ("MODEL_FOR_TIME_SERIES_PREDICTION_MAPPING_NAMES",),
+    "time-series-classification": ("MODEL_FOR_TIME_SERIES_CLASSIFICATION_MAPPING_NAMES",),
+    "time-series-regression": ("MODEL_FOR_TIME_SERIES_REGRESSION_MAPPING_NAMES",),
+    "table-question-answering": ("MODEL_FOR_TABLE_QUESTION_ANSWERING_MAPPING_NAMES",),
+    "visual-question-answering": ("MODEL_FOR_VISUAL_QUESTION_ANSWERING_MAPPING_NAMES",),
+    "document-question-answering": ("MODEL_FOR_DOCUMENT_QUESTION_ANSWERING_MAPPING_NAMES",),
+    "image-segmentation": ("MODEL_FOR_IMAGE_SEGMENTATION_MAPPING_NAMES",),
+    "instance-segmentation": ("MODEL_FOR_INSTANCE_SEGMENTATION_MAPPING_NAMES",),
+    "universal-segmentation": ("MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES",),
+    "zero-shot-object-detection": ("MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES",),
+    "mask-generation": ("MODEL_FOR_MASK_GENERATION_MAPPING_NAMES",),
+    "keypoint-detection": ("MODEL_FOR_KEYPOINT_DETECTION_MAPPING_NAMES",),
+    "keypoint-matching": ("MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES",),
+    "image-to-image": ("MODEL_FOR_IMAGE_TO_IMAGE_MAPPING_NAMES",),
+    "image-matting": ("MODEL_FOR_IMAGE_MATTING_MAPPING_NAMES",),
+    "normal-estimation": ("MODEL_FOR_NORMAL_ESTIMATION_MAPPING_NAMES",),
+    "pointmap-estimation": ("MODEL_FOR_POINTMAP_ESTIMATION_MAPPING_NAMES",),
+    "pose-estimation": ("MODEL_FOR_POSE_ESTIMATION_MAPPING_NAMES",),
+    "causal-image-modeling": ("MODEL_FOR_CAUSAL_IMAGE_MODELING_MAPPING_NAMES",),
+    "text-recognition": ("MODEL_FOR_TEXT_RECOGNITION_MAPPING_NAMES",),
+    "table-recognition": ("MODEL_FOR_TABLE_RECOGNITION_MAPPING_NAMES",),
+    "retrieval": ("MODEL_FOR_RETRIEVAL_MAPPING_NAMES",),
+    "decision": ("MODEL_FOR_DECISION_MAPPING_NAMES",),
+    "rnnt": ("MODEL_FOR_RNNT_MAPPING_NAMES",),
+    "tdt": ("MODEL_FOR_TDT_MAPPING_NAMES",),
 }
 
 #: Order in which a model type's *default* task is looked for when only a model type is given.
@@ -92,6 +117,25 @@ _TASK_MODALITY: dict[str, str] = {
     "audio-xvector": "audio",
     "zero-shot-image-classification": "multimodal",
     "image-text-to-text": "multimodal",
+    "image-segmentation": "image",
+    "instance-segmentation": "image",
+    "universal-segmentation": "image",
+    "mask-generation": "image",
+    "keypoint-detection": "image",
+    "keypoint-matching": "image",
+    "image-to-image": "image",
+    "image-matting": "image",
+    "normal-estimation": "image",
+    "pointmap-estimation": "image",
+    "pose-estimation": "image",
+    "causal-image-modeling": "image",
+    "text-recognition": "image",
+    "table-recognition": "image",
+    "rnnt": "audio",
+    "tdt": "audio",
+    "visual-question-answering": "multimodal",
+    "document-question-answering": "multimodal",
+    "zero-shot-object-detection": "multimodal",
 }
 
 _MULTIMODAL_LM_TABLES = ("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES", "MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES")
@@ -369,3 +413,25 @@ def expand(task: str, include: str | Sequence[str] = "*", exclude: Sequence[str]
             if _match(info, inc) and not _match(info, exc):
                 out.append(info)
     return out
+
+
+#: config attributes a task needs on top of the shrunk config (applied only where the config has them).
+TASK_CONFIG: dict[str, dict[str, object]] = {
+    "causal-lm": {"is_decoder": True},
+    "sequence-classification": {"num_labels": 2},
+    "token-classification": {"num_labels": 3},
+    "image-classification": {"num_labels": 3},
+    "audio-classification": {"num_labels": 3},
+}
+
+
+def task_config_updates(info: ArchInfo, config: object) -> dict[str, object]:
+    """Attributes to set on a config of ``info.model_type`` so that ``info.class_name`` works for its task.
+
+    ``is_decoder`` is only set for encoder models that also register a ``*ForCausalLM``/``*LMHeadModel``.
+    """
+    updates = {}
+    for key, value in TASK_CONFIG.get(info.task, {}).items():
+        if key == "num_labels" or hasattr(config, key):
+            updates[key] = value
+    return updates

@@ -22,7 +22,7 @@ import copy
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import TinyModelsError
@@ -39,6 +39,7 @@ __all__ = [
     "shrink_dict",
     "base_config",
     "check_config",
+    "config_for_class",
 ]
 
 
@@ -89,7 +90,7 @@ _register(
     "layers",
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
     "num_decoder_layers", "num_encoder_layers", "encoder_num_layers", "decoder_num_layers",
-    "text_layers", "vision_layers", "num_text_layers", "num_vision_layers", "depth",
+    "text_layers", "vision_layers", "num_text_layers", "num_vision_layers", "depth", "num_blocks",
 )
 _register(
     "heads",
@@ -105,13 +106,13 @@ _register(
 _register(
     "head_dim",
     "head_dim", "d_kv", "attention_head_dim", "kv_channels", "attention_head_size", "head_size",
-    "qk_nope_head_dim", "v_head_dim", "qk_rope_head_dim", "qk_head_dim",
+    "qk_nope_head_dim", "v_head_dim", "qk_rope_head_dim", "qk_head_dim", "d_head",
 )
 _register(
     "intermediate",
     "intermediate_size", "d_ff", "n_inner", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim",
     "ffn_hidden_size", "mlp_dim", "dim_feedforward", "intermediate_dim", "d_inner", "ff_dim",
-    "decoder_intermediate_size", "encoder_intermediate_size", "feed_forward_size",
+    "decoder_intermediate_size", "encoder_intermediate_size", "feed_forward_size", "dff",
 )
 _register(
     "moe_intermediate",
@@ -133,13 +134,43 @@ _register(
     "top_k_experts",
 )
 _register("shared_experts", "n_shared_experts", "num_shared_experts", "moe_num_shared_experts")
-_register("groups_one", "n_group", "topk_group", "num_expert_group", "topk_groups")
+_register("groups_one", "n_group", "topk_group", "num_expert_group", "topk_groups", "n_groups", "mamba_n_groups",
+          "mamba_ngroups")
+_register("ssm_state", "state_size", "ssm_state_size", "mamba_d_state", "d_state")
+_register("dt_rank", "time_step_rank", "mamba_dt_rank", "dt_rank")
+_register("rotary_dim", "rotary_dim", "rotary_emb_base_dim")
+_register("kv_shared_layers", "num_kv_shared_layers")
 _register("mel_bins", "num_mel_bins")
 _register("lora_rank", "kv_lora_rank", "q_lora_rank", "o_lora_rank")
 _register("first_dense", "first_k_dense_replace", "num_dense_layers")
 _register("small_conv", "num_conv_pos_embeddings")
 _register("conv_groups", "num_conv_pos_embedding_groups")
 _register("conv_dim", "conv_dim", "tdnn_dim", "output_hidden_size")
+
+#: attribute-name patterns -> kind, for names not in KEY_RULES (first match wins).
+KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^type_vocab_size$|^num_labels$"), "keep"),
+    (re.compile(r"(kv|key_value)_heads$"), "kv_heads"),
+    (re.compile(r"(^|_)(n|num)_\w*heads$|^\w+_n_heads$|_heads_per_\w+$"), "heads"),
+    (re.compile(r"(head_dim|d_head|headdim|head_size)$"), "free_head_dim"),
+    (re.compile(r"(moe|expert)\w*intermediate_size$"), "moe_intermediate"),
+    (re.compile(r"intermediate_size$|ffn_dim$|ffn_hidden_size$"), "intermediate"),
+    (re.compile(r"^(?!num_|n_)\w*hidden_size$"), "hidden"),
+    (re.compile(r"vocab"), "vocab"),
+    (re.compile(r"^(num|n)_\w*layers$"), "layers"),
+    (re.compile(r"(^|_)(num_experts|n_experts|num_routed_experts)$"), "experts"),
+]
+
+
+def _kind(key: str) -> str | None:
+    kind = KEY_RULES.get(key)
+    if kind is not None:
+        return kind
+    for pat, k in KEY_PATTERNS:
+        if pat.search(key):
+            return None if k == "keep" else k
+    return None
+
 
 #: lists with one entry per *stage* (kept length, shrunk values).
 STAGE_DEPTH_KEYS = frozenset({"depths", "num_layers_per_stage", "stage_depths", "encoder_depths", "blocks"})
@@ -162,7 +193,7 @@ _NEVER = frozenset(
      "decoder_start_token_id", "chunk_size_feed_forward", "num_beams", "max_length", "min_length",
      "sampling_rate", "d_state", "conv_kernel", "state_size"}
 )
-_DIMISH = re.compile(r"(^|_)(dim|dims|size|hidden|embd|embed|width|channels|proj|features)(_|$)")
+_DIMISH = re.compile(r"(^|_)(dim|dims|size|hidden|embd|embed|width|channel|channels|proj|features)(_|$)")
 _DIMISH_DENY = re.compile(r"kernel|stride|window|pool|bucket|group|vocab|image|patch|batch|chunk|token|label|max_|position|rank|num_|ratio|scale|eps|dropout|factor|codebook_size|sampling|frames|length|rate|bins|freq")
 _SUBCONFIG_SKIP = frozenset({"id2label", "label2id", "rope_parameters", "rope_scaling", "quantization_config",
                             "task_specific_params", "auto_map", "generation_config"})
@@ -217,6 +248,36 @@ class _Ctx:
     value_map: dict[int, int]  # old hidden/intermediate sizes -> new ones
     vocab_size: int | None
     special: dict[str, int | None]
+    old: dict[int, dict] = field(default_factory=dict)  # id(node) -> node before shrinking
+
+
+# --------------------------------------------------------------------------- node helpers
+
+#: the attribute holding a config's main hidden size, in order of preference.
+PRIMARY_HIDDEN = ("hidden_size", "d_model", "n_embd", "n_embed", "embed_dim", "dim", "model_dim", "d_embed",
+                  "embedding_dim")
+PRIMARY_HEADS = ("num_attention_heads", "n_head", "num_heads", "n_heads", "encoder_attention_heads",
+                 "decoder_attention_heads", "attention_heads")
+
+
+def _first_int(node: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    return next((node[k] for k in keys if _is_int(node.get(k)) and node[k] > 0), None)
+
+
+def _node_layers(node: dict) -> int | None:
+    for k, kind in KEY_RULES.items():
+        if kind == "layers" and _is_int(node.get(k)):
+            return node[k]
+    return None
+
+
+def _node_head_dim(node: dict) -> int:
+    hd = node.get("head_dim")
+    if _is_int(hd):
+        return hd
+    hidden = _first_int(node, PRIMARY_HIDDEN) or TINY["hidden"]
+    heads = _first_int(node, PRIMARY_HEADS) or TINY["heads"]
+    return max(2, hidden // heads)
 
 
 # --------------------------------------------------------------------------- named family rules
@@ -224,10 +285,7 @@ class _Ctx:
 
 def _rule_mrope_sections(node: dict, ctx: _Ctx) -> None:
     """Multimodal RoPE (qwen2-vl family): ``mrope_section`` must sum to head_dim // 2."""
-    for rope_key in ("rope_parameters", "rope_scaling"):
-        rope = node.get(rope_key)
-        if not isinstance(rope, dict):
-            continue
+    for rope in _rope_dicts(node):
         sec = rope.get("mrope_section")
         if isinstance(sec, list) and sec:
             half = _node_head_dim(node) // 2
@@ -237,12 +295,20 @@ def _rule_mrope_sections(node: dict, ctx: _Ctx) -> None:
             rope["mrope_section"] = new
 
 
+def _rope_dicts(node: dict) -> list[dict]:
+    out = []
+    for key in ("rope_parameters", "rope_scaling"):
+        rope = node.get(key)
+        if isinstance(rope, dict):
+            # per layer-type rope dicts ({"full_attention": {...}, "sliding_attention": {...}})
+            nested = [v for v in rope.values() if isinstance(v, dict)]
+            out.extend(nested or [rope])
+    return out
+
+
 def _rule_rope_factor_lists(node: dict, ctx: _Ctx) -> None:
     """LongRoPE ``short_factor`` / ``long_factor`` lists have rotary_dim // 2 entries."""
-    for rope_key in ("rope_parameters", "rope_scaling"):
-        rope = node.get(rope_key)
-        if not isinstance(rope, dict):
-            continue
+    for rope in _rope_dicts(node):
         prf = node.get("partial_rotary_factor") or rope.get("partial_rotary_factor") or 1.0
         half = int(_node_head_dim(node) * prf) // 2
         for k in ("short_factor", "long_factor"):
@@ -254,7 +320,7 @@ def _rule_rope_factor_lists(node: dict, ctx: _Ctx) -> None:
             )
 
 
-def _rule_whisper_like_suppress(node: dict, ctx: _Ctx) -> None:
+def _rule_token_id_lists(node: dict, ctx: _Ctx) -> None:
     """Token-id lists (``suppress_tokens``...) must stay inside the tiny vocabulary."""
     vocab = node.get("vocab_size") or ctx.vocab_size
     if not _is_int(vocab):
@@ -281,34 +347,141 @@ def _rule_period_offsets(node: dict, ctx: _Ctx) -> None:
                 node[off] = min(node[off], node[k] - 1)
 
 
+def _rule_mla(node: dict, ctx: _Ctx) -> None:
+    """Multi-head latent attention (deepseek-v2/v3 family): kv heads = heads, qk = nope + rope dims."""
+    if "kv_lora_rank" not in node:
+        return
+    heads = _first_int(node, PRIMARY_HEADS)
+    for k in ("num_key_value_heads",):
+        if _is_int(node.get(k)) and heads:
+            node[k] = heads
+    if _is_int(node.get("qk_rope_head_dim")):
+        rope, nope = 8, 8
+        old = ctx.old.get(id(node), {})
+        old_head_dim_is_rope = old.get("head_dim") == old.get("qk_rope_head_dim")
+        node["qk_rope_head_dim"] = rope
+        if _is_int(node.get("qk_nope_head_dim")):
+            node["qk_nope_head_dim"] = nope
+        if "qk_head_dim" in node:
+            node["qk_head_dim"] = rope + (nope if _is_int(node.get("qk_nope_head_dim")) else 0)
+        if _is_int(node.get("v_head_dim")):
+            node["v_head_dim"] = 16
+        if _is_int(node.get("head_dim")) and old_head_dim_is_rope:
+            node["head_dim"] = rope
+
+
+def _rule_mamba_heads(node: dict, ctx: _Ctx) -> None:
+    """Mamba-2 style SSM mixers: ``heads * head_dim == expand * hidden`` (and ``d_ssm`` when explicit)."""
+    if not any(k in node for k in ("state_size", "ssm_state_size", "mamba_d_state")):
+        return
+    expand = _first_int(node, ("mamba_expand", "expand")) or 2
+    hidden = _first_int(node, PRIMARY_HIDDEN)
+    heads_key = next((k for k in ("mamba_n_heads", "mamba_num_heads", "n_mamba_heads", "num_heads")
+                      if _is_int(node.get(k))), None)
+    dim_key = next((k for k in ("mamba_d_head", "mamba_head_dim", "mamba_headdim", "head_dim")
+                    if _is_int(node.get(k))), None)
+    if not hidden or not heads_key:
+        return
+    inner = expand * hidden
+    if _is_int(node.get("mamba_d_ssm")):
+        node["mamba_d_ssm"] = inner
+    node[heads_key] = _divisor_at_most(inner, node[heads_key])
+    if dim_key and (dim_key != "head_dim" or heads_key == "num_heads"):
+        node[dim_key] = inner // node[heads_key]
+
+
+def _rule_per_layer_overrides(node: dict, ctx: _Ctx) -> None:
+    """Heterogeneous configs: ``per_layer_config`` overrides are shrunk relative to the shrunk node."""
+    plc = node.get("per_layer_config")
+    if not isinstance(plc, dict):
+        return
+    old = ctx.old.get(id(node), {})
+    for layer, over in plc.items():
+        if not isinstance(over, dict):
+            continue
+        for k, v in list(over.items()):
+            cur, was = node.get(k), old.get(k)
+            if not (_is_int(v) and _is_int(cur) and _is_int(was)):
+                continue
+            if v == was:
+                over[k] = cur
+            elif v > was:
+                over[k] = cur * 2
+            else:
+                over[k] = max(1, cur // 2)
+
+
+def _rule_kv_shared_layers(node: dict, ctx: _Ctx) -> None:
+    """Gemma-3n style KV sharing: the shared tail must leave one cache-producing layer of each type."""
+    if not _is_int(node.get("num_kv_shared_layers")):
+        return
+    layers = _node_layers(node) or 0
+    types = node.get("layer_types")
+    n_types = len(set(types)) if isinstance(types, list) else 1
+    node["num_kv_shared_layers"] = max(0, min(node["num_kv_shared_layers"], layers - n_types))
+
+
+def _rule_cyclic_block_pattern(node: dict, ctx: _Ctx) -> None:
+    """A cyclic per-layer pattern (``block_types``) needs enough layers to contain each block type."""
+    pattern = node.get("block_types")
+    if not (isinstance(pattern, list) and pattern):
+        return
+    for k in ("num_hidden_layers", "num_layers"):
+        if _is_int(node.get(k)) and node[k] < len(pattern):
+            node[k] = min(len(pattern), TINY["max_per_layer_types"])
+
+
+def _rule_layer_parts(node: dict, ctx: _Ctx) -> None:
+    """Configs whose layer count is the sum of parts (``n_input_layers + n_recurrent_layers + ...``)."""
+    parts = [k for k in ("n_input_layers", "n_recurrent_layers", "n_output_layers") if _is_int(node.get(k))]
+    if len(parts) >= 2 and _is_int(node.get("num_hidden_layers")):
+        for k in parts:
+            node[k] = min(node[k], 1)
+        node["num_hidden_layers"] = sum(node[k] for k in parts)
+
+
+def _rule_rotary_dim(node: dict, ctx: _Ctx) -> None:
+    """``rotary_dim`` (gpt-j, codegen...) must be even and at most the head dim."""
+    if _is_int(node.get("rotary_dim")):
+        node["rotary_dim"] = max(2, min(node["rotary_dim"], _node_head_dim(node) // 2) // 2 * 2)
+
+
+def _rule_axial_positions(node: dict, ctx: _Ctx) -> None:
+    """Reformer: axial position embedding dims sum to the hidden size, shape multiplies to the max length."""
+    dims = node.get("axial_pos_embds_dim")
+    hidden = _first_int(node, PRIMARY_HIDDEN)
+    if isinstance(dims, list) and len(dims) == 2 and hidden:
+        node["axial_pos_embds_dim"] = [hidden // 2, hidden - hidden // 2]
+    shape = node.get("axial_pos_shape")
+    if isinstance(shape, list) and len(shape) == 2:
+        chunk = node.get("lsh_attn_chunk_length") or node.get("local_attn_chunk_length") or 64
+        chunk = min(chunk, 16)
+        for k in ("lsh_attn_chunk_length", "local_attn_chunk_length"):
+            if _is_int(node.get(k)):
+                node[k] = chunk
+        node["axial_pos_shape"] = [16, 16]
+        node["max_position_embeddings"] = 256
+        if _is_int(node.get("num_buckets")):
+            node["num_buckets"] = 16
+
+
 FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "mrope_sections": _rule_mrope_sections,
     "rope_factor_lists": _rule_rope_factor_lists,
-    "token_id_lists": _rule_whisper_like_suppress,
+    "token_id_lists": _rule_token_id_lists,
     "layer_period_offsets": _rule_period_offsets,
+    "mla": _rule_mla,
+    "mamba_heads": _rule_mamba_heads,
+    "per_layer_overrides": _rule_per_layer_overrides,
+    "kv_shared_layers": _rule_kv_shared_layers,
+    "cyclic_block_pattern": _rule_cyclic_block_pattern,
+    "layer_parts": _rule_layer_parts,
+    "rotary_dim": _rule_rotary_dim,
+    "axial_positions": _rule_axial_positions,
 }
 
 
 # --------------------------------------------------------------------------- node shrinking
-
-
-def _node_layers(node: dict) -> int | None:
-    for k, kind in KEY_RULES.items():
-        if kind == "layers" and _is_int(node.get(k)):
-            return node[k]
-    return None
-
-
-def _node_head_dim(node: dict) -> int:
-    hd = node.get("head_dim")
-    if _is_int(hd):
-        return hd
-    hidden = next((node[k] for k in ("hidden_size", "d_model", "n_embd") if _is_int(node.get(k))), TINY["hidden"])
-    heads = next(
-        (node[k] for k in ("num_attention_heads", "n_head", "num_heads") if _is_int(node.get(k)) and node[k]),
-        TINY["heads"],
-    )
-    return max(2, hidden // heads)
 
 
 def _collect(node: dict, ctx: _Ctx) -> None:
@@ -317,7 +490,7 @@ def _collect(node: dict, ctx: _Ctx) -> None:
         if _is_config_dict(k, v):
             _collect(v, ctx)
         elif _is_int(v) and v > 0:
-            kind = KEY_RULES.get(k)
+            kind = _kind(k)
             if kind == "hidden":
                 ctx.value_map.setdefault(v, TINY["hidden"])
             elif kind == "intermediate":
@@ -332,9 +505,8 @@ def _shrink_stage_lists(node: dict) -> bool:
                    and all(_is_int(x) for x in v)}
     if not dim_lists and not depth_lists:
         return False
-    largest = max([max(v) for v in dim_lists.values()] + [1])
-    scalar_dims = [k for k, v in node.items() if KEY_RULES.get(k) == "hidden" and _is_int(v)]
-    largest = max([largest] + [node[k] for k in scalar_dims if not dim_lists])
+    scalar_dims = [k for k, v in node.items() if _kind(k) == "hidden" and _is_int(v)]
+    largest = max([max(v) for v in dim_lists.values()] + [node[k] for k in scalar_dims] + [1])
     f = _pow2_factor(largest, TINY["stage_max_dim"])
     for k, v in dim_lists.items():
         node[k] = [max(1, x // f) for x in v]
@@ -344,85 +516,90 @@ def _shrink_stage_lists(node: dict) -> bool:
         node[k] = [min(x, 1) for x in v]
     # per-stage head lists must divide the per-stage dims
     stage_dims = next(iter(dim_lists.values()), None)
+    base = next((node[s] for s in scalar_dims), None)
     for k in STAGE_HEAD_KEYS:
         heads = node.get(k)
         if isinstance(heads, list) and heads and all(_is_int(x) for x in heads):
-            if stage_dims is None or len(stage_dims) != len(heads):
-                base = next((node[s] for s in scalar_dims), None)
-                dims = [base * 2**i for i in range(len(heads))] if base else None
-            else:
+            if stage_dims is not None and len(stage_dims) == len(heads):
                 dims = stage_dims
-            node[k] = [_divisor_at_most(d, h) if dims else h for h, d in zip(heads, dims or heads)]
+            elif base:
+                dims = [base * 2**i for i in range(len(heads))]
+            else:
+                continue
+            node[k] = [_divisor_at_most(d, h) for h, d in zip(heads, dims)]
     return True
 
 
 def _shrink_per_layer(node: dict, old_layers: int, new_layers: int) -> int:
-    """Cut lists with one entry per layer; return the resulting layer count."""
-    per_layer = {k: v for k, v in node.items() if isinstance(v, list) and len(v) == old_layers
-                 and k not in STAGE_DEPTH_KEYS | STAGE_DIM_KEYS | STAGE_HEAD_KEYS | LAYER_INDEX_KEYS
-                 and old_layers > new_layers}
+    """Cut lists with one entry per layer (and per-layer dicts); return the resulting layer count."""
+    if old_layers <= new_layers:
+        return new_layers
+    excluded = STAGE_DEPTH_KEYS | STAGE_DIM_KEYS | STAGE_HEAD_KEYS | LAYER_INDEX_KEYS
+    per_layer = {k: v for k, v in node.items() if isinstance(v, list) and len(v) == old_layers and k not in excluded}
     index_lists = {k: v for k, v in node.items() if k in LAYER_INDEX_KEYS and isinstance(v, list)
                    and all(_is_int(x) for x in v)}
-    if not per_layer and not index_lists:
+    index_dicts = {k: v for k, v in node.items() if k == "per_layer_config" and isinstance(v, dict)}
+    if not per_layer and not index_lists and not index_dicts:
         return new_layers
-    # a synthetic "type" per layer: the tuple of its entries in every per-layer list + index-list membership
+    # a synthetic "type" per layer: its entries in every per-layer list + index-list membership + overrides
     types = [
-        tuple(repr(v[i]) for v in per_layer.values()) + tuple(i in set(lst) for lst in index_lists.values())
+        tuple(repr(v[i]) for v in per_layer.values())
+        + tuple(i in set(lst) for lst in index_lists.values())
+        + tuple(repr(_layer_entry(d, i)) for d in index_dicts.values())
         for i in range(old_layers)
     ]
     n_distinct = len(set(types))
     target = max(new_layers, min(n_distinct, TINY["max_per_layer_types"]))
     keep = _representative(types, min(target, old_layers))
+    pos = {old: new for new, old in enumerate(keep)}
     for k, v in per_layer.items():
         node[k] = [v[i] for i in keep]
     for k, v in index_lists.items():
-        pos = {old: new for new, old in enumerate(keep)}
         node[k] = [pos[i] for i in v if i in pos]
+    for k, d in index_dicts.items():
+        width = max((len(str(x)) for x in d), default=1)
+        node[k] = {str(pos[i]).zfill(width) if isinstance(next(iter(d)), str) else pos[i]: _layer_entry(d, i)
+                   for i in keep if _layer_entry(d, i) is not None}
     return len(keep)
 
 
-def _shrink_value(kind: str, key: str, value: Any, node: dict, ctx: _Ctx) -> Any:
+def _layer_entry(d: dict, i: int) -> Any:
+    for key in d:
+        try:
+            if int(key) == i:
+                return d[key]
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
     if not _is_int(value):
         if kind == "image_size" and isinstance(value, list) and all(_is_int(x) for x in value):
             return [TINY["image_size"]] * len(value)
         if kind == "patch_size" and isinstance(value, list) and all(_is_int(x) for x in value):
             return [min(x, TINY["patch_size"]) for x in value]
         return value
-    if kind == "hidden":
-        return min(value, TINY["hidden"])
-    if kind == "layers":
-        return min(value, TINY["layers"])
-    if kind == "heads":
-        return min(value, TINY["heads"])
-    if kind == "intermediate":
-        return min(value, TINY["intermediate"])
-    if kind == "moe_intermediate":
-        return min(value, TINY["moe_intermediate"])
-    if kind == "positions":
-        return min(value, TINY["positions"])
-    if kind == "image_size":
-        return min(value, TINY["image_size"])
-    if kind == "patch_size":
-        return min(value, TINY["patch_size"])
-    if kind == "experts":
-        return min(value, TINY["experts"])
-    if kind == "shared_experts":
-        return min(value, TINY["shared_experts"])
-    if kind == "groups_one":
-        return min(value, 1)
-    if kind == "mel_bins":
-        return min(value, TINY["mel_bins"])
-    if kind == "lora_rank":
-        return min(value, TINY["lora_rank"])
-    if kind == "first_dense":
-        return min(value, 1)
-    if kind == "small_conv":
-        return min(value, 16)
-    if kind == "conv_groups":
-        return min(value, 4)
-    if kind == "conv_dim":
-        return min(value, TINY["conv_dim"])
+    simple = {
+        "hidden": "hidden", "layers": "layers", "heads": "heads", "intermediate": "intermediate",
+        "moe_intermediate": "moe_intermediate", "positions": "positions", "image_size": "image_size",
+        "patch_size": "patch_size", "experts": "experts", "shared_experts": "shared_experts",
+        "mel_bins": "mel_bins", "lora_rank": "lora_rank", "conv_dim": "conv_dim",
+    }
+    if kind in simple:
+        return min(value, TINY[simple[kind]])
+    if kind == "vocab":
+        limit = ctx.vocab_size if (top_text and ctx.vocab_size is not None) else TINY["vocab"]
+        return limit if top_text and ctx.vocab_size is not None else min(value, limit)
+    fixed = {"groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
+             "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
+    if kind in fixed:
+        return min(value, fixed[kind])
     return value
+
+
+#: kinds handled after the simple pass (they depend on the shrunk hidden size / head count).
+_DEFERRED = frozenset({"kv_heads", "head_dim", "experts_per_tok", "rotary_dim", "kv_shared_layers"})
 
 
 def _shrink_node(node: dict, ctx: _Ctx, *, top: bool) -> None:
@@ -432,73 +609,83 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool) -> None:
             _shrink_node(v, ctx, top=False)
 
     old = dict(node)
-    hierarchical = _shrink_stage_lists(node)
-    done = set()
-    if hierarchical:
+    ctx.old[id(node)] = old
+    done: set[str] = set()
+    if _shrink_stage_lists(node):
         done |= {k for k in node if k in STAGE_DIM_KEYS | STAGE_DEPTH_KEYS | STAGE_HEAD_KEYS}
-        done |= {k for k, v in old.items() if KEY_RULES.get(k) == "hidden" and _is_int(v)}
+        done |= {k for k, v in old.items() if _kind(k) == "hidden" and _is_int(v)}
+    text_node = top or _texty(node)
 
-    # explicit kinds
+    # simple kinds
     for k, v in list(node.items()):
-        if k in done or k in _NEVER:
+        if k in done or k in _NEVER and k != "vocab_size":
             continue
-        kind = KEY_RULES.get(k)
-        if kind in (None, "kv_heads", "head_dim", "experts_per_tok"):
+        kind = _kind(k)
+        if kind is None or kind in _DEFERRED:
+            continue
+        if kind == "vocab" and k == "vocab_size":
+            if _is_int(v):
+                node[k] = ctx.vocab_size if (text_node and ctx.vocab_size is not None) else min(v, TINY["vocab"])
             continue
         if isinstance(v, list) and kind not in ("image_size", "patch_size"):
-            if all(_is_int(x) for x in v) and v:
-                node[k] = [_shrink_value(kind, k, x, node, ctx) for x in v]
+            if v and all(_is_int(x) for x in v):
+                node[k] = [_shrink_value(kind, x, ctx, False) for x in v]
             continue
-        node[k] = _shrink_value(kind, k, v, node, ctx)
+        node[k] = _shrink_value(kind, v, ctx, False)
         done.add(k)
+    vocab_now = node.get("vocab_size")
+    if _is_int(vocab_now):
+        for k, v in list(node.items()):
+            if k != "vocab_size" and _kind(k) == "vocab" and _is_int(v) and v > vocab_now and "unpadded" in k:
+                node[k] = vocab_now
 
     # heads / kv heads / head dims, coherent with the hidden size
-    hidden = next((node[k] for k in node if KEY_RULES.get(k) == "hidden" and _is_int(node[k])), None)
-    for k, v in list(node.items()):
-        if KEY_RULES.get(k) == "heads" and _is_int(v) and v > 0 and hidden and k not in done - {k}:
+    hidden = _first_int(node, PRIMARY_HIDDEN)
+    for k in PRIMARY_HEADS:
+        if _is_int(node.get(k)) and node[k] > 0 and hidden and k not in done - {k}:
             node[k] = _divisor_at_most(hidden, node[k])
-    heads = next((node[k] for k in node if KEY_RULES.get(k) == "heads" and _is_int(node[k]) and node[k]), None)
-    old_heads = next((old[k] for k in old if KEY_RULES.get(k) == "heads" and _is_int(old[k]) and old[k]), None)
+    heads = _first_int(node, PRIMARY_HEADS)
+    old_heads = _first_int(old, PRIMARY_HEADS)
     for k, v in list(node.items()):
-        if KEY_RULES.get(k) == "kv_heads" and _is_int(v) and heads:
+        if _kind(k) == "kv_heads" and _is_int(v) and heads:
             if v == 1 and (old_heads or 0) > 1:  # multi-query attention stays multi-query
                 node[k] = 1
             else:
                 node[k] = _divisor_at_most(heads, max(1, min(v, TINY["kv_heads"])))
     for k, v in list(node.items()):
-        if KEY_RULES.get(k) == "head_dim" and _is_int(v):
+        if _kind(k) == "head_dim" and _is_int(v):
             if hidden and heads and k in ("head_dim", "d_kv", "attention_head_dim", "kv_channels", "head_size",
-                                           "attention_head_size"):
+                                           "attention_head_size", "d_head"):
                 node[k] = max(2, hidden // heads)
             else:
                 node[k] = min(v, TINY["head_dim"])
-    experts = next((node[k] for k in node if KEY_RULES.get(k) == "experts" and _is_int(node[k])), None)
+    experts = next((node[k] for k in node if _kind(k) == "experts" and _is_int(node[k])), None)
     for k, v in list(node.items()):
-        if KEY_RULES.get(k) == "experts_per_tok" and _is_int(v):
+        if _kind(k) == "experts_per_tok" and _is_int(v):
             node[k] = min(v, TINY["experts_per_tok"], experts or v)
 
     # per-layer lists, then layer count keys follow the cut lists
     for k, v in list(old.items()):
-        if KEY_RULES.get(k) == "layers" and _is_int(v) and _is_int(node.get(k)):
-            n = _shrink_per_layer(node, v, node[k])
-            node[k] = n
+        if _kind(k) == "layers" and _is_int(v) and _is_int(node.get(k)):
+            node[k] = _shrink_per_layer(node, v, node[k])
 
     # value-correlated dims (mm_hidden_size, projection_dim...)
     for k, v in list(node.items()):
-        if k in done or k in _NEVER or k in KEY_RULES or not _is_int(v) or v <= TINY["hidden"]:
+        if k in done or k in _NEVER or _kind(k) is not None or not _is_int(v) or v <= TINY["hidden"]:
             continue
         if not _DIMISH.search(k) or _DIMISH_DENY.search(k):
             continue
         if v in ctx.value_map:
             node[k] = ctx.value_map[v]
-        elif v % 2 == 0 and v >= 256:
-            node[k] = max(TINY["hidden"], v // _pow2_factor(v, TINY["intermediate"]))
+        elif any(v == m * old_v for old_v in ctx.value_map for m in (2, 3, 4, 8)):
+            old_v, m = next((o, m) for o in ctx.value_map for m in (2, 3, 4, 8) if v == m * o)
+            node[k] = ctx.value_map[old_v] * m
+        elif v % 2 == 0 and v >= 128:
+            node[k] = max(TINY["hidden"], v // _pow2_factor(v, TINY["hidden"]))
 
-    # vocabulary and token ids
-    if "vocab_size" in node and _is_int(node["vocab_size"]) and (top or _texty(node)):
-        node["vocab_size"] = ctx.vocab_size if ctx.vocab_size is not None else min(node["vocab_size"], TINY["vocab"])
+    # token ids
     vocab = node.get("vocab_size") if _is_int(node.get("vocab_size")) else _tree_vocab(node, ctx)
-    for k, v in list(node.items()):
+    for k in list(node):
         if k in ctx.special:
             node[k] = ctx.special[k]
     if _is_int(vocab):
@@ -509,7 +696,7 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool) -> None:
 
 
 def _texty(node: dict) -> bool:
-    return any(KEY_RULES.get(k) == "layers" for k in node) and "num_channels" not in node
+    return any(_kind(k) == "layers" for k in node) and "num_channels" not in node
 
 
 def _tree_vocab(node: dict, ctx: _Ctx) -> int | None:
@@ -666,6 +853,18 @@ def check_config(config: PretrainedConfig, path: str = "") -> list[str]:
     for k, sub in _sub_configs(config):
         problems.extend(check_config(sub, f"{path}{k}."))
     return problems
+
+
+def config_for_class(config: PretrainedConfig, model_class: type) -> PretrainedConfig:
+    """The config ``model_class`` expects: ``config`` itself, or its sub-config of the class's
+    ``config_class`` (e.g. ``Emu3ForCausalLM`` takes the text config of an ``Emu3Config``)."""
+    expected = getattr(model_class, "config_class", None)
+    if expected is None or isinstance(config, expected):
+        return config
+    for _, sub in _sub_configs(config):
+        if isinstance(sub, expected):
+            return sub
+    return config
 
 
 def base_config(model_type: str) -> PretrainedConfig:

@@ -1,0 +1,317 @@
+"""Coverage sweep: shrink, build, save and smoke-test every installed architecture of some tasks.
+
+Each architecture runs in a worker process (``jobs`` of them, restarted after a crash or a
+timeout), so one segfault or hang cannot end the sweep.  Nothing is skipped silently: every
+architecture gets a row with its status and, on failure, a one-line reason.
+
+CLI: ``python -m pytest_tinymodels coverage [--task T ...] [--out DIR] [-j N]``
+(or ``python -m pytest_tinymodels.coverage ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import multiprocessing as mp
+import os
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from .architectures import TASK_ORDER, TASKS, ArchInfo, expand, task_config_updates
+
+__all__ = ["check_architecture", "run_coverage", "main", "SIZE_LIMIT_BYTES"]
+
+#: every tiny model must stay under this many bytes of safetensors.
+SIZE_LIMIT_BYTES = 2 * 1024 * 1024
+#: vocabulary size of the stand-in tokenizer used for coverage (input ids < this).
+COVERAGE_VOCAB = 512
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [x for x in str(exc).strip().splitlines() if x.strip()]
+    return f"{type(exc).__name__}: {(lines[0] if lines else '')[:240]}"
+
+
+def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_size: int = COVERAGE_VOCAB) -> dict:
+    """Shrink, build, save and smoke-test one architecture; return its result row (never raises)."""
+    row: dict[str, Any] = {
+        "id": info.id, **asdict(info), "built": False, "forward": False, "params": None,
+        "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
+    }
+    stage = "config"
+    try:
+        import torch
+        import transformers
+
+        from .shrink import base_config, config_for_class, shrink_config
+        from .smoke import dummy_inputs, smoke_forward
+
+        torch.manual_seed(0)
+        t0 = time.perf_counter()
+        config = shrink_config(base_config(info.model_type), vocab_size=vocab_size)
+        for k, v in task_config_updates(info, config).items():
+            setattr(config, k, v)
+        stage = "import"
+        cls = getattr(transformers, info.class_name)
+        config = config_for_class(config, cls)
+        stage = "build"
+        model = cls(config)
+        row["build_s"] = round(time.perf_counter() - t0, 3)
+        row["params"] = sum(p.numel() for p in model.parameters())
+        stage = "save"
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            model.save_pretrained(tmp)
+            row["size_bytes"] = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
+        row["built"] = True
+        stage = "inputs"
+        t1 = time.perf_counter()
+        inputs = dummy_inputs(model, config, task=info.task)
+        stage = "forward"
+        smoke_forward(model, inputs)
+        row["forward_s"] = round(time.perf_counter() - t1, 3)
+        row["forward"] = True
+        if row["size_bytes"] > SIZE_LIMIT_BYTES:
+            row["stage"], row["reason"] = "size", f"safetensors {row['size_bytes']} bytes > {SIZE_LIMIT_BYTES}"
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        row["stage"] = stage
+        row["reason"] = _one_line(exc)
+        if os.environ.get("TINYMODELS_COVERAGE_TRACEBACK"):
+            row["traceback"] = traceback.format_exc()[-3000:]
+    return row
+
+
+# --------------------------------------------------------------------------- worker pool
+
+
+def _worker(conn: Any, workdir: str) -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except Exception:
+        pass
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        conn.send(check_architecture(ArchInfo(**msg), Path(workdir)))
+
+
+class _Slot:
+    def __init__(self, ctx: Any, workdir: str) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child, workdir), daemon=True)
+        self.proc.start()
+        child.close()
+        self.info: ArchInfo | None = None
+        self.started = 0.0
+
+    def stop(self, kill: bool = False) -> None:
+        try:
+            if kill:
+                self.proc.kill()
+            else:
+                self.conn.send(None)
+        except Exception:
+            pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+
+
+def _failed_row(info: ArchInfo, stage: str, reason: str) -> dict:
+    return {"id": info.id, **asdict(info), "built": False, "forward": False, "params": None, "size_bytes": None,
+            "build_s": None, "forward_s": None, "stage": stage, "reason": reason}
+
+
+def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, progress: bool) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    pending = list(archs)
+    results: dict[str, dict] = {}
+    slots = [_Slot(ctx, workdir) for _ in range(max(1, min(jobs, len(archs))))]
+    done = 0
+    try:
+        while pending or any(s.info for s in slots):
+            for i, s in enumerate(slots):
+                if s.info is None and pending:
+                    if not s.proc.is_alive():
+                        slots[i] = s = _Slot(ctx, workdir)
+                    s.info, s.started = pending.pop(0), time.monotonic()
+                    s.conn.send(asdict(s.info))
+            busy = [s for s in slots if s.info]
+            ready = wait([s.conn for s in busy], timeout=0.5)
+            now = time.monotonic()
+            for i, s in enumerate(slots):
+                if s.info is None:
+                    continue
+                row = None
+                if s.conn in ready:
+                    try:
+                        row = s.conn.recv()
+                    except (EOFError, OSError):
+                        s.proc.join(timeout=5)
+                        row = _failed_row(s.info, "crash", f"worker died (exit code {s.proc.exitcode})")
+                        slots[i] = _Slot(ctx, workdir)
+                elif now - s.started > timeout:
+                    s.stop(kill=True)
+                    row = _failed_row(s.info, "timeout", f"no result after {timeout:.0f} s")
+                    slots[i] = _Slot(ctx, workdir)
+                if row is not None:
+                    results[s.info.id + "@" + s.info.task] = row
+                    row["wall_s"] = round(now - s.started, 2)
+                    done += 1
+                    if progress:
+                        status = "ok" if row["forward"] else ("built" if row["built"] else "FAIL")
+                        print(f"[{done}/{len(archs)}] {row['id']:<60} {status:<5} {row['reason'] or ''}"[:200],
+                              file=sys.stderr, flush=True)
+                    slots[i].info = None
+    finally:
+        for s in slots:
+            s.stop()
+    return [results[a.id + "@" + a.task] for a in archs]
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _select(tasks: Sequence[str] | None, include: str | Sequence[str], exclude: Sequence[str]) -> list[ArchInfo]:
+    """Architectures of the tasks, each (model type, class) once (under its first task)."""
+    order = list(TASK_ORDER) + sorted(t for t in TASKS if t not in TASK_ORDER)
+    chosen = list(tasks) if tasks else order
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for task in chosen:
+        for info in expand(task, include, exclude):
+            if (info.model_type, info.class_name) not in seen:
+                seen.add((info.model_type, info.class_name))
+                out.append(info)
+    return out
+
+
+def _summary(rows: list[dict]) -> dict:
+    by_task: dict[str, dict[str, int]] = {}
+    for r in rows + [dict(r, task="ALL") for r in rows]:
+        t = by_task.setdefault(r["task"], {"total": 0, "built": 0, "forward": 0, "under_size_limit": 0})
+        t["total"] += 1
+        t["built"] += bool(r["built"])
+        t["forward"] += bool(r["forward"])
+        t["under_size_limit"] += bool(r["size_bytes"] is not None and r["size_bytes"] <= SIZE_LIMIT_BYTES)
+    return by_task
+
+
+def _markdown(report: dict) -> str:
+    meta, summary, rows = report["meta"], report["summary"], report["results"]
+    lines = [
+        "# Architecture coverage",
+        "",
+        f"Produced by `{meta['command']}` on {meta['date']} "
+        f"(transformers {meta['transformers']}, torch {meta['torch']}, {meta['jobs']} process(es), "
+        f"{meta['wall_s']} s wall).",
+        "",
+        "Each architecture: generic shrink of the library's default config (stand-in vocabulary "
+        f"{COVERAGE_VOCAB}), `cls(config)`, `save_pretrained` (safetensors), one forward pass with finite outputs.",
+        "",
+        "| task | classes | built | forward ok | forward % | ≤ 2 MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for task in sorted(summary, key=lambda t: (t == "ALL", t)):
+        s = summary[task]
+        pct = 100.0 * s["forward"] / s["total"] if s["total"] else 0.0
+        lines.append(f"| {task} | {s['total']} | {s['built']} | {s['forward']} | {pct:.1f} | {s['under_size_limit']} |")
+    failures = [r for r in rows if not r["forward"] or r["reason"]]
+    lines += ["", f"## Failures ({len(failures)})", "", "| architecture | task | stage | reason |", "| --- | --- | --- | --- |"]
+    for r in failures:
+        reason = (r["reason"] or "").replace("|", "\\|")
+        lines.append(f"| {r['id']} | {r['task']} | {r['stage']} | {reason} |")
+    sizes = sorted((r for r in rows if r["size_bytes"]), key=lambda r: -r["size_bytes"])[:10]
+    lines += ["", "## Largest models", "", "| architecture | params | safetensors bytes |", "| --- | ---: | ---: |"]
+    for r in sizes:
+        lines.append(f"| {r['id']} | {r['params']} | {r['size_bytes']} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_coverage(
+    tasks: list[str] | None,
+    out_dir: Path,
+    include: str | Sequence[str] = "*",
+    exclude: Sequence[str] = (),
+    jobs: int = 1,
+    timeout_per_arch: float = 60,
+    *,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Sweep every architecture of ``tasks`` (all tasks when None); write ``coverage.json`` and
+    ``COVERAGE.md`` into ``out_dir`` and return the report dict."""
+    import torch
+    import transformers
+
+    archs = _select(tasks, include, exclude)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tinymodels-coverage-") as workdir:
+        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress)
+    report = {
+        "meta": {
+            "command": command or f"run_coverage(tasks={tasks!r}, jobs={jobs})",
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "jobs": jobs,
+            "tasks": tasks or "all",
+            "wall_s": round(time.monotonic() - t0, 1),
+            "vocab_size": COVERAGE_VOCAB,
+        },
+        "summary": _summary(rows),
+        "results": rows,
+    }
+    (out_dir / "coverage.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out_dir / "COVERAGE.md").write_text(_markdown(report))
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``coverage [--task T ...] [--out DIR] [-j N] [--include PAT ...] [--exclude PAT ...] [--timeout S]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m pytest_tinymodels coverage", description=__doc__.splitlines()[0])
+    p.add_argument("--task", action="append", dest="tasks", choices=sorted(TASKS), help="task (repeatable; default all)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks"), help="output directory (default: benchmarks)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--include", action="append", default=None, help="model type / class glob (repeatable)")
+    p.add_argument("--exclude", action="append", default=[], help="model type / class glob to leave out")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per architecture (default 60)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-architecture progress lines")
+    args = p.parse_args(argv)
+    command = "python -m pytest_tinymodels coverage " + " ".join(shlex.quote(a) for a in argv)
+    report = run_coverage(args.tasks, args.out, args.include or "*", args.exclude, args.jobs, args.timeout,
+                          command=command.strip(), progress=not args.quiet)
+    for task, s in sorted(report["summary"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
+        print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built")
+    print(f"wrote {args.out / 'COVERAGE.md'} and {args.out / 'coverage.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

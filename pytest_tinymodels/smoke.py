@@ -1,0 +1,292 @@
+"""Dummy inputs per modality and a one-forward smoke check of a tiny model.
+
+Inputs are chosen from the model's ``forward`` signature and ``main_input_name``: a builder per
+input name (:data:`INPUT_BUILDERS`) makes a deterministic tensor whose shape follows the config
+(vocabulary, image size, mel bins, source positions...).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import TinyModelsError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
+__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "INPUT_BUILDERS", "text_vocab_size", "image_size_of"]
+
+
+class SmokeError(TinyModelsError):
+    """The smoke forward pass failed or produced non-finite outputs."""
+
+
+# --------------------------------------------------------------------------- config look-ups
+
+_VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
+_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config")
+
+
+def _find(config: Any, attr: str, subkeys: tuple[str, ...] = ()) -> Any:
+    """``attr`` on the config, else on the first sub-config of ``subkeys`` that has it."""
+    value = getattr(config, attr, None)
+    if value is not None:
+        return value
+    for k in subkeys:
+        sub = getattr(config, k, None)
+        if sub is not None and getattr(sub, attr, None) is not None:
+            return getattr(sub, attr)
+    return None
+
+
+def text_vocab_size(config: PretrainedConfig) -> int:
+    """Vocabulary size used for ``input_ids`` (the decoder text config's, else the config's)."""
+    for getter in (lambda: config.get_text_config(decoder=True), lambda: config.get_text_config()):
+        try:
+            vs = getattr(getter(), "vocab_size", None)
+        except Exception:
+            vs = None
+        if isinstance(vs, int) and vs > 0:
+            return vs
+    vs = _find(config, "vocab_size", ("text_config", "decoder", "encoder"))
+    return vs if isinstance(vs, int) and vs > 0 else 64
+
+
+def image_size_of(config: PretrainedConfig) -> tuple[int, int]:
+    """(height, width) of the images the config expects (default 32x32)."""
+    size = _find(config, "image_size", _VISION_KEYS)
+    if isinstance(size, int):
+        return size, size
+    if isinstance(size, (list, tuple)) and len(size) >= 2:
+        return int(size[0]), int(size[1])
+    if isinstance(size, dict):
+        h = size.get("height") or size.get("shortest_edge") or 32
+        return int(h), int(size.get("width", h))
+    return 32, 32
+
+
+def _special_ids(config: Any, out: set[int] | None = None) -> set[int]:
+    """Every special token id mentioned anywhere in the config tree (kept out of random ids)."""
+    from transformers import PretrainedConfig
+
+    out = set() if out is None else out
+    for k, v in vars(config).items():
+        if isinstance(v, PretrainedConfig):
+            _special_ids(v, out)
+        elif ("token" in k and (k.endswith("_id") or k.endswith("_index"))) and isinstance(v, int):
+            out.add(v)
+        elif k.endswith("_token_ids") and isinstance(v, (list, tuple)):
+            out.update(x for x in v if isinstance(x, int))
+    return out
+
+
+# --------------------------------------------------------------------------- builders
+
+
+class _Ctx:
+    def __init__(self, model: Any, config: Any, processor: Any, batch_size: int, seq_len: int, labels: bool):
+        import torch
+
+        self.model, self.config, self.processor = model, config, processor
+        self.b, self.t, self.labels = batch_size, seq_len, labels
+        self.gen = torch.Generator().manual_seed(0)
+        self.torch = torch
+
+    def ids(self, shape: tuple[int, ...]) -> torch.Tensor:
+        vocab = text_vocab_size(self.config)
+        special = _special_ids(self.config)
+        allowed = [i for i in range(min(vocab, 4096)) if i not in special] or list(range(vocab))
+        idx = self.torch.randint(0, len(allowed), shape, generator=self.gen)
+        return self.torch.tensor(allowed)[idx]
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return self.torch.randn(*shape, generator=self.gen)
+
+
+def _input_ids(c: _Ctx) -> torch.Tensor:
+    return c.ids((c.b, c.t))
+
+
+def _attention_mask(c: _Ctx) -> torch.Tensor:
+    return c.torch.ones(c.b, c.t, dtype=c.torch.long)
+
+
+def _decoder_input_ids(c: _Ctx) -> torch.Tensor:
+    return c.ids((c.b, max(2, c.t // 2)))
+
+
+def _pixel_values(c: _Ctx) -> torch.Tensor:
+    h, w = image_size_of(c.config)
+    channels = _find(c.config, "num_channels", _VISION_KEYS) or 3
+    frames = _find(c.config, "num_frames", _VISION_KEYS)
+    if isinstance(frames, int) and frames > 0 and "video" in type(c.model).__name__.lower() + str(
+        getattr(c.config, "model_type", "")
+    ):
+        return c.randn(c.b, frames, channels, h, w)
+    return c.randn(c.b, channels, h, w)
+
+
+def _input_features(c: _Ctx) -> torch.Tensor:
+    if c.processor is not None and hasattr(c.processor, "__call__"):
+        try:
+            return _features_from_processor(c)
+        except Exception:
+            pass
+    bins = _find(c.config, "num_mel_bins", _AUDIO_KEYS) or _find(c.config, "input_feat_per_channel", _AUDIO_KEYS)
+    bins = bins or _find(c.config, "feature_size", _AUDIO_KEYS) or 16
+    src = _find(c.config, "max_source_positions", _AUDIO_KEYS)
+    frames = 2 * src if isinstance(src, int) and getattr(c.config, "model_type", "") in _WHISPER_LAYOUT else 64
+    if _channels_last_features(c):
+        return c.randn(c.b, frames, bins)
+    return c.randn(c.b, bins, frames)
+
+
+#: model types whose encoder needs exactly ``2 * max_source_positions`` mel frames, (B, mel, T).
+_WHISPER_LAYOUT = frozenset({"whisper"})
+
+
+def _channels_last_features(c: _Ctx) -> bool:
+    mt = str(getattr(c.config, "model_type", ""))
+    return mt not in _WHISPER_LAYOUT and _find(c.config, "num_mel_bins", _AUDIO_KEYS) is None
+
+
+def _features_from_processor(c: _Ctx) -> torch.Tensor:
+    import numpy as np
+
+    sr = getattr(c.processor, "sampling_rate", 16000)
+    rng = np.random.default_rng(0)
+    waves = [rng.standard_normal(int(sr * 0.5)).astype("float32") for _ in range(c.b)]
+    out = c.processor(waves, sampling_rate=sr, return_tensors="pt")
+    return out["input_features"]
+
+
+def _input_values(c: _Ctx) -> torch.Tensor:
+    return c.randn(c.b, 4000) * 0.1
+
+
+def _bbox(c: _Ctx) -> torch.Tensor:
+    x0 = c.torch.randint(0, 500, (c.b, c.t, 2), generator=c.gen)
+    return c.torch.cat([x0, x0 + 10], dim=-1)
+
+
+def _token_type_ids(c: _Ctx) -> torch.Tensor:
+    return c.torch.zeros(c.b, c.t, dtype=c.torch.long)
+
+
+#: input name -> builder.  Unknown required inputs are reported by :func:`dummy_inputs`.
+INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
+    "input_ids": _input_ids,
+    "attention_mask": _attention_mask,
+    "decoder_input_ids": _decoder_input_ids,
+    "pixel_values": _pixel_values,
+    "input_features": _input_features,
+    "input_values": _input_values,
+    "bbox": _bbox,
+}
+
+#: inputs added whenever the forward accepts them, on top of the main and required ones.
+_ALWAYS = ("attention_mask",)
+_SEQ_INPUTS = frozenset({"input_ids", "decoder_input_ids"})
+
+
+def _labels(c: _Ctx, task: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
+    torch = c.torch
+    num_labels = int(getattr(c.config, "num_labels", 2) or 2)
+    if task in ("causal-lm", "masked-lm"):
+        return {"labels": inputs["input_ids"].clone()}
+    if task in ("seq2seq-lm", "speech-seq2seq"):
+        return {"labels": c.ids((c.b, max(2, c.t // 2)))}
+    if task in ("sequence-classification", "image-classification", "audio-classification"):
+        return {"labels": torch.randint(0, num_labels, (c.b,), generator=c.gen)}
+    if task == "token-classification":
+        return {"labels": torch.randint(0, num_labels, (c.b, c.t), generator=c.gen)}
+    if task == "question-answering":
+        return {
+            "start_positions": torch.zeros(c.b, dtype=torch.long),
+            "end_positions": torch.ones(c.b, dtype=torch.long),
+        }
+    if task == "ctc":
+        return {"labels": c.ids((c.b, 2))}
+    return {}
+
+
+def dummy_inputs(
+    model: PreTrainedModel,
+    config: PretrainedConfig | None = None,
+    processor: Any = None,
+    *,
+    batch_size: int = 2,
+    seq_len: int = 8,
+    task: str | None = None,
+    labels: bool = False,
+) -> dict[str, Any]:
+    """Deterministic inputs for one forward of ``model``.
+
+    The model's ``main_input_name`` and every input its ``forward`` requires are built, plus an
+    attention mask where accepted, and ``decoder_input_ids`` for encoder-decoder models.
+    ``labels=True`` adds the labels of ``task`` (causal-lm, seq2seq-lm, classification...).
+    ``processor`` (a feature extractor) is used for audio features when given.
+    """
+    config = config if config is not None else model.config
+    c = _Ctx(model, config, processor, batch_size, seq_len, labels)
+    params = inspect.signature(model.forward).parameters
+    wanted: list[str] = [getattr(model, "main_input_name", "input_ids")]
+    for name, p in params.items():
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or name == "self":
+            continue
+        if p.default is inspect.Parameter.empty and name not in wanted:
+            wanted.append(name)
+    main = wanted[0]
+    if main in _SEQ_INPUTS or main == "input_ids":
+        wanted += [n for n in _ALWAYS if n in params]
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params and main != "input_ids":
+        wanted.append("decoder_input_ids")
+    elif getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        wanted.append("decoder_input_ids")
+    inputs: dict[str, Any] = {}
+    for name in dict.fromkeys(wanted):
+        builder = INPUT_BUILDERS.get(name)
+        if builder is None:
+            raise SmokeError(f"no dummy input builder for required input {name!r} of {type(model).__name__}")
+        inputs[name] = builder(c)
+    if labels and task:
+        inputs.update(_labels(c, task, inputs))
+    return inputs
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, Mapping):
+        return [t for v in obj.values() for t in _tensors(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _tensors(v)]
+    if hasattr(obj, "to_tuple"):
+        return _tensors(obj.to_tuple())
+    return []
+
+
+def smoke_forward(model: PreTrainedModel, inputs: Mapping[str, Any]) -> Any:
+    """One forward in ``torch.no_grad()`` (eval mode); raise :class:`SmokeError` unless outputs are finite."""
+    import torch
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(**inputs)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()
+        raise SmokeError(f"forward of {type(model).__name__} failed: {type(exc).__name__}: "
+                         f"{(msg[0] if msg else '')[:300]}") from exc
+    tensors = [t for t in _tensors(out) if t.is_floating_point()]
+    if not tensors:
+        raise SmokeError(f"forward of {type(model).__name__} returned no floating-point tensor")
+    for t in tensors:
+        if not torch.isfinite(t).all():
+            raise SmokeError(f"forward of {type(model).__name__} produced non-finite values (shape {tuple(t.shape)})")
+    return out

@@ -204,7 +204,9 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 # --------------------------------------------------------------------------- public API
 
 
-def fetch_source(source: str | os.PathLike[str], *, revision: str | None = None, token: str | bool | None = None) -> Path:
+def fetch_source(
+    source: str | os.PathLike[str], *, revision: str | None = None, token: str | bool | None = None
+) -> Path:
     """The directory holding the config and tokenizer files of ``source``.
 
     ``source`` is an existing local directory (also ``./x``, ``/abs``, ``~/x``), returned as is,
@@ -235,7 +237,9 @@ def download_repo(
     ``*.py``) are never downloaded.
     """
     if repo_type not in ("model", "dataset"):
-        raise HubError(f"Unsupported repo type {repo_type!r} for {repo_id!r}", repo_id=repo_id, hint="use 'model' or 'dataset'")
+        raise HubError(
+            f"Unsupported repo type {repo_type!r} for {repo_id!r}", repo_id=repo_id, hint="use 'model' or 'dataset'"
+        )
     patterns = DATASET_DOWNLOAD_PATTERNS if repo_type == "dataset" else ALLOWED_DOWNLOAD_PATTERNS
     return _snapshot(repo_id, repo_type=repo_type, revision=revision, token=token, allow_patterns=patterns)
 

@@ -694,7 +694,8 @@ class HubServer:
         if rng:
             parsed = _parse_range(rng, entry.size)
             if parsed is None:
-                raise _HTTPError(416, f"Range not satisfiable: {rng}", headers={"Content-Range": f"bytes */{entry.size}"})
+                unsatisfiable = {"Content-Range": f"bytes */{entry.size}"}
+                raise _HTTPError(416, f"Range not satisfiable: {rng}", headers=unsatisfiable)
             start, end = parsed
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"

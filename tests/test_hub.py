@@ -119,10 +119,11 @@ def test_download_repo_skips_pickles_and_code(online: HubServer, root: Path) -> 
 
 
 def test_cached_repo_resolves_offline_and_with_the_server_gone(
-    root: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with HubServer(lambda: serve_directory(root)) as srv, hub_environment(endpoint=srv.endpoint, cache_dir=cache, offline=False):
-        fetched, downloaded = fetch_source(REPO), download_repo(REPO)
+    with HubServer(lambda: serve_directory(root)) as srv:
+        with hub_environment(endpoint=srv.endpoint, cache_dir=cache, offline=False):
+            fetched, downloaded = fetch_source(REPO), download_repo(REPO)
     # the server is stopped: connection refused, not offline -> the cache answers
     with hub_environment(endpoint=srv.endpoint, cache_dir=cache, offline=False):
         start = time.monotonic()

@@ -37,7 +37,8 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = base / "root"
     a = root / "org" / "tiny-a"
     (a / "sub" / "deeper").mkdir(parents=True)
-    (a / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 1, "architectures": ["GPT2LMHeadModel"]}))
+    config = {"model_type": "gpt2", "n_layer": 1, "architectures": ["GPT2LMHeadModel"]}
+    (a / "config.json").write_text(json.dumps(config))
     (a / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "WordLevel", "vocab": {"a": 0}}}))
     _write_safetensors(a / "model.safetensors")
     (a / "README.md").write_text("# tiny-a\n")
@@ -86,7 +87,7 @@ def test_serve_directory_finds_models_and_datasets(layout: dict) -> None:
     assert repos == {"org/tiny-a": layout["a"], "org/tiny-b": layout["b"], "datasets/org/tiny-ds": layout["ds"]}
 
 
-def test_hf_hub_download_is_byte_identical_and_uses_hub_cache_layout(server: HubServer, layout: dict, hub_env: Path) -> None:
+def test_hf_hub_download_is_byte_identical_and_uses_hub_cache_layout(layout: dict, hub_env: Path) -> None:
     from huggingface_hub import HfApi, hf_hub_download
 
     sha = HfApi().model_info("org/tiny-a").sha
@@ -114,7 +115,9 @@ def test_snapshot_download_with_allow_patterns(layout: dict, hub_env: Path) -> N
     from huggingface_hub import snapshot_download
 
     folder = Path(snapshot_download("org/tiny-a", allow_patterns=["*.json", "*.safetensors", "sub/*"]))
-    expected = {k: v for k, v in _files(layout["a"]).items() if k.endswith((".json", ".safetensors")) or k.startswith("sub/")}
+    expected = {
+        k: v for k, v in _files(layout["a"]).items() if k.endswith((".json", ".safetensors")) or k.startswith("sub/")
+    }
     assert _files(folder) == expected
     assert not list(folder.rglob("*.bin"))
 
@@ -265,7 +268,8 @@ def test_head_headers_and_range_requests(server: HubServer, layout: dict) -> Non
     assert headers["content-range"] == f"bytes 3-9/{len(content)}"
     status, _, body = _raw(server, "/org/tiny-a/resolve/main/model.safetensors", headers={"Range": "bytes=-5"})
     assert status == 206 and body == content[-5:]
-    status, headers, _ = _raw(server, "/org/tiny-a/resolve/main/model.safetensors", headers={"Range": f"bytes={len(content)}-"})
+    past_end = {"Range": f"bytes={len(content)}-"}
+    status, headers, _ = _raw(server, "/org/tiny-a/resolve/main/model.safetensors", headers=past_end)
     assert status == 416 and headers["content-range"] == f"bytes */{len(content)}"
     status, _, _ = _raw(server, "/org/tiny-a/resolve/main/config.json", "POST")
     assert status == 405
@@ -290,12 +294,12 @@ def test_loopback_only_quiet_and_stops(layout: dict, capfd: pytest.CaptureFixtur
 def test_hub_environment_restores_everything(server: HubServer, tmp_path: Path) -> None:
     from huggingface_hub import constants, hf_api
 
-    before = (constants.ENDPOINT, constants.HUGGINGFACE_CO_URL_TEMPLATE, constants.HF_HUB_CACHE, constants.HF_HUB_OFFLINE)
+    names = ("ENDPOINT", "HUGGINGFACE_CO_URL_TEMPLATE", "HF_HUB_CACHE", "HF_HUB_OFFLINE")
+    before = [getattr(constants, n) for n in names]
     env_before = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HUB_OFFLINE")}
     with hub_environment(endpoint=server.endpoint, cache_dir=tmp_path, offline=True):
         assert constants.ENDPOINT == server.endpoint == hf_api.api.endpoint == os.environ["HF_ENDPOINT"]
         assert constants.HF_HUB_OFFLINE is True and os.environ["HF_HUB_OFFLINE"] == "1"
         assert constants.HF_HUB_CACHE == str(tmp_path)
-    after = (constants.ENDPOINT, constants.HUGGINGFACE_CO_URL_TEMPLATE, constants.HF_HUB_CACHE, constants.HF_HUB_OFFLINE)
-    assert after == before
+    assert [getattr(constants, n) for n in names] == before
     assert {k: os.environ.get(k) for k in env_before} == env_before

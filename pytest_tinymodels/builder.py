@@ -11,10 +11,12 @@ only knows how to fill it.  Layout of an entry::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +36,28 @@ MAX_LENGTH_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_len
 DEFAULT_MAX_LENGTH = 512
 
 
+#: Modules whose code decides what an entry contains: editing one gives new keys.
+BUILD_MODULES = ("builder", "shrink", "architectures", "smoke", "processors", "tokenizer_train",
+                 "tokenizer_shrink", "dataset", "corpus", "hub")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Hash of the source of :data:`BUILD_MODULES` (read as files, nothing imported)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in BUILD_MODULES:
+        path = here / f"{name}.py"
+        digest.update(name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    return digest.hexdigest()[:16]
+
+
 def key_fields(spec: FixtureSpec) -> dict[str, Any]:
-    """What decides the content of ``spec``'s entry (spec fields + corpus hash)."""
+    """What decides the content of ``spec``'s entry (spec fields, corpus hash, builder code)."""
     fields = spec.build_key_fields()
     fields["corpus"] = corpus_sha256()
+    fields["code"] = code_fingerprint()
     return fields
 
 
@@ -137,7 +157,7 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
                 processor_info["tokenizer"] = {"class": type(tokenizer).__name__, "method": "train",
                                                "trained_as": tokenizer_class_name(arch.model_type)}
     with stage("shrink"):
-        ids = _special_ids(tokenizer) if tokenizer is not None else None
+        ids = _special_ids(tokenizer, base) if tokenizer is not None else None
         config = shrink.shrink_config(
             base,
             vocab_size=len(tokenizer) if tokenizer is not None else None,
@@ -145,6 +165,8 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
             overrides=spec.config,
         )
         config.architectures = [arch.class_name]
+        if ids and ids.get("decoder_start_token_id") is not None:
+            config.decoder_start_token_id = ids["decoder_start_token_id"]
     if tokenizer is not None:
         tokenizer.model_max_length = _max_length(config)
     with stage("processor"):
@@ -209,10 +231,20 @@ def _shrunk_source_tokenizer(spec: FixtureSpec, source_dir: Path, repo: Path, vo
     return AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
 
 
-def _special_ids(tokenizer: Any) -> dict[str, int | None]:
+def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
+    """The tokenizer's special ids, plus ``decoder_start_token_id`` for encoder-decoder models.
+
+    The decoder start keeps its role: it was the base config's pad/eos/bos id, so it becomes the
+    tokenizer's pad/eos/bos id; encoder-decoders that declare none start with pad (T5's convention).
+    """
     from .tokenizer_train import special_token_ids
 
-    return special_token_ids(tokenizer)
+    ids = special_token_ids(tokenizer)
+    start = getattr(base, "decoder_start_token_id", None)
+    if start is not None or getattr(base, "is_encoder_decoder", False):
+        role = next((r for r in ("pad", "eos", "bos") if start is not None and getattr(base, f"{r}_token_id", None) == start), "pad")
+        ids["decoder_start_token_id"] = ids.get(f"{role}_token_id") if ids.get(f"{role}_token_id") is not None else ids.get("pad_token_id")
+    return ids
 
 
 def _max_length(config: Any) -> int:

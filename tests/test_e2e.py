@@ -1,0 +1,132 @@
+"""End to end with the built-in fixtures: agreement, forward, one training step, generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+BUILTIN = ["tiny_llama", "tiny_gpt2", "tiny_bert", "tiny_t5"]
+
+
+@pytest.fixture(params=BUILTIN)
+def builtin(request: pytest.FixtureRequest):
+    return request.getfixturevalue(request.param)
+
+
+def test_model_and_tokenizer_agree(builtin) -> None:
+    model, tokenizer, dataset = builtin
+    config = model.config
+    assert config.vocab_size == len(tokenizer)
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        tok_id = getattr(tokenizer, name)
+        if tok_id is not None and getattr(config, name, None) is not None:
+            assert getattr(config, name) == tok_id, name
+            assert 0 <= tok_id < config.vocab_size
+    assert tokenizer.pad_token_id is not None
+    max_pos = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if max_pos:
+        assert tokenizer.model_max_length == max_pos
+    batch = tokenizer(dataset["text"][:4], padding=True, truncation=True, return_tensors="pt")
+    assert int(batch.input_ids.max()) < config.vocab_size
+    unk = tokenizer.unk_token_id
+    if unk is not None and unk not in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id):
+        assert (batch.input_ids[batch.attention_mask == 1] == unk).sum() == 0, "corpus text must not need <unk>"
+
+
+def test_tiny_llama_is_tiny_and_has_gqa(tiny_llama) -> None:
+    config = tiny_llama.config
+    assert config.num_key_value_heads < config.num_attention_heads
+    assert config.num_attention_heads % config.num_key_value_heads == 0
+    weights = Path(tiny_llama.path) / "model.safetensors"
+    assert weights.stat().st_size < 1_000_000
+    assert tiny_llama.recipe["tokenizer"]["class"] == "LlamaTokenizer"
+
+
+@pytest.mark.parametrize("name", ["tiny_llama", "tiny_gpt2"])
+def test_causal_lm_trains_one_step_and_generates(request: pytest.FixtureRequest, name: str) -> None:
+    model, tokenizer, dataset = request.getfixturevalue(name)
+    batch = tokenizer(dataset["text"][:4], padding=True, truncation=True, max_length=32, return_tensors="pt")
+    labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    loss = model(**batch, labels=labels).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    optimizer.step()
+    after = model(**batch, labels=labels).loss
+    assert after < loss  # one step on the same batch lowers the loss
+    model.eval()
+    out = model.generate(batch.input_ids[:1], max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert out.shape[1] == batch.input_ids.shape[1] + 5
+    assert isinstance(tokenizer.decode(out[0]), str)
+
+
+def test_bert_masked_lm_step(tiny_bert) -> None:
+    model, tokenizer, dataset = tiny_bert
+    batch = tokenizer(dataset["text"][:4], padding=True, truncation=True, max_length=32, return_tensors="pt")
+    labels = batch.input_ids.clone()
+    masked = batch.input_ids.clone()
+    masked[:, 1] = tokenizer.mask_token_id
+    model.train()
+    out = model(input_ids=masked, attention_mask=batch.attention_mask, labels=labels)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert out.logits.shape == (*masked.shape, len(tokenizer))
+    assert tokenizer.decode(batch.input_ids[0], skip_special_tokens=True).strip()
+
+
+def test_t5_seq2seq_step_and_generate(tiny_t5) -> None:
+    model, tokenizer, dataset = tiny_t5
+    src = tokenizer(dataset["text"][:2], padding=True, return_tensors="pt")
+    tgt = tokenizer(dataset["text"][2:4], padding=True, return_tensors="pt").input_ids
+    model.train()
+    loss = model(**src, labels=tgt).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    model.eval()
+    out = model.generate(**src, max_new_tokens=4, do_sample=False)
+    assert out.shape[0] == 2 and out.shape[1] <= 5
+
+
+def test_dataset_is_memory_mapped_text(tiny_llama) -> None:
+    dataset = tiny_llama.dataset
+    assert dataset.column_names == ["text"]
+    assert len(dataset) == 32
+    assert all(isinstance(t, str) and t for t in dataset["text"])
+    assert dataset.cache_files, "loaded from disk, memory-mapped"
+
+
+def test_same_spec_gives_bitwise_identical_weights(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from pytest_tinymodels.builder import build_entry
+    from pytest_tinymodels.manifest import load_manifest
+
+    spec = load_manifest()["tiny_llama"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_entry(spec, a)
+    build_entry(spec, b)
+    wa, wb = load_file(a / "repo" / "model.safetensors"), load_file(b / "repo" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (a / "repo" / "tokenizer.json").read_bytes() == (b / "repo" / "tokenizer.json").read_bytes()
+    assert (a / "dataset").is_dir()
+    other = build_entry(spec.__class__(**{**spec.__dict__, "seed": 1}), tmp_path / "c")
+    wc = load_file(tmp_path / "c" / "repo" / "model.safetensors")
+    assert other["architecture"] == "LlamaForCausalLM"
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_triple_api(tiny_gpt2) -> None:
+    assert tiny_gpt2.processor is tiny_gpt2.tokenizer
+    assert tiny_gpt2.config is tiny_gpt2.model.config
+    assert "GPT2LMHeadModel" in repr(tiny_gpt2)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    again = AutoModelForCausalLM.from_pretrained(tiny_gpt2.path)
+    assert AutoTokenizer.from_pretrained(tiny_gpt2.path).get_vocab() == tiny_gpt2.tokenizer.get_vocab()
+    assert all(torch.equal(p, q) for p, q in zip(again.parameters(), tiny_gpt2.model.parameters()))

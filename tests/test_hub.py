@@ -63,6 +63,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "training_args.bin").write_bytes(b"\x80\x04 pickle decoy")
     (repo / "modeling_custom.py").write_text("raise SystemExit('remote code must never be fetched')\n")
     (repo / "optimizer.pt").write_bytes(b"\x80\x04 decoy")
+    # decoys that the broad allow pattern "tokenizer*" matches: only the block list keeps them out
+    (repo / "tokenizer_loader.py").write_text("raise SystemExit('remote code must never be fetched')\n")
+    (repo / "tokenizer").mkdir()
+    (repo / "tokenizer" / "pytorch_model.bin").write_bytes(b"\x80\x04 pickle decoy")
     gated = root / "org" / "gated"
     gated.mkdir()
     (gated / "config.json").write_text(json.dumps({"model_type": "gpt2"}))

@@ -400,7 +400,7 @@ class HubServer:
         self._hashes = _HashCache()
         self._httpd: _LoopbackHTTPServer | None = None
         self._bound = False
-        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
 
@@ -428,20 +428,27 @@ class HubServer:
     def start(self) -> HubServer:
         """Bind and serve in a daemon thread; returns self."""
         httpd = self._bind()
-        self._thread = threading.Thread(
+        self._loop_thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=f"HubServer:{self.port}", daemon=True
         )
-        self._thread.start()
+        self._loop_thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (Ctrl-C); used by the CLI ``serve`` command."""
-        httpd = self._httpd or self._bind()
+    def serve_forever(self, *, ready: Callable[[str], object] | None = None) -> None:
+        """Serve in the calling thread until :meth:`stop` (from another thread) or Ctrl-C.
+
+        For the CLI ``serve`` command; ``ready(endpoint)`` is called once the port is bound.
+        """
+        httpd = self._bind()
+        self._loop_thread = threading.current_thread()
+        if ready is not None:
+            ready(self.endpoint)
         try:
             httpd.serve_forever(poll_interval=0.25)
         except KeyboardInterrupt:
             pass
         finally:
+            self._loop_thread = None
             self.stop()
 
     def stop(self) -> None:
@@ -449,10 +456,11 @@ class HubServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        if self._thread is not None:
-            httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
+        loop, self._loop_thread = self._loop_thread, None
+        if loop is not None and loop is not threading.current_thread():
+            httpd.shutdown()  # returns once the serve_forever loop has exited
+            if loop.daemon:
+                loop.join(timeout=5)
         httpd.server_close()
         with self._conns_lock:
             conns, self._conns = list(self._conns), set()

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,20 @@ def test_hub_environment_restores_everything(server: HubServer, tmp_path: Path) 
         assert constants.HF_HUB_CACHE == str(tmp_path)
     assert [getattr(constants, n) for n in names] == before
     assert {k: os.environ.get(k) for k in env_before} == env_before
+
+
+def test_serve_forever_in_the_calling_thread_until_stopped(layout: dict) -> None:
+    from huggingface_hub import HfApi
+
+    srv = HubServer({"org/tiny-b": layout["b"]})
+    ready = threading.Event()
+    seen: list[str] = []
+    loop = threading.Thread(target=srv.serve_forever, kwargs={"ready": lambda ep: (seen.append(ep), ready.set())})
+    loop.start()
+    try:
+        assert ready.wait(5)
+        assert HfApi(endpoint=seen[0]).model_info("org/tiny-b").id == "org/tiny-b"
+    finally:
+        srv.stop()
+        loop.join(5)
+    assert not loop.is_alive()

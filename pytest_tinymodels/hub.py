@@ -278,6 +278,7 @@ def _download_hint(repo_id: str, repo_type: str, revision: str | None, patterns:
     if revision:
         parts.append(f"--revision {revision}")
     parts.extend(f"--include '{p}'" for p in patterns)
+    parts.extend(f"--exclude '{p}'" for p in BLOCKED_PATTERNS)  # as here: no pickles, no code
     return (
         f"run `{' '.join(parts)}` on a connected machine (with the same HF_HUB_CACHE) and copy the cache over, "
         "or set source to a local path"

@@ -11,7 +11,12 @@ variables and the constants and restores them.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -177,6 +182,23 @@ def test_missing_repo_without_network_fails_fast(mode: str, cache: Path, request
     assert "hf download org/never-downloaded --include 'config.json'" in err.hint
     assert "local path" in err.hint
     assert ("offline mode" in str(err)) == (mode == "offline")
+
+
+def test_error_hint_is_a_working_hf_download_command(online: HubServer, cache: Path) -> None:
+    with hub_environment(offline=True):
+        with pytest.raises(HubError) as info:
+            fetch_source(REPO)
+    command = re.search(r"`(hf download [^`]*)`", info.value.hint).group(1)
+    argv = shlex.split(command)
+    assert argv[:3] == ["hf", "download", REPO]
+    # the `hf` console script, run as a separate process (it reads HF_ENDPOINT/HF_HUB_CACHE at import)
+    script = "import sys; from huggingface_hub.cli.hf import main; sys.argv = ['hf', *sys.argv[1:]]; sys.exit(main())"
+    env = {**os.environ, "HF_ENDPOINT": online.endpoint, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "0",
+           "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    done = subprocess.run([sys.executable, "-c", script, *argv[1:]], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with hub_environment(offline=True):
+        assert _names(fetch_source(REPO)) == CONFIG_FILES | TOKENIZER_FILES
 
 
 def test_local_directory_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,10 +50,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from typing import Any, Iterable, Iterator
 
 __all__ = [
     "METHODS",
@@ -74,6 +71,9 @@ ADDED_TOKENS_JSON = "added_tokens.json"
 MODEL_CONFIG = "config.json"
 #: Extra files copied verbatim from the source directory when present.
 COPIED_FILES = ("chat_template.jinja", "chat_template.json")
+#: Tokenizer files this module writes (removed from ``dest`` first, so none is stale).
+OUTPUT_FILES = (TOKENIZER_JSON, TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP, ADDED_TOKENS_JSON,
+                "vocab.txt", "vocab.json", "merges.txt") + COPIED_FILES
 #: File name of the SentencePiece model written when the source was a bare ``.model`` file.
 DEFAULT_SPM_NAME = "tokenizer.model"
 
@@ -444,9 +444,11 @@ def _protected_tokens(src: _Source, added: Iterable[str], vocab_tokens: set[str]
         if token_id in id_to_token:
             referenced.add(id_to_token[token_id])
     keep, dropped = [], []
-    seen = set()
-    for token in list(added) + sorted(referenced):
-        if token in seen or (token not in vocab_tokens and token not in added):
+    seen: set[str] = set()
+    added = list(added)
+    added_set = set(added)
+    for token in added + sorted(referenced):
+        if token in seen or (token not in vocab_tokens and token not in added_set):
             continue
         seen.add(token)
         if _is_placeholder(token) and token not in referenced and token not in src.chat_template:
@@ -694,12 +696,11 @@ def _fix_post_processor(node: Any, token_to_new: dict[str, int]) -> Any:
     return node
 
 
-def _validate_tj(tj: dict, text: str | None = None) -> Any:
-    """Load ``tj`` with the tokenizers library (raises on an inconsistent file)."""
+def _validate_tj(tj: dict) -> None:
+    """Load ``tj`` with the tokenizers library: raises on an inconsistent file (e.g. a merge out of vocab)."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
-    return tok
+    Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
 
 
 # ----------------------------------------------------------------------------- SentencePiece trimming
@@ -884,7 +885,6 @@ def _write_outputs(
     spm_bytes: bytes | None,
     spm_name: str | None,
     tokenizer_config: dict | None,
-    notes: list[str],
 ) -> dict[str, int]:
     """Write the shrunk tokenizer files into ``dest``; returns the token -> new id table."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -939,8 +939,13 @@ def _truncate(src: _Source, dest: Path, vocab_size: int, tj: dict, notes: list[s
     _validate_tj(new_tj)
     old_id_to_token = {i: t for t, i in _new_vocab_of_tj(tj).items()}
     spm_bytes = spm_name = None
+    proto = None
     if src.spm_path is not None:
-        proto = _load_spm(src.spm_path)
+        try:
+            proto = _load_spm(src.spm_path)
+        except ImportError:
+            notes.append(f"{src.spm_path.name} not written: reading it needs sentencepiece or protobuf")
+    if proto is not None:
         if _spm_aligned(proto, tj):
             kept_ids = {i for i, p in enumerate(proto.pieces) if p.piece in kept}
             new_proto, _ = _apply_keep_spm(proto, kept_ids)
@@ -951,7 +956,7 @@ def _truncate(src: _Source, dest: Path, vocab_size: int, tj: dict, notes: list[s
             notes.append(f"{src.spm_path.name} does not number pieces like tokenizer.json: not copied")
     table = _write_outputs(src, dest, tj=new_tj, id_map=id_map, old_id_to_token=old_id_to_token,
                            original_size=_tj_total_size(tj), spm_bytes=spm_bytes, spm_name=spm_name,
-                           tokenizer_config=tokenizer_config, notes=notes)
+                           tokenizer_config=tokenizer_config)
     return _tj_model_type(tj), id_map, _tj_total_size(tj), table
 
 
@@ -974,7 +979,7 @@ def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> tu
     tokenizer_config = src.tokenizer_config if src.tokenizer_config is not None else _default_spm_config(new_proto)
     table = _write_outputs(src, dest, tj=new_tj, id_map=id_map, old_id_to_token=old_id_to_token,
                            original_size=len(proto.pieces), spm_bytes=spm_bytes, spm_name=spm_name,
-                           tokenizer_config=tokenizer_config, notes=notes)
+                           tokenizer_config=tokenizer_config)
     if new_tj is None:
         if src.tokenizer_json is not None:
             notes.append("tokenizer.json does not number pieces like the .model: regenerated from the trimmed model")
@@ -1053,17 +1058,21 @@ def _default_corpus() -> list[str]:
         return [line for line in text.splitlines() if line.strip()]
 
 
-def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | None, notes: list[str],
-             tj: dict | None = None, tokenizer_config: dict | None = None) -> tuple[str, dict[int, int], int, dict[str, int]]:
-    """``train_new_from_iterator`` on the corpus, after dropping unused placeholder tokens."""
+def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | None,
+             notes: list[str]) -> tuple[str, dict[int, int], int, dict[str, int]]:
+    """``train_new_from_iterator`` on the corpus, after dropping unused placeholder tokens.
+
+    The source's own class (from its tokenizer_config/config) is trained, so the pipeline
+    (normalizer, pre-tokenizer, decoder, post-processor) stays the source's.  Byte-fallback BPE
+    models get their 256 ``<0xNN>`` tokens back after training (the trainer does not make them).
+    """
     from transformers import AutoTokenizer
 
-    if tj is None:
-        if src.tokenizer_json is not None:
-            tj = src.tokenizer_json
-        else:
-            tj, tokenizer_config = _convert_to_tokenizer_json(src)
-    cfg = tokenizer_config if tokenizer_config is not None else src.tokenizer_config
+    cfg = src.tokenizer_config
+    if src.tokenizer_json is not None:
+        tj = src.tokenizer_json
+    else:
+        tj, cfg = _convert_to_tokenizer_json(src)
     lines = [line for line in (corpus if corpus is not None else _default_corpus()) if line and line.strip()]
     if not lines:
         raise ValueError("retraining a tokenizer needs a non-empty corpus")
@@ -1071,7 +1080,7 @@ def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | 
     original_size = _tj_total_size(tj)
     old_id_to_token = {i: t for t, i in original_vocab.items()}
     # Drop placeholders first (everything else kept), so the trainer does not re-add them.
-    added = [t["content"] for t in tj.get("added_tokens") or ()]
+    added = [t["content"] for t in sorted(tj.get("added_tokens") or (), key=lambda t: t["id"])]
     protected, dropped = _protected_tokens(src, added, set(_tj_vocab(tj)), old_id_to_token)
     _check_specials(len(protected), vocab_size, protected)
     if dropped:
@@ -1125,11 +1134,9 @@ def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | 
     new_vocab = _new_vocab_of_tj(new_tj)
     id_map = {i: new_vocab[t] for i, t in old_id_to_token.items() if t in new_vocab}
     _validate_tj(new_tj)
-    copy_src = copy.copy(src)
-    copy_src.vocab_json = copy_src.vocab_json if _tj_model_type(new_tj) == "BPE" else None
-    table = _write_outputs(copy_src, dest, tj=new_tj, id_map=id_map, old_id_to_token=old_id_to_token,
+    table = _write_outputs(src, dest, tj=new_tj, id_map=id_map, old_id_to_token=old_id_to_token,
                            original_size=original_size, spm_bytes=None, spm_name=None,
-                           tokenizer_config=new_cfg, notes=notes)
+                           tokenizer_config=new_cfg)
     if src.spm_path is not None:
         notes.append(f"{src.spm_path.name} not written: a retrained tokenizer has no SentencePiece model")
     return _tj_model_type(new_tj), id_map, original_size, table
@@ -1254,6 +1261,7 @@ def shrink_tokenizer(
     notes: list[str] = []
     if use == "spm-trim" and s.spm_path is None:
         raise ValueError(f"method='spm-trim' needs a SentencePiece .model file, {s.path} has none")
+    _clear_dest(dest)
     try:
         try:
             kind, id_map, original, table = _run(s, dest, vocab_size, use, corpus, notes)
@@ -1272,6 +1280,20 @@ def shrink_tokenizer(
         raise ValueError(f"cannot shrink {s.path} to vocab_size={vocab_size}: {e.detail}; "
                          f"ask for vocab_size >= {e.minimum}") from None
     return _result(s, dest, use, method, kind, id_map, original, table, notes)
+
+
+def _clear_dest(dest: Path) -> None:
+    if not dest.is_dir():
+        return
+    for path in dest.iterdir():
+        if path.is_file() and (path.name in OUTPUT_FILES or path.suffix == ".model"):
+            path.unlink()
+
+
+def _output_files(dest: Path) -> dict[str, int]:
+    names = set(OUTPUT_FILES) | {MODEL_CONFIG}
+    return {p.name: p.stat().st_size for p in sorted(dest.iterdir())
+            if p.is_file() and (p.name in names or p.suffix == ".model")}
 
 
 def _run(s: _Source, dest: Path, vocab_size: int, use: str, corpus: Iterable[str] | None,
@@ -1309,7 +1331,7 @@ def _result(s: _Source, dest: Path, use: str, method: str, kind: str, id_map: di
                 specials[text] = table[text]
     for role, token_id in roles.items():
         specials.setdefault(next(t for t, i in table.items() if i == token_id), token_id)
-    files = {p.name: p.stat().st_size for p in sorted(dest.iterdir()) if p.is_file()}
+    files = _output_files(dest)
     return ShrinkResult(
         method=use,
         requested_method=method,

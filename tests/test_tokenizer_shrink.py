@@ -314,8 +314,6 @@ def test_byte_level_bpe_shrinks(byte_level, byte_level_source):
 @given(text=st.text(max_size=60))
 def test_byte_level_bpe_roundtrips_any_unicode(byte_level, text):
     result, _ = byte_level
-    from tokenizers import Tokenizer
-
     tok = _byte_level_tokenizer(result.dest)
     assert tok.decode(tok.encode(text).ids) == text
 
@@ -392,3 +390,38 @@ def test_wrong_method_and_size_raise(tmp_path):
         shrink_tokenizer(realfiles.minilm_dir(), tmp_path / "b", 500, method="bogus")
     with pytest.raises(ValueError, match="positive integer"):
         shrink_tokenizer(realfiles.minilm_dir(), tmp_path / "c", 0)
+
+
+def test_word_level_keeps_specials_and_first_words(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = sorted({w.strip(".,;:").lower() for t in ENGLISH for w in t.split()} - {""})
+    vocab = {"[UNK]": 0, "[PAD]": 1, **{w: i + 2 for i, w in enumerate(words)}, "<|reserved_special_token_0|>": len(words) + 2}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.add_special_tokens(["[UNK]", "[PAD]", "<|reserved_special_token_0|>"])
+    src = tmp_path / "src"
+    src.mkdir()
+    backend.save(str(src / "tokenizer.json"))
+    (src / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "TokenizersBackend", "unk_token": "[UNK]", "pad_token": "[PAD]"}))
+    result = shrink_tokenizer(src, tmp_path / "tok", 12)
+    assert result.model_type == "WordLevel" and result.vocab_size == 12
+    tok = check_consistent(result, 12)
+    assert tok.convert_ids_to_tokens(list(range(12))) == ["[UNK]", "[PAD]"] + words[:10]
+    assert result.special_token_ids == {"unk_token": 0, "pad_token": 1}
+    assert tok.encode(f"{words[0]} zebra", add_special_tokens=False) == [2, 0]
+
+
+def test_truncate_without_sentencepiece_skips_the_model_file(mistral_shrunk, tmp_path, monkeypatch):
+    """tokenizer.json + tokenizer.model sources still truncate where no SentencePiece reader is installed."""
+    from pytest_tinymodels import tokenizer_shrink
+
+    def missing():
+        raise ImportError("no sentencepiece")
+
+    monkeypatch.setattr(tokenizer_shrink, "_spm_pb2", missing)
+    result = shrink_tokenizer(mistral_shrunk("v1", "truncate").dest, tmp_path / "tok", 600)
+    assert "tokenizer.model" not in result.files and any("tokenizer.model not written" in n for n in result.notes)
+    tok = check_consistent(result, 600)
+    assert tok.decode(tok.encode(EMOJI_TEXT), skip_special_tokens=True) == EMOJI_TEXT

@@ -765,11 +765,13 @@ def hub_environment(
     ``constants.HUGGINGFACE_CO_URL_TEMPLATE`` and the module-level helpers
     (``huggingface_hub.model_info``, ``list_repo_files``...) are bound to an ``HfApi`` created at
     import. Setting environment variables alone therefore does not reach an already imported
-    client: this sets both the variables and those attributes (``None`` leaves a setting alone).
-    Not thread-safe; meant for tests and the CLI.
+    client: this sets both the variables and those attributes (``None`` leaves a setting alone),
+    and the copies in ``datasets.config`` when ``datasets`` is already imported (imported inside
+    the block, it reads the variables). Not thread-safe; meant for tests and the CLI.
     """
     from huggingface_hub import constants, hf_api
 
+    datasets_config = sys.modules.get("datasets.config")  # copies of the same settings, if imported
     env: dict[str, str | None] = {}
     attrs: list[tuple[object, str, object]] = []
     if endpoint is not None:
@@ -781,6 +783,11 @@ def hub_environment(
         ]
         if isinstance(getattr(hf_api, "api", None), hf_api.HfApi):
             attrs.append((hf_api.api, "endpoint", endpoint))
+        if datasets_config is not None:
+            attrs += [
+                (datasets_config, "HF_ENDPOINT", endpoint),
+                (datasets_config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"),
+            ]
     if cache_dir is not None:
         cache = os.fspath(cache_dir)
         env["HF_HUB_CACHE"] = cache
@@ -788,7 +795,10 @@ def hub_environment(
     if offline is not None:
         env["HF_HUB_OFFLINE"] = "1" if offline else "0"
         env["TRANSFORMERS_OFFLINE"] = None
+        env["HF_DATASETS_OFFLINE"] = None
         attrs.append((constants, "HF_HUB_OFFLINE", bool(offline)))
+        if datasets_config is not None:
+            attrs += [(datasets_config, n, bool(offline)) for n in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")]
 
     saved_env = {k: os.environ.get(k) for k in env}
     saved_attrs = [(obj, name, getattr(obj, name, _UNSET)) for obj, name, _ in attrs]

@@ -95,6 +95,13 @@ def online(server: HubServer, cache: Path):
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _hub_online():
+    """These tests talk to a loopback server: not offline, even if the session sets HF_HUB_OFFLINE=1."""
+    with hub_environment(offline=False):
+        yield
+
+
 def _names(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 

@@ -69,6 +69,13 @@ def hub_env(server: HubServer, tmp_path: Path):
         yield cache
 
 
+@pytest.fixture(autouse=True)
+def _hub_online():
+    """These tests talk to a loopback server: not offline, even if the session sets HF_HUB_OFFLINE=1."""
+    with hub_environment(offline=False):
+        yield
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -321,3 +328,10 @@ def test_serve_forever_in_the_calling_thread_until_stopped(layout: dict) -> None
         srv.stop()
         loop.join(5)
     assert not loop.is_alive()
+
+
+def test_datasets_load_dataset_through_the_server(hub_env: Path, tmp_path: Path) -> None:
+    import datasets
+
+    loaded = datasets.load_dataset("org/tiny-ds", cache_dir=str(tmp_path / "datasets-cache"))
+    assert loaded["train"]["text"] == ["hello", "world"]

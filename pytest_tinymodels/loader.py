@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -71,6 +72,7 @@ class LoadedEntry:
         self.dtype = dtype
         self._lock = threading.Lock()
         self._loaded: TinyTriple | None = None
+        self._flat: list[Any] | None = None
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -106,15 +108,65 @@ class LoadedEntry:
     def fresh(self) -> TinyTriple:
         """An independent copy: mutating it (training, resizing embeddings) affects no other test."""
         base = self.load()
+        if self._flat is None:
+            self._flat = _flat_containers(base.model, base.tokenizer)
+        memo = _copy_memo(self._flat)
         return TinyTriple(
-            copy.deepcopy(base.model),
-            copy.deepcopy(base.tokenizer),
+            copy.deepcopy(base.model, memo),
+            copy.deepcopy(base.tokenizer, memo),
             base.dataset,  # Arrow-backed and immutable: transforms return new datasets
             base.name,
             base.path,
             base.entry,
             base.recipe,
         )
+
+
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+def _flat_copy(value: Any) -> Any:
+    """What ``copy.deepcopy(value)`` returns, made cheaply, or None when ``value`` is not flat.
+
+    Flat means: an exact dict / OrderedDict / list / set whose keys and items are atomic
+    (str, int, float, bool, None) or tuples of atomics.  Module hook dicts (mostly empty), a
+    tokenizer's vocab and merges are flat; deepcopy walks them item by item through
+    ``__reduce_ex__``, which is most of the cost of copying a tiny model.
+    """
+    kind = type(value)
+    if kind in (dict, OrderedDict):
+        if all(type(k) in _ATOMIC and _is_flat_item(v) for k, v in value.items()):
+            return kind(value)
+    elif kind in (list, set):
+        if all(_is_flat_item(v) for v in value):
+            return kind(value)
+    return None
+
+
+def _is_flat_item(item: Any) -> bool:
+    return type(item) in _ATOMIC or (type(item) is tuple and all(type(x) in _ATOMIC for x in item))
+
+
+def _flat_containers(model: Any, tokenizer: Any) -> list[Any]:
+    """The flat containers (see :func:`_flat_copy`) held directly by ``model``'s modules and by
+    ``tokenizer``; found once per loaded entry, copied cheaply by :func:`_copy_memo` per test."""
+    found: dict[int, Any] = {}
+    owners = list(model.modules()) if hasattr(model, "modules") else [model]
+    owners.append(tokenizer)
+    for owner in owners:
+        for value in getattr(owner, "__dict__", {}).values():
+            if id(value) not in found and _flat_copy(value) is not None:
+                found[id(value)] = value
+    return list(found.values())
+
+
+def _copy_memo(flat: list[Any]) -> dict[int, Any]:
+    """A deepcopy memo pre-filled with copies of ``flat`` containers: the deep copy is the same,
+    it only skips deepcopy's generic path for them.  The memo keeps the originals alive (as
+    deepcopy's own memo does), so their ids stay valid."""
+    memo: dict[int, Any] = {id(value): type(value)(value) for value in flat}
+    memo[id(memo)] = list(flat)  # deepcopy's keep-alive slot
+    return memo
 
 
 def load_processor(repo: Path, modality: str) -> Any:

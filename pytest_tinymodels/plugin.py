@@ -55,8 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     cache_setting = resolve_cache_dir(
         config.getoption("tiny_cache_dir"), config.getini("tiny_cache_dir"), ini_base=config.rootpath
     )
-    timeout = config.getoption("tiny_lock_timeout") or float(config.getini("tiny_lock_timeout") or 900)
-    cache = Cache(cache_setting.value, lock_timeout=timeout, log=_make_logger(config))
+    cache = Cache(cache_setting.value, lock_timeout=_lock_timeout(config), log=_make_logger(config))
+    cache_warning = cache.prepare()  # read-only cache dir -> temporary fallback cache, announced in the header
     workerinput = getattr(config, "workerinput", None)
     run_id = (workerinput or {}).get("testrunuid") or os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
     arch_filter = [a.strip() for a in (config.getoption("tiny_arch") or "").split(",") if a.strip()]
@@ -70,8 +70,22 @@ def pytest_configure(config: pytest.Config) -> None:
         arch_filter=arch_filter,
     )
     config.stash[SESSION_KEY] = session
-    config.stash[SETTINGS_KEY] = {"cache": cache_setting, "manifest": manifest_setting}
+    config.stash[SETTINGS_KEY] = {"cache": cache_setting, "manifest": manifest_setting, "cache_warning": cache_warning}
     config.pluginmanager.register(_fixture_module(manifest), "tinymodels-fixtures")
+
+
+def _lock_timeout(config: pytest.Config) -> float:
+    """--tiny-lock-timeout, else ini tiny_lock_timeout (seconds, >= 0; 0 = do not wait)."""
+    value = config.getoption("tiny_lock_timeout")
+    if value is None:
+        raw = config.getini("tiny_lock_timeout") or "900"
+        try:
+            value = float(raw)
+        except ValueError:
+            raise pytest.UsageError(f"pytest-tinymodels: ini tiny_lock_timeout must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise pytest.UsageError(f"pytest-tinymodels: the lock timeout must be >= 0 seconds, got {value}")
+    return float(value)
 
 
 def _load_manifest(config: pytest.Config) -> tuple[Manifest, Setting]:
@@ -200,6 +214,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
     if tiny.rebuild:
         lines.append("tinymodels: --tiny-rebuild: entries used by the selected tests are rebuilt once")
+    if settings.get("cache_warning"):
+        lines.append(f"tinymodels: WARNING: {settings['cache_warning']}")
     return lines
 
 

@@ -3,7 +3,7 @@
 Layout of a cache root::
 
     entries/<key>/              a published entry; COMPLETE.json inside is written last
-    locks/<key>.lock            one FileLock per key (kernel-released if its holder dies)
+    locks/<key>.lock            one flock per key (the kernel releases it when its holder dies)
     locks/<key>.owner           pid/host of the current holder, for "waiting for ..." messages
     tmp/<key>.<pid>.<rand>.incomplete/   a build in progress (same filesystem => atomic rename)
     trash/                      replaced entries, removed lazily (a reader may still hold files)
@@ -11,12 +11,19 @@ Layout of a cache root::
 
 Building happens in a temporary directory under the key's lock, the completion marker (with the
 size and sha256 of every file) is written last, and the directory is published with one
-``os.rename``.  Readers never see a partial entry; a crashed build leaves only a temp dir that
-the next holder of the lock removes.
+``os.rename`` (an atomic exchange where an old entry is replaced, on Linux).  Readers never see a
+partial entry; a crashed build leaves only a temp dir, which the next builder removes once it can
+take that key's lock (proof that its builder is gone).
+
+Keys are hashes (``[0-9a-f]{24}``): nothing a manifest says ever becomes a path.  If the cache root
+cannot be written for lack of permission (read-only mount, another user's directory), entries
+that must be built go to a private temporary cache instead (:meth:`Cache.prepare`); entries
+already complete in the read-only cache are still used.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import json
@@ -25,6 +32,8 @@ import os
 import re
 import shutil
 import socket
+import stat
+import sys
 import tempfile
 import time
 import uuid
@@ -43,6 +52,17 @@ MARKER = "COMPLETE.json"
 RECIPE = "recipe.json"
 #: Libraries whose versions are part of every key: an upgrade gives a new entry, never a stale one.
 KEY_LIBRARIES = ("pytest-tinymodels", "transformers", "tokenizers", "datasets", "torch", "safetensors", "huggingface_hub")
+#: Pickle-based (code-executing on load) weight files: never part of an entry.
+UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
+#: OS errors for which an unwritable cache root falls back to a temporary cache.
+FALLBACK_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+#: OS errors that mean "the disk is full".
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: Run markers (``runs/<run-id>``) older than this are removed by the housekeeping sweep.
+RUN_MARKER_MAX_AGE = 7 * 24 * 3600.0
+
+_KEY_RE = re.compile(r"[0-9a-f]{8,64}")
+_TMP_RE = re.compile(r"(?P<key>[0-9a-f]{8,64})\.(?P<pid>\d+)\..*\.incomplete")
 
 
 def library_versions() -> dict[str, str | None]:
@@ -87,7 +107,13 @@ class EntryInfo:
 
 
 class Cache:
-    """A cache root directory; safe to share between processes, sessions and xdist workers."""
+    """A cache root directory; safe to share between processes, sessions and xdist workers.
+
+    ``lock_timeout`` bounds the wait for another process's build of the same entry (then
+    :class:`CacheError`); while waiting, ``log`` gets a line every ``wait_log_interval`` seconds.
+    ``fallback`` allows building into a private temporary cache when the root is not writable for
+    lack of permission; ``fallback_root`` chooses that directory (default: see :func:`fallback_dir`).
+    """
 
     def __init__(
         self,
@@ -96,11 +122,18 @@ class Cache:
         lock_timeout: float = 900.0,
         wait_log_interval: float = 10.0,
         log: Callable[[str], None] | None = None,
+        fallback: bool = True,
+        fallback_root: Path | str | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
         self.lock_timeout = lock_timeout
         self.wait_log_interval = wait_log_interval
         self._log = log or logger.warning
+        self.allow_fallback = fallback
+        self._fallback_root = Path(fallback_root) if fallback_root is not None else None
+        self.fallback: Cache | None = None  # the temporary cache in use, once the root proved unwritable
+        self.fallback_reason: str | None = None
+        self._swept = False
 
     # -- paths ------------------------------------------------------------------------
     @property
@@ -117,29 +150,68 @@ class Cache:
         return path if path.is_dir() else None
 
     def lock_path(self, key: str) -> Path:
+        _check_key(key)
         return self.root / "locks" / f"{key}.lock"
 
     # -- public API ------------------------------------------------------------------------
     def ensure_writable(self) -> None:
-        """Create the cache root; raise :class:`CacheError` if it cannot be written."""
+        """Create the cache root; raise :class:`CacheError` (with ``errno``) if it cannot be written."""
         try:
             for sub in ("entries", "locks", "tmp"):
                 _mkdir(self.root / sub)
             probe = self.root / "tmp" / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            try:
+                probe.write_bytes(b"ok")
+            finally:
+                probe.unlink(missing_ok=True)
         except OSError as exc:
             raise CacheError(
-                f"tiny-model cache {self.root} is not writable ({exc.strerror or exc}); "
-                "set --tiny-cache-dir, PYTEST_TINYMODELS_CACHE or ini tiny_cache_dir to a writable directory"
+                f"tiny-model cache {self.root} is not writable ({_why(exc)}); "
+                "set --tiny-cache-dir, PYTEST_TINYMODELS_CACHE or ini tiny_cache_dir to a writable directory",
+                path=self.root, errno=exc.errno,
             ) from None
+
+    def prepare(self) -> str | None:
+        """Check the root can be written, once, before any build; returns a warning for the user or None.
+
+        A permission problem (read-only file system, directory of another user) switches builds to a
+        private temporary cache (complete entries of the root are still used) and the warning says
+        so.  Other problems (disk full, a file where the directory should be) are reported in the
+        warning and again, as :class:`CacheError`, by any build that needs the root.
+        """
+        if self.fallback is not None:
+            return None
+        try:
+            if self.root.exists():
+                self.ensure_writable()
+            else:  # create nothing yet (a run may use no tiny fixture): ask about the nearest ancestor
+                self._check_creatable()
+        except CacheError as exc:
+            if exc.errno in FALLBACK_ERRNOS and self.allow_fallback:
+                return self._activate_fallback(exc)
+            return f"{exc}; tiny entries that are not cached yet cannot be built"
+        return None
+
+    def _check_creatable(self) -> None:
+        parent = self.root.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise CacheError(f"tiny-model cache {self.root} cannot be created: {parent} is not a directory",
+                             path=self.root, errno=errno.ENOTDIR)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            code = errno.EROFS if _read_only_fs(parent) else errno.EACCES
+            raise CacheError(f"tiny-model cache {self.root} cannot be created in {parent} ({os.strerror(code)})",
+                             path=self.root, errno=code)
 
     def lookup(self, key: str) -> Path | None:
         """The published entry for ``key`` if it is complete and intact, else None (no lock taken)."""
         path = self._find_entry(key)
-        if path is None:
-            return None
-        return path if verify_entry(path) is None else None
+        if path is not None and verify_entry(path) is None:
+            return path
+        if self.fallback is not None:
+            return self.fallback.lookup(key)
+        return None
 
     def get_or_build(
         self,
@@ -154,37 +226,50 @@ class Cache:
 
         ``rebuild`` forces a fresh build, at most once per ``run_id`` across all processes that
         share the id (xdist workers), so the first worker rebuilds and the others reuse it.
+        A damaged entry (see :func:`verify_entry`) is rebuilt and reported in ``repaired``.
         """
         _check_key(key)
         if not rebuild:
             path = self._find_entry(key)
             if path is not None and verify_entry(path) is None:
                 return CacheResult(key, path, built=False, size=entry_size(path), label=label)
-        self.ensure_writable()
+        if self.fallback is None:
+            try:
+                self.ensure_writable()
+            except CacheError as exc:
+                if exc.errno not in FALLBACK_ERRNOS or not self.allow_fallback:
+                    raise
+                self._log(self._activate_fallback(exc))
+        if self.fallback is not None:
+            return self.fallback.get_or_build(key, build, label=label, rebuild=rebuild, run_id=run_id)
         with self._locked(key, label) as waited:
             path = self._find_entry(key)
             problem = verify_entry(path) if path is not None else "missing"
             rebuilt_marker = self.root / "runs" / run_id / key if (rebuild and run_id) else None
             must_rebuild = rebuild and not (rebuilt_marker is not None and rebuilt_marker.exists())
             if problem is None and not must_rebuild:
+                assert path is not None
                 return CacheResult(key, path, built=False, waited=waited, size=entry_size(path), label=label)
             repaired = None
             if path is not None and problem not in (None, "missing"):
                 repaired = problem
-                self._log(f"tiny-model cache entry {path.name} is damaged ({problem}); rebuilding it")
-            self._remove_stale_tmp(key)
+                self._log(f"tiny-model cache entry {label or key} ({path}) is damaged ({problem}); rebuilding it")
+            self._sweep(key)
             start = time.perf_counter()
-            target = self._publish(key, build)
+            target = self._publish(key, build, label)
             seconds = time.perf_counter() - start
             if rebuilt_marker is not None:
-                _mkdir(rebuilt_marker.parent)
-                rebuilt_marker.touch()
+                try:
+                    _mkdir(rebuilt_marker.parent)
+                    rebuilt_marker.touch()
+                except OSError as exc:  # only costs a second rebuild by another worker
+                    logger.debug("cannot write run marker %s: %s", rebuilt_marker, exc)
             return CacheResult(key, target, built=True, seconds=seconds, waited=waited,
                                size=entry_size(target), repaired=repaired, label=label)
 
     def entries(self) -> list[EntryInfo]:
         """Every complete entry in the cache."""
-        infos = []
+        infos: list[EntryInfo] = []
         if not self.entries_dir.is_dir():
             return infos
         for child in sorted(self.entries_dir.iterdir()):
@@ -196,7 +281,10 @@ class Cache:
                 recipe = json.loads((child / RECIPE).read_text()) if (child / RECIPE).is_file() else {}
             except (OSError, ValueError):
                 continue
-            infos.append(EntryInfo(data.get("key", child.name), child, entry_size(child), data.get("created", 0.0), recipe))
+            if not isinstance(data, dict):
+                continue
+            infos.append(EntryInfo(str(data.get("key", child.name)), child, entry_size(child),
+                                   float(data.get("created", 0.0) or 0.0), recipe if isinstance(recipe, dict) else {}))
         return infos
 
     def remove(self, key: str) -> bool:
@@ -211,31 +299,66 @@ class Cache:
     def clean(self) -> int:
         """Delete every entry, leftover temp dir, trash and run marker; return entries removed."""
         removed = 0
-        for info in self.entries():
-            removed += self.remove(info.key)
-        for sub in ("tmp", "trash", "runs"):
+        if self.entries_dir.is_dir():
+            for child in sorted(self.entries_dir.iterdir()):
+                if _KEY_RE.fullmatch(child.name):
+                    removed += self.remove(child.name)
+        self._sweep(None)
+        for sub in ("trash", "runs"):
             self._rmtree_quiet(self.root / sub, only_children=True)
         return removed
 
     # -- internals ------------------------------------------------------------------------
-    def _publish(self, key: str, build: Callable[[Path], Any]) -> Path:
+    def _activate_fallback(self, exc: CacheError) -> str:
+        root = self._fallback_root or fallback_dir()
+        self.fallback = Cache(root, lock_timeout=self.lock_timeout, wait_log_interval=self.wait_log_interval,
+                              log=self._log, fallback=False)
+        self.fallback.ensure_writable()  # a CacheError here is final: nowhere left to build
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        self.fallback_reason = (
+            f"tiny-model cache {self.root} is not writable ({why}); building missing entries in the "
+            f"temporary cache {root} instead (set --tiny-cache-dir or PYTEST_TINYMODELS_CACHE to a writable dir)"
+        )
+        return self.fallback_reason
+
+    def _publish(self, key: str, build: Callable[[Path], Any], label: str) -> Path:
         tmp_root = self.root / "tmp"
-        _mkdir(tmp_root)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.{os.getpid()}.", suffix=".incomplete", dir=tmp_root))
+        tmp: Path | None = None
         try:
+            _mkdir(tmp_root)
+            tmp = Path(tempfile.mkdtemp(prefix=f"{key}.{os.getpid()}.", suffix=".incomplete", dir=tmp_root))
             _chmod_shared(tmp, directory=True)
             build(tmp)
             write_marker(tmp, key)
             _chmod_tree_shared(tmp)
             target = self.entry_dir(key)
-            old = self._find_entry(key)
-            if old is not None:
-                self._retire(old)
             _mkdir(target.parent)
-            os.rename(tmp, target)
+            if target.is_dir() and _exchange(tmp, target):
+                # ``tmp`` now holds the old entry: readers saw the old entry, then the new one, never none
+                self._retire(tmp)
+            else:
+                old = self._find_entry(key)
+                if old is not None:
+                    self._retire(old)
+                os.rename(tmp, target)
             return target
-        except BaseException:
-            self._rmtree_quiet(tmp)
+        except BaseException as exc:
+            if tmp is not None:
+                self._rmtree_quiet(tmp)
+            os_error = _os_error_in(exc)
+            if os_error is not None and os_error.errno in FULL_ERRNOS:
+                raise CacheError(
+                    f"no space left on the device of the tiny-model cache {self.root} while building entry "
+                    f"{label or key} ({_why(os_error)}); free some space (python -m pytest_tinymodels clean) "
+                    "or point --tiny-cache-dir / PYTEST_TINYMODELS_CACHE at a larger disk",
+                    path=self.root, errno=os_error.errno,
+                ) from exc
+            if os_error is not None and os_error.errno in FALLBACK_ERRNOS and isinstance(exc, OSError):
+                raise CacheError(
+                    f"cannot write tiny-model entry {label or key} into {self.root} ({_why(os_error)}); "
+                    "set --tiny-cache-dir or PYTEST_TINYMODELS_CACHE to a writable directory",
+                    path=self.root, errno=os_error.errno,
+                ) from exc
             raise
 
     def _retire(self, path: Path) -> None:
@@ -246,20 +369,67 @@ class Cache:
         os.rename(path, dest)
         self._rmtree_quiet(dest)
 
-    def _remove_stale_tmp(self, key: str) -> None:
-        """Remove temp dirs of ``key`` left by crashed builders (we hold the key's lock)."""
+    def _sweep(self, current_key: str | None) -> None:
+        """Remove what crashed builders left behind (called with ``current_key``'s lock held).
+
+        A temp dir ``tmp/<key>.<pid>.*.incomplete`` is stale when its key's lock can be taken at
+        once: its builder held that lock for as long as it was building.  Also empties ``trash/``,
+        drops old ``runs/`` markers and probe files.  Runs fully once per :class:`Cache` object.
+        """
         tmp_root = self.root / "tmp"
-        if not tmp_root.is_dir():
+        if current_key is not None and tmp_root.is_dir():
+            for child in tmp_root.glob(f"{current_key}.*.incomplete"):
+                self._rmtree_quiet(child)
+        if self._swept and current_key is not None:
             return
-        for child in tmp_root.glob(f"{key}.*.incomplete"):
-            self._rmtree_quiet(child)
+        self._swept = True
+        now = time.time()
+        if tmp_root.is_dir():
+            for child in list(tmp_root.iterdir()):
+                match = _TMP_RE.fullmatch(child.name)
+                if match is None:
+                    if child.name.startswith(".probe-") and _age(child, now) > 60:
+                        child.unlink(missing_ok=True)
+                    continue
+                key = match.group("key")
+                if key == current_key:
+                    continue
+                if self._try_lock(key, lambda c=child: self._rmtree_quiet(c)):
+                    logger.debug("removed stale build dir %s", child)
+        self._rmtree_quiet(self.root / "trash", only_children=True)
+        runs = self.root / "runs"
+        if runs.is_dir():
+            for child in list(runs.iterdir()):
+                if _age(child, now) > RUN_MARKER_MAX_AGE:
+                    self._rmtree_quiet(child)
+
+    def _try_lock(self, key: str, action: Callable[[], None]) -> bool:
+        """Run ``action`` under ``key``'s lock if it is free right now; return whether it ran."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.lock_path(key)), mode=_file_mode())
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            return False
+        try:
+            action()
+        finally:
+            lock.release()
+        return True
 
     @staticmethod
     def _rmtree_quiet(path: Path, only_children: bool = False) -> None:
         if only_children:
             if path.is_dir():
-                for child in path.iterdir():
-                    shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+                for child in list(path.iterdir()):
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        try:
+                            child.unlink(missing_ok=True)
+                        except OSError:
+                            pass
             return
         shutil.rmtree(path, ignore_errors=True)
 
@@ -268,7 +438,11 @@ class Cache:
 
 
 class _KeyLock:
-    """FileLock on one key that logs while it waits and gives up after ``lock_timeout``."""
+    """An exclusive lock on one key that logs while it waits and gives up after ``lock_timeout``.
+
+    It is an ``flock`` (through :mod:`filelock`): the kernel drops it when the holding process
+    exits or is killed, so a dead builder never blocks anyone.
+    """
 
     def __init__(self, cache: Cache, key: str, label: str) -> None:
         self.cache, self.key, self.label = cache, key, label
@@ -279,12 +453,17 @@ class _KeyLock:
     def __enter__(self) -> float:
         from filelock import FileLock, Timeout
 
-        _mkdir(self.lock_file.parent)
-        self._lock = FileLock(str(self.lock_file), mode=0o666)
+        what = f"tiny-model entry {self.label or self.key}" + (f" (key {self.key})" if self.label else "")
+        try:
+            _mkdir(self.lock_file.parent)
+        except OSError as exc:
+            raise CacheError(f"cannot lock {what}: {self.lock_file.parent}: {_why(exc)}",
+                             path=self.lock_file, errno=exc.errno) from None
+        self._lock = FileLock(str(self.lock_file), mode=_file_mode())
         start = time.monotonic()
-        deadline = start + self.cache.lock_timeout
+        deadline = start + max(0.0, self.cache.lock_timeout)
         while True:
-            step = min(self.cache.wait_log_interval, max(0.0, deadline - time.monotonic()))
+            step = max(0.0, min(self.cache.wait_log_interval, deadline - time.monotonic()))
             try:
                 self._lock.acquire(timeout=step, poll_interval=0.02)
                 break
@@ -293,25 +472,46 @@ class _KeyLock:
                 owner = self._owner()
                 if time.monotonic() >= deadline:
                     raise CacheError(
-                        f"gave up after {waited:.0f}s waiting for the lock on tiny-model entry "
-                        f"{self.label or self.key} ({self.lock_file}), held by {owner}; "
-                        "if that process is stuck, stop it; raise the limit with --tiny-lock-timeout"
+                        f"gave up after {waited:.1f}s waiting for the lock on {what}: lock file {self.lock_file} "
+                        f"is held by {owner}; if that process is stuck, stop it; "
+                        "or raise the limit with --tiny-lock-timeout / ini tiny_lock_timeout",
+                        path=self.lock_file,
                     ) from None
                 self.cache._log(
-                    f"waiting for {owner} to finish building tiny-model entry {self.label or self.key} "
-                    f"({waited:.0f}s so far, lock {self.lock_file})"
+                    f"waiting for {owner} to finish building {what} ({waited:.0f}s so far, lock {self.lock_file})"
                 )
-        try:
-            self.owner_file.write_text(f"pid {os.getpid()} on {socket.gethostname()}")
-        except OSError:
-            pass
+            except OSError as exc:
+                raise CacheError(f"cannot lock {what}: {self.lock_file}: {_why(exc)}",
+                                 path=self.lock_file, errno=exc.errno) from None
+        self._write_owner()
         return time.monotonic() - start
 
-    def _owner(self) -> str:
+    def _write_owner(self) -> None:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "label": self.label}
+        tmp = self.owner_file.with_name(f"{self.owner_file.name}.{os.getpid()}.tmp")
         try:
-            return self.owner_file.read_text().strip() or "another process"
-        except OSError:
+            tmp.write_text(json.dumps(info))
+            os.replace(tmp, self.owner_file)
+        except OSError:  # only costs a less precise "waiting for ..." message
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _owner(self) -> str:
+        """``pid N on HOST (for Ns)`` of the current holder, as far as its owner file tells."""
+        try:
+            info = json.loads(self.owner_file.read_text())
+            pid, host = int(info["pid"]), str(info["host"])
+            since = float(info.get("since", 0.0))
+        except (OSError, ValueError, KeyError, TypeError):
             return "another process"
+        text = f"pid {pid} on {host}"
+        if since:
+            text += f" (holding it for {max(0.0, time.time() - since):.0f}s)"
+        if host == socket.gethostname() and not _pid_alive(pid):
+            text += " [that process is gone: its lock should have been released; is the cache on a file system without flock?]"
+        return text
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -340,6 +540,12 @@ def write_marker(entry: Path, key: str) -> None:
         rel = path.relative_to(entry).as_posix()
         if rel == MARKER:
             continue
+        if path.is_symlink():
+            raise CacheError(f"refusing to publish {entry}: {rel} is a symbolic link (entries hold real files)",
+                             path=path)
+        if path.suffix.lower() in UNSAFE_SUFFIXES:
+            raise CacheError(f"refusing to publish {entry}: {rel} is a pickle-based file (only safetensors "
+                             "weights are allowed in the cache)", path=path)
         files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     data = {"key": key, "format": FORMAT_VERSION, "created": time.time(), "files": files}
     tmp = entry / (MARKER + ".tmp")
@@ -350,26 +556,42 @@ def write_marker(entry: Path, key: str) -> None:
 def verify_entry(entry: Path, *, hashes: bool = True) -> str | None:
     """None if ``entry`` is complete and intact, else a short reason.
 
-    Sizes are always checked; with ``hashes`` (the default; entries are tiny) every file's sha256 too.
+    Checks the marker, then that every recorded file exists with its recorded size and (with
+    ``hashes``, the default; entries are tiny: well under a millisecond for tiny_llama) sha256, and
+    that the entry holds no pickle-based file and no symbolic link.
     """
     marker = entry / MARKER
     try:
         data = json.loads(marker.read_text())
         files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError
     except FileNotFoundError:
         return "incomplete (no completion marker)"
     except (OSError, ValueError, KeyError, TypeError):
         return "unreadable completion marker"
     for rel, meta in files.items():
+        if not isinstance(rel, str) or not isinstance(meta, dict) or rel.startswith("/") or ".." in rel.split("/"):
+            return "unreadable completion marker"
         path = entry / rel
         try:
-            size = path.stat().st_size
+            st = path.lstat()
         except OSError:
             return f"missing file {rel}"
-        if size != meta.get("size"):
-            return f"{rel} has {size} bytes, expected {meta.get('size')}"
+        if not stat.S_ISREG(st.st_mode):
+            return f"{rel} is not a regular file"
+        if st.st_size != meta.get("size"):
+            return f"{rel} has {st.st_size} bytes, expected {meta.get('size')}"
         if hashes and _sha256(path) != meta.get("sha256"):
             return f"{rel} was modified (sha256 mismatch)"
+    for dirpath, dirnames, filenames in os.walk(entry):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = Path(full).relative_to(entry).as_posix()
+            if os.path.islink(full):
+                return f"unexpected symbolic link {rel}"
+            if name.lower().endswith(UNSAFE_SUFFIXES):
+                return f"unexpected pickle-based file {rel} (only safetensors are allowed)"
     return None
 
 
@@ -383,15 +605,109 @@ def entry_size(entry: Path) -> int:
     return total
 
 
+def fallback_dir() -> Path:
+    """The private temporary cache used when the configured one is not writable.
+
+    ``<tmp>/pytest-tinymodels-<uid>/cache``, shared by this user's processes (xdist workers, later
+    runs); if that directory belongs to someone else or is a symlink, a fresh ``mkdtemp`` instead.
+    """
+    base = Path(tempfile.gettempdir()) / f"pytest-tinymodels-{_uid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+        if stat.S_ISDIR(st.st_mode) and (not hasattr(os, "getuid") or st.st_uid == os.getuid()):
+            return base / "cache"
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="pytest-tinymodels-")) / "cache"
+
+
 def _check_key(key: str) -> None:
-    if not re.fullmatch(r"[0-9a-f]{8,64}", key):
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
         raise ValueError(f"invalid cache key {key!r}")
 
 
+def _uid() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else (os.environ.get("USERNAME") or "user")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The first OSError with an errno in ``exc``'s chain (builders wrap them in BuildError)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: exists, belongs to someone else
+        return True
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it where possible (``os.umask`` is process-wide:
+    setting it to 0 for a moment would let a file created by another thread meanwhile be 0666)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
     os.umask(mask)
     return mask
+
+
+def _file_mode() -> int:
+    """0666 minus the umask: what a plain ``open()`` would create (filelock applies modes verbatim)."""
+    return 0o666 & ~_umask()
 
 
 def _mkdir(path: Path) -> None:
@@ -399,11 +715,7 @@ def _mkdir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         if not path.is_dir():
-            raise
-    except OSError as exc:
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
-            raise
-        raise
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory", str(path)) from None
 
 
 def _chmod_shared(path: Path, directory: bool) -> None:

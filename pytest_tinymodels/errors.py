@@ -60,4 +60,13 @@ class BuildError(TinyModelsError):
 
 
 class CacheError(TinyModelsError):
-    """The cache directory is unusable (read-only, full, lock timeout)."""
+    """The cache directory is unusable (read-only, full, lock timeout).
+
+    ``path`` is the directory or lock file concerned; ``errno`` the OS error behind it, if any
+    (the cache falls back to a temporary directory for permission errors, see ``Cache.prepare``).
+    """
+
+    def __init__(self, message: str, *, path: Path | str | None = None, errno: int | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.errno = errno
+        super().__init__(message)

@@ -35,8 +35,9 @@ from .errors import ManifestError
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICES = ("cpu", "cuda", "auto")
 TOKENIZER_METHODS = ("auto", "train", "truncate", "retrain", "spm-trim")
-FIXTURE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# \Z, not $: "$" also matches before a trailing newline ("tiny\n" is not a fixture name)
+FIXTURE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+HUB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 #: Keys accepted under ``[defaults]``; each applies to every fixture that does not set it.
 DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "smoke")
@@ -87,8 +88,21 @@ DIVISIBLE_FIELDS = (
     ("d_model", "num_heads"),
 )
 
+#: (smaller, larger) pairs: when the user sets both, smaller must not exceed larger.
+AT_MOST_FIELDS = (
+    ("num_key_value_heads", "num_attention_heads"),
+    ("num_experts_per_tok", "num_local_experts"),
+    ("num_experts_per_tok", "num_experts"),
+)
+
 MAX_TINY_VOCAB = 1_000_000
 MAX_ROWS = 100_000
+MAX_CHARS = 100_000
+MAX_LENGTH = 1_000_000
+#: Integers in ``config`` must fit in int64 (torch and the JSON config round trip need it).
+INT64_MAX = 2**63 - 1
+#: TOML value types a config override may use (dates and times mean nothing to a model config).
+CONFIG_VALUE_TYPES = (str, int, float, bool, list, dict)
 
 
 @dataclass(frozen=True)
@@ -202,12 +216,43 @@ def parse_manifest_text(text: str, path: Path | str = "<string>") -> dict[str, F
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"invalid TOML: {exc}", path=path, hint="fix the syntax") from None
+        raise _toml_error(exc, path) from None
+    except RecursionError:
+        raise ManifestError("invalid TOML: nested too deeply", path=path, hint="fix the syntax") from None
+    try:
+        return _parse_document(data, path)
+    except RecursionError:
+        raise ManifestError("nested too deeply", path=path, field="config") from None
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, path: Path) -> ManifestError:
+    """A TOML syntax error; a table declared twice names its fixture and field."""
+    message = str(exc)
+    twice = re.match(r"Cannot declare \((.*)\) twice", message)
+    if twice:
+        parts = [p.strip().strip("'\"") for p in twice.group(1).split(",") if p.strip()]
+        fixture = parts[1] if len(parts) >= 2 and parts[0] == "fixtures" else None
+        dotted = ".".join(parts)
+        return ManifestError(f"table [{dotted}] is declared twice ({message})", path=path, fixture=fixture,
+                             field=dotted, hint="merge the two tables; fixture names must be unique")
+    if message.startswith("Cannot overwrite a value") or message.startswith("Cannot mutate"):
+        return ManifestError(f"a key is set twice ({message})", path=path, field="(duplicate key)",
+                             hint="each key and fixture may appear once")
+    return ManifestError(f"invalid TOML: {message}", path=path, hint="fix the syntax")
+
+
+def _parse_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
     _check_keys(data, ("defaults", "fixtures"), path, None, None)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ManifestError("must be a table", path=path, field="defaults")
     _check_keys(defaults, DEFAULT_KEYS, path, None, "defaults")
+    for key in ("seed", "dtype", "device", "smoke"):
+        if key in defaults:
+            _check_type(defaults[key], FIXTURE_KEYS[key], path, None, f"defaults.{key}")
+    for key in ("tokenizer", "dataset", "config"):
+        if key in defaults and not isinstance(defaults[key], dict):
+            raise ManifestError("must be a table", path=path, field=f"defaults.{key}")
     fixtures = data.get("fixtures", {})
     if not isinstance(fixtures, dict):
         raise ManifestError("must be a table of [fixtures.NAME] tables", path=path, field="fixtures")
@@ -220,14 +265,11 @@ def parse_manifest_text(text: str, path: Path | str = "<string>") -> dict[str, F
 def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path) -> FixtureSpec:
     _check_name(name, path)
     if not isinstance(table, dict):
-        raise ManifestError("must be a table", path=path, fixture=name)
+        raise ManifestError("must be a table ([fixtures.NAME])", path=path, fixture=name, field=f"fixtures.{name}")
     _check_keys(table, FIXTURE_KEYS, path, name, None)
     for key, types in FIXTURE_KEYS.items():
         if key in table:
             _check_type(table[key], types, path, name, key)
-    for key in ("seed", "dtype", "device", "smoke"):
-        if key in defaults:
-            _check_type(defaults[key], FIXTURE_KEYS[key], path, None, f"defaults.{key}")
 
     def pick(key: str, fallback: Any) -> Any:
         return table.get(key, defaults.get(key, fallback))
@@ -250,18 +292,23 @@ def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Pat
         )
     if tokenizer["method"] not in TOKENIZER_METHODS:
         raise _choice_error(tokenizer["method"], TOKENIZER_METHODS, path, name, "tokenizer.method")
+    if "model_max_length" in tokenizer and not 1 <= tokenizer["model_max_length"] <= MAX_LENGTH:
+        raise ManifestError(f"must be between 1 and {MAX_LENGTH}, got {tokenizer['model_max_length']}",
+                            path=path, fixture=name, field="tokenizer.model_max_length")
     dataset = _merged_table(DATASET_DEFAULTS, defaults.get("dataset"), table.get("dataset"), DATASET_KEYS, path, name, "dataset")
     if not 1 <= dataset["rows"] <= MAX_ROWS:
         raise ManifestError(f"rows must be between 1 and {MAX_ROWS}, got {dataset['rows']}", path=path, fixture=name, field="dataset.rows")
-    if not 1 <= dataset["min_chars"] <= dataset["max_chars"]:
+    if not 1 <= dataset["min_chars"] <= dataset["max_chars"] <= MAX_CHARS:
         raise ManifestError(
-            f"need 1 <= min_chars <= max_chars, got {dataset['min_chars']} and {dataset['max_chars']}",
+            f"need 1 <= min_chars <= max_chars <= {MAX_CHARS}, got {dataset['min_chars']} and {dataset['max_chars']}",
             path=path, fixture=name, field="dataset.min_chars",
         )
 
-    config = dict(defaults.get("config", {}) or {})
-    if "config" in defaults and not isinstance(defaults["config"], dict):
-        raise ManifestError("must be a table", path=path, field="defaults.config")
+    if "seed" in dataset and not 0 <= dataset["seed"] < 2**32:
+        raise ManifestError(f"must be between 0 and 2**32-1, got {dataset['seed']}", path=path, fixture=name,
+                            field="dataset.seed")
+
+    config = dict(defaults.get("config", {}))
     config.update(table.get("config", {}))
     _check_config(config, path, name)
 
@@ -403,8 +450,13 @@ def _check_config(config: Mapping[str, Any], path: Path, fixture: str, prefix: s
             if value > 1_000_000:
                 raise ManifestError(f"{value} is not tiny", path=path, fixture=fixture, field=field_name,
                                     hint="tiny fixtures are for tests; use at most 1,000,000")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise ManifestError(f"must be finite, got {value!r}", path=path, fixture=fixture, field=field_name)
+        else:
+            _check_config_value(value, path, fixture, field_name)
+    for small, large in AT_MOST_FIELDS:
+        a, b = config.get(small), config.get(large)
+        if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool) and a > b:
+            raise ManifestError(f"{small}={a} exceeds {large}={b}", path=path, fixture=fixture,
+                                field=f"{prefix}.{small}", hint=f"use at most {b}")
     for dim, heads in DIVISIBLE_FIELDS:
         a, b = config.get(dim), config.get(heads)
         if isinstance(a, int) and isinstance(b, int) and a > 0 and b > 0 and a % b:
@@ -413,6 +465,23 @@ def _check_config(config: Mapping[str, Any], path: Path, fixture: str, prefix: s
                 path=path, fixture=fixture, field=f"{prefix}.{heads}",
                 hint=f"pick {heads} among the divisors of {a}",
             )
+
+
+def _check_config_value(value: Any, path: Path, fixture: str, field_name: str) -> None:
+    """A config override value: JSON-like, finite, integers within int64 (lists checked item by item)."""
+    if not isinstance(value, CONFIG_VALUE_TYPES):
+        raise ManifestError(f"must be a string, number, boolean, list or table, got {type(value).__name__} {value!r}",
+                            path=path, fixture=fixture, field=field_name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ManifestError(f"must be finite, got {value!r}", path=path, fixture=fixture, field=field_name)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+        raise ManifestError(f"{value} does not fit in 64 bits", path=path, fixture=fixture, field=field_name)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                _check_config(item, path, fixture, f"{field_name}[{i}]")
+            else:
+                _check_config_value(item, path, fixture, f"{field_name}[{i}]")
 
 
 def _sorted(value: Any) -> Any:

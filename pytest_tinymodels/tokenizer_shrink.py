@@ -976,7 +976,7 @@ def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> tu
     if src.tokenizer_json is not None and _spm_aligned(proto, src.tokenizer_json):
         new_tj, _ = _apply_keep_tj(src.tokenizer_json, {p.piece for p in new_proto.pieces})
         _validate_tj(new_tj)
-    tokenizer_config = src.tokenizer_config if src.tokenizer_config is not None else _default_spm_config(new_proto)
+    tokenizer_config = _default_spm_config(new_proto) if _needs_default_config(src) else src.tokenizer_config
     table = _write_outputs(src, dest, tj=new_tj, id_map=id_map, old_id_to_token=old_id_to_token,
                            original_size=len(proto.pieces), spm_bytes=spm_bytes, spm_name=spm_name,
                            tokenizer_config=tokenizer_config)
@@ -985,6 +985,12 @@ def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> tu
             notes.append("tokenizer.json does not number pieces like the .model: regenerated from the trimmed model")
         _add_fast_tokenizer(dest)
     return kind, id_map, len(proto.pieces), table
+
+
+def _needs_default_config(src: _Source) -> bool:
+    """A SentencePiece source that names no tokenizer class (no tokenizer_config, no model_type)."""
+    return (src.spm_path is not None and src.tokenizer_config is None
+            and not (src.config or {}).get("model_type"))
 
 
 def _default_spm_config(proto: Any) -> dict:
@@ -1016,8 +1022,11 @@ def _add_fast_tokenizer(dest: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tok.save_pretrained(tmp)
         shutil.copyfile(Path(tmp) / TOKENIZER_JSON, dest / TOKENIZER_JSON)
-        cfg = _read_json(dest / TOKENIZER_CONFIG)
+        cfg = _read_json(dest / TOKENIZER_CONFIG) if (dest / TOKENIZER_CONFIG).is_file() else {}
         _complete_added_tokens_decoder(cfg, _read_json(dest / TOKENIZER_JSON))
+        for role in SPECIAL_ROLES:  # named while converting the .model; tokenizer.json alone does not say
+            if getattr(tok, role, None) is not None and role not in cfg:
+                cfg[role] = str(getattr(tok, role))
         _write_json(dest / TOKENIZER_CONFIG, cfg)
 
 
@@ -1031,18 +1040,23 @@ def _convert_to_tokenizer_json(src: _Source) -> tuple[dict, dict | None]:
         cfg = src.tokenizer_config
         if src.directory is not None:
             for p in src.directory.iterdir():
-                if p.is_file() and not p.name.endswith((".safetensors", ".bin", ".pt", ".h5", ".msgpack", ".onnx")):
+                if p.is_file() and (p.suffix in (".json", ".txt", ".model", ".jinja") or p == src.spm_path):
                     shutil.copyfile(p, stage / p.name)
-        if src.spm_path is not None and src.directory is None:
+        else:
             shutil.copyfile(src.spm_path, stage / DEFAULT_SPM_NAME)
+        if _needs_default_config(src):
             cfg = _default_spm_config(_load_spm(src.spm_path))
             _write_json(stage / TOKENIZER_CONFIG, cfg)
         tok = AutoTokenizer.from_pretrained(str(stage))
         out = Path(tmp) / "out"
         tok.save_pretrained(str(out))
         tj = _read_json(out / TOKENIZER_JSON)
-        if src.tokenizer_config is None:
-            cfg = _read_json(out / TOKENIZER_CONFIG)
+        if src.tokenizer_config is None:  # our defaults plus the token tables transformers derived
+            saved = _read_json(out / TOKENIZER_CONFIG)
+            cfg = dict(cfg or {})
+            for key in ("added_tokens_decoder", "extra_special_tokens", "additional_special_tokens"):
+                if key in saved:
+                    cfg[key] = saved[key]
     return tj, cfg
 
 

@@ -425,3 +425,27 @@ def test_truncate_without_sentencepiece_skips_the_model_file(mistral_shrunk, tmp
     assert "tokenizer.model" not in result.files and any("tokenizer.model not written" in n for n in result.notes)
     tok = check_consistent(result, 600)
     assert tok.decode(tok.encode(EMOJI_TEXT), skip_special_tokens=True) == EMOJI_TEXT
+
+
+def test_repo_with_only_a_model_file_and_config(tmp_path):
+    """A Hub-style repo with tokenizer.model and config.json (model_type llama), no tokenizer_config."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(realfiles.mistral_sp_model("v1"), src / "tokenizer.model")
+    (src / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 32000, "bos_token_id": 1,
+                                                 "eos_token_id": 2, "pad_token_id": None}))
+    original = _auto(src)
+    result = shrink_tokenizer(src, tmp_path / "tok", 700)
+    assert result.method == "spm-trim"
+    tok = check_consistent(result, 700)
+    assert type(tok) is type(original)  # whatever class transformers maps model_type llama to
+    config = json.loads((result.dest / "config.json").read_text())
+    assert config["vocab_size"] == result.vocab_size
+    assert (config["bos_token_id"], config["eos_token_id"]) == (tok.bos_token_id, tok.eos_token_id)
+    for text in ENGLISH:
+        assert tok.decode(tok.encode(text), skip_special_tokens=True) == text
+        # BOS handling is the source's, and so is the tokenization of text made of kept pieces
+        assert (tok.encode(text)[0] == tok.bos_token_id) == (original.encode(text)[0] == original.bos_token_id)
+    assert original.tokenize("of the and") == tok.tokenize("of the and") == ["\u2581of", "\u2581the", "\u2581and"]

@@ -34,6 +34,8 @@ TORCH_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat1
 #: Config attributes that bound the sequence length, in order of preference.
 MAX_LENGTH_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "n_ctx", "seq_length")
 DEFAULT_MAX_LENGTH = 512
+#: Files never read from a source (weights are never needed to shrink a model).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf")
 
 
 #: Modules whose code decides what an entry contains: editing one gives new keys.
@@ -54,11 +56,38 @@ def code_fingerprint() -> str:
 
 
 def key_fields(spec: FixtureSpec) -> dict[str, Any]:
-    """What decides the content of ``spec``'s entry (spec fields, corpus hash, builder code)."""
+    """What decides the content of ``spec``'s entry (spec fields, corpus hash, builder code).
+
+    A local ``source`` directory also contributes the hash of its config/tokenizer files, so
+    editing them gives a new entry.
+    """
     fields = spec.build_key_fields()
     fields["corpus"] = corpus_sha256()
     fields["code"] = code_fingerprint()
+    local = local_source_dir(spec)
+    if local is not None:
+        fields["source"] = str(local)
+        fields["source_files"] = _dir_digest(local)
     return fields
+
+
+def local_source_dir(spec: FixtureSpec) -> Path | None:
+    """``spec.source`` as a local directory (relative paths are relative to the manifest), or None."""
+    if not spec.source:
+        return None
+    path = Path(spec.source).expanduser()
+    if not path.is_absolute() and (spec.manifest.parent / path).is_dir():
+        path = spec.manifest.parent / path  # like from_pretrained: an existing directory wins over a repo id
+    return path.resolve() if path.is_dir() else None
+
+
+def _dir_digest(root: Path) -> str:
+    """sha256 over the names and bytes of the files a source build reads (no weights)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.endswith(WEIGHT_SUFFIXES)):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
 
 
 def label_of(spec: FixtureSpec) -> str:
@@ -130,7 +159,7 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
         if spec.source:
             from . import hub
 
-            source_dir = hub.fetch_source(spec.source, revision=spec.revision)
+            source_dir = local_source_dir(spec) or hub.fetch_source(spec.source, revision=spec.revision)
             base = _source_config(source_dir)
             if arch is None:
                 declared = getattr(base, "architectures", None) or [None]
@@ -227,8 +256,12 @@ def _shrunk_source_tokenizer(spec: FixtureSpec, source_dir: Path, repo: Path, vo
     from .tokenizer_shrink import shrink_tokenizer
 
     result = shrink_tokenizer(source_dir, repo, vocab_size, method=spec.tokenizer.get("method", "auto"))
+    from .tokenizer_train import ensure_pad
+
     info["tokenizer"] = {"method": getattr(result, "method", None), "source": spec.source}
-    return AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
+    ensure_pad(tokenizer)
+    return tokenizer
 
 
 def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:

@@ -81,7 +81,7 @@ def train_tokenizer(
         tokenizer = _train(FALLBACK_TOKENIZER, vocab_size, list(corpus_lines()))
     if tokenizer is None:
         raise RuntimeError(f"could not train a tokenizer for model type {model_type!r}")
-    _ensure_pad(tokenizer)
+    ensure_pad(tokenizer)
     if model_max_length is not None:
         tokenizer.model_max_length = model_max_length
     if corpus is None:
@@ -105,7 +105,7 @@ def _train(class_name: str, vocab_size: int, lines: list[str]) -> "PreTrainedTok
         return None
 
 
-def _ensure_pad(tokenizer: Any) -> None:
+def ensure_pad(tokenizer: Any) -> None:
     """Give the tokenizer a pad token if it has none (batched tests need one): eos, else unk."""
     if tokenizer.pad_token is None:
         for name in ("eos_token", "unk_token", "sep_token"):

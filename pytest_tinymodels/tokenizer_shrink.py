@@ -558,7 +558,7 @@ def _select_tj(src: _Source, tj: dict, vocab_size: int) -> tuple[set[str], list[
         notes.append(f"skipped {len(skip) - len(dropped)} placeholder tokens of the vocabulary")
     model = tj["model"]
     if kind == "BPE":
-        _select_bpe(tj, vocab, by_id, budget, skip, notes)
+        _select_bpe(tj, vocab, by_id, budget, skip)
     elif kind == "WordPiece":
         _select_wordpiece(model, vocab, by_id, budget, skip)
     elif kind == "Unigram":
@@ -577,7 +577,7 @@ def _select_tj(src: _Source, tj: dict, vocab_size: int) -> tuple[set[str], list[
     return budget.kept, notes
 
 
-def _select_bpe(tj: dict, vocab: dict[str, int], by_id: list[str], budget: _Budget, skip: set[str], notes: list[str]) -> None:
+def _select_bpe(tj: dict, vocab: dict[str, int], by_id: list[str], budget: _Budget, skip: set[str]) -> None:
     model = tj["model"]
     prefix = model.get("continuing_subword_prefix") or None
     suffix = model.get("end_of_word_suffix") or None
@@ -964,7 +964,14 @@ def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> tu
     if src.spm_path is None:
         raise ValueError(f"method='spm-trim' needs a SentencePiece .model file, {src.path} has none")
     proto = _load_spm(src.spm_path)
-    kept_ids, more = _select_spm(src, proto, vocab_size)
+    tj = src.tokenizer_json if src.tokenizer_json is not None and _spm_aligned(proto, src.tokenizer_json) else None
+    extra: list[str] = []  # tokens added after the pieces in tokenizer.json (e.g. a <pad> at id 32000)
+    if tj is not None:
+        vocab = _tj_vocab(tj)
+        id_to_token = {i: t for t, i in _new_vocab_of_tj(tj).items()}
+        added = [t["content"] for t in sorted(tj.get("added_tokens") or (), key=lambda t: t["id"])]
+        extra = [t for t in _protected_tokens(src, added, set(vocab), id_to_token)[0] if t not in vocab]
+    kept_ids, more = _select_spm(src, proto, vocab_size - len(extra))
     notes.extend(more)
     new_proto, id_map = _apply_keep_spm(proto, kept_ids)
     spm_bytes = new_proto.SerializeToString()
@@ -973,8 +980,9 @@ def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> tu
     kind = "Unigram" if proto.trainer_spec.model_type == SPM_UNIGRAM else "BPE"
     old_id_to_token = {i: p.piece for i, p in enumerate(proto.pieces)}
     new_tj = None
-    if src.tokenizer_json is not None and _spm_aligned(proto, src.tokenizer_json):
-        new_tj, _ = _apply_keep_tj(src.tokenizer_json, {p.piece for p in new_proto.pieces})
+    if tj is not None:
+        new_tj, id_map = _apply_keep_tj(tj, {p.piece for p in new_proto.pieces} | set(extra))
+        old_id_to_token = {i: t for t, i in _new_vocab_of_tj(tj).items()}
         _validate_tj(new_tj)
     tokenizer_config = _default_spm_config(new_proto) if _needs_default_config(src) else src.tokenizer_config
     table = _write_outputs(src, dest, tj=new_tj, id_map=id_map, old_id_to_token=old_id_to_token,

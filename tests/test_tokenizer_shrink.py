@@ -449,3 +449,28 @@ def test_repo_with_only_a_model_file_and_config(tmp_path):
         # BOS handling is the source's, and so is the tokenization of text made of kept pieces
         assert (tok.encode(text)[0] == tok.bos_token_id) == (original.encode(text)[0] == original.bos_token_id)
     assert original.tokenize("of the and") == tok.tokenize("of the and") == ["\u2581of", "\u2581the", "\u2581and"]
+
+
+@pytest.mark.parametrize("method", ["spm-trim", "truncate"])
+def test_added_token_after_the_pieces_is_kept(mistral_shrunk, tmp_path, method):
+    """A Llama-style repo whose tokenizer.json adds <pad> after the SentencePiece pieces."""
+    import shutil
+
+    from tokenizers import Tokenizer
+
+    src = tmp_path / "src"
+    shutil.copytree(mistral_shrunk("v1", "truncate").dest, src)
+    backend = Tokenizer.from_file(str(src / "tokenizer.json"))
+    backend.add_special_tokens(["<pad>"])
+    backend.save(str(src / "tokenizer.json"))
+    config = json.loads((src / "tokenizer_config.json").read_text())
+    config["pad_token"] = "<pad>"
+    config["added_tokens_decoder"]["1000"] = {"content": "<pad>", "lstrip": False, "normalized": False,
+                                              "rstrip": False, "single_word": False, "special": True}
+    (src / "tokenizer_config.json").write_text(json.dumps(config))
+    result = shrink_tokenizer(src, tmp_path / "tok", 500, method=method)
+    tok = check_consistent(result, 500)
+    assert result.vocab_size == 500
+    assert tok.pad_token_id == result.special_tokens["<pad>"] == result.special_token_ids["pad_token"] == 499
+    assert result.new_id(1000) == 499 and result.new_id(0) == 0
+    assert tok(["a", "a b c"], padding=True)["input_ids"][0][0] == 499  # Llama pads on the left

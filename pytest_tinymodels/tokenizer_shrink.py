@@ -1130,7 +1130,11 @@ def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | 
         for _attempt in range(4):  # the class may add tokens the trainer did not count: aim lower
             if target <= 0:
                 break
-            trained = tok.train_new_from_iterator([lines[i:i + 1000] for i in range(0, len(lines), 1000)], target)
+            try:
+                trained = tok.train_new_from_iterator([lines[i:i + 1000] for i in range(0, len(lines), 1000)], target)
+            except Exception as e:  # the Rust trainers raise plain Exceptions
+                raise ValueError(f"cannot retrain {src.path} to vocab_size={vocab_size} (trainer target {target}): "
+                                 f"{e}; ask for a larger vocab_size") from e
             if out.exists():
                 shutil.rmtree(out)
             trained.save_pretrained(str(out))

@@ -474,3 +474,8 @@ def test_added_token_after_the_pieces_is_kept(mistral_shrunk, tmp_path, method):
     assert tok.pad_token_id == result.special_tokens["<pad>"] == result.special_token_ids["pad_token"] == 499
     assert result.new_id(1000) == 499 and result.new_id(0) == 0
     assert tok(["a", "a b c"], padding=True)["input_ids"][0][0] == 499  # Llama pads on the left
+
+
+def test_retrain_below_the_corpus_alphabet_raises(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot retrain .* vocab_size=20"):
+        shrink_tokenizer(realfiles.botchan_files()["unigram"], tmp_path / "tok", 20, method="retrain")

@@ -110,6 +110,10 @@ SPM_NORMAL, SPM_UNKNOWN, SPM_CONTROL, SPM_USER_DEFINED, SPM_UNUSED, SPM_BYTE = 1
 SPM_UNIGRAM, SPM_BPE = 1, 2
 
 
+#: What each recipe returns: (model type, old id -> new id, original size, token -> new id).
+_Step = tuple[str, dict[int, int], int, dict[str, int]]
+
+
 class _CannotReach(Exception):
     """The recipe cannot reach the requested size (its required tokens alone are more).
 
@@ -189,7 +193,7 @@ def _is_placeholder(token: str) -> bool:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible byte -> printable character table (256 characters)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -291,7 +295,9 @@ class _Source:
             except ImportError:
                 raise
             except Exception:
-                raise ValueError(f"source {path} is a file but neither a SentencePiece model nor tokenizer.json") from None
+                raise ValueError(
+                    f"source {path} is a file but neither a SentencePiece model nor tokenizer.json"
+                ) from None
             return cls(path=path, directory=None, spm_path=path)
         if not path.is_dir():
             raise FileNotFoundError(f"tokenizer source {path} does not exist")
@@ -427,7 +433,9 @@ def _tj_total_size(tj: dict) -> int:
 # ------------------------------------------------------------------------ selection (shared rules)
 
 
-def _protected_tokens(src: _Source, added: Iterable[str], vocab_tokens: set[str], id_to_token: dict[int, str]) -> tuple[list[str], list[str]]:
+def _protected_tokens(
+    src: _Source, added: Iterable[str], vocab_tokens: set[str], id_to_token: dict[int, str]
+) -> tuple[list[str], list[str]]:
     """(tokens that must be kept, placeholder tokens dropped) among added tokens + referenced ones."""
     referenced = set(src.named_special_tokens().values())
     referenced.update(_post_processor_tokens((src.tokenizer_json or {}).get("post_processor")))
@@ -615,7 +623,8 @@ def _select_wordpiece(model: dict, vocab: dict[str, int], by_id: list[str], budg
         if len(token) == 1 and token not in skip:
             groups.append([token] + ([prefix + token] if prefix + token in vocab else []))
     core = [t for g in groups if g[0] in CORE_CHARS for t in g]
-    _require(budget, (), core, [f"{len(budget.kept)} special tokens", f"{len(core)} core characters and their {prefix} forms"])
+    _require(budget, (), core,
+             [f"{len(budget.kept)} special tokens", f"{len(core)} core characters and their {prefix} forms"])
     _add_extra_chars(budget, groups)
     char_tokens = {t for g in groups for t in g}
     for token in by_id:
@@ -625,13 +634,16 @@ def _select_wordpiece(model: dict, vocab: dict[str, int], by_id: list[str], budg
             budget.add(token)
 
 
-def _select_unigram_pieces(pieces: list[tuple[str, float]], byte_fallback: bool, budget: _Budget, skip: set[str], normal: Any) -> None:
+def _select_unigram_pieces(
+    pieces: list[tuple[str, float]], byte_fallback: bool, budget: _Budget, skip: set[str], normal: Any
+) -> None:
     """Unigram selection over (piece, score) pairs; ``normal(i)`` says whether piece i may be dropped."""
     required = [p for p, _ in pieces if _BYTE_TOKEN.fullmatch(p)] if byte_fallback else []
     core = [p for i, (p, _) in enumerate(pieces) if len(p) == 1 and p in CORE_CHARS and normal(i) and p not in skip]
     _require(budget, required, core,
              [f"{len(budget.kept)} special pieces", f"{len(required)} byte pieces", f"{len(core)} core characters"])
-    order = sorted((i for i, (p, _) in enumerate(pieces) if normal(i) and p not in skip), key=lambda i: (-pieces[i][1], i))
+    candidates = (i for i, (p, _) in enumerate(pieces) if normal(i) and p not in skip)
+    order = sorted(candidates, key=lambda i: (-pieces[i][1], i))
     for i in order:
         if budget.full:
             break
@@ -932,7 +944,7 @@ def _write_outputs(
 
 
 def _truncate(src: _Source, dest: Path, vocab_size: int, tj: dict, notes: list[str],
-              tokenizer_config: dict | None = None) -> tuple[str, dict[int, int], int, dict[str, int]]:
+              tokenizer_config: dict | None = None) -> _Step:
     kept, more = _select_tj(src, tj, vocab_size)
     notes.extend(more)
     new_tj, id_map = _apply_keep_tj(tj, kept)
@@ -960,7 +972,7 @@ def _truncate(src: _Source, dest: Path, vocab_size: int, tj: dict, notes: list[s
     return _tj_model_type(tj), id_map, _tj_total_size(tj), table
 
 
-def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> tuple[str, dict[int, int], int, dict[str, int]]:
+def _spm_trim(src: _Source, dest: Path, vocab_size: int, notes: list[str]) -> _Step:
     if src.spm_path is None:
         raise ValueError(f"method='spm-trim' needs a SentencePiece .model file, {src.path} has none")
     proto = _load_spm(src.spm_path)
@@ -1081,7 +1093,7 @@ def _default_corpus() -> list[str]:
 
 
 def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | None,
-             notes: list[str]) -> tuple[str, dict[int, int], int, dict[str, int]]:
+             notes: list[str]) -> _Step:
     """``train_new_from_iterator`` on the corpus, after dropping unused placeholder tokens.
 
     The source's own class (from its tokenizer_config/config) is trained, so the pipeline
@@ -1149,7 +1161,8 @@ def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | 
             got = _tj_total_size(new_tj) if new_tj is not None else f"more than {vocab_size}"
             raise ValueError(
                 f"cannot retrain to vocab_size={vocab_size}: the special tokens plus the corpus alphabet"
-                f"{' plus 256 byte-fallback tokens' if byte_fallback else ''} need {got} ids; ask for a larger vocab_size"
+                f"{' plus 256 byte-fallback tokens' if byte_fallback else ''} need {got} ids; "
+                "ask for a larger vocab_size"
             )
         new_cfg = _read_json(out / TOKENIZER_CONFIG)
         if cfg is not None:  # keep the source's settings, with the retrained ids
@@ -1323,7 +1336,7 @@ def _output_files(dest: Path) -> dict[str, int]:
 
 
 def _run(s: _Source, dest: Path, vocab_size: int, use: str, corpus: Iterable[str] | None,
-         notes: list[str]) -> tuple[str, dict[int, int], int, dict[str, int]]:
+         notes: list[str]) -> _Step:
     if use == "retrain":
         return _retrain(s, dest, vocab_size, corpus, notes)
     if use == "spm-trim":

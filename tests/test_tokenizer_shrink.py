@@ -184,7 +184,8 @@ def test_mistral_sentencepiece_roundtrip(mistral_shrunk, version, method):
     assert type(tok).__name__ == "LlamaTokenizer"
     vocab = tok.get_vocab()
     assert (tok.unk_token, tok.bos_token, tok.eos_token) == ("<unk>", "<s>", "</s>")
-    assert result.special_token_ids == {"unk_token": vocab["<unk>"], "bos_token": vocab["<s>"], "eos_token": vocab["</s>"]}
+    expected = {"unk_token": vocab["<unk>"], "bos_token": vocab["<s>"], "eos_token": vocab["</s>"]}
+    assert result.special_token_ids == expected
     sp = spm.SentencePieceProcessor(model_file=str(result.dest / "tokenizer.model"))
     assert (sp.unk_id(), sp.bos_id(), sp.eos_id()) == (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id)
     for text in ENGLISH + realfiles.botchan_sentences(20):
@@ -332,7 +333,8 @@ def _byte_level_tokenizer(path: Path):
 def test_byte_level_bpe_transformers_roundtrip(byte_level):
     result, _ = byte_level
     tok = _auto(result.dest)
-    for text in ["Grüße aus Köln — ½ € \U0001f355", "日本語のテキスト", "tabs\tand\nnewlines  and  spaces ", "\x00\x7f\u200b"]:
+    texts = ["Grüße aus Köln — ½ € \U0001f355", "日本語のテキスト", "tabs\tand\nnewlines  and  spaces ", "\x00\x7f\u200b"]
+    for text in texts:
         assert tok.decode(tok.encode(text)) == text
 
 
@@ -396,7 +398,8 @@ def test_word_level_keeps_specials_and_first_words(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     words = sorted({w.strip(".,;:").lower() for t in ENGLISH for w in t.split()} - {""})
-    vocab = {"[UNK]": 0, "[PAD]": 1, **{w: i + 2 for i, w in enumerate(words)}, "<|reserved_special_token_0|>": len(words) + 2}
+    vocab = {"[UNK]": 0, "[PAD]": 1, **{w: i + 2 for i, w in enumerate(words)}}
+    vocab["<|reserved_special_token_0|>"] = len(vocab)
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.add_special_tokens(["[UNK]", "[PAD]", "<|reserved_special_token_0|>"])

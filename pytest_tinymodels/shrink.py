@@ -127,7 +127,7 @@ _register(
 )
 _register("image_size", "image_size", "img_size", "input_size")
 _register("patch_size", "patch_size")
-_register("experts", "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+_register("experts", "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", "zero_expert_num")
 _register(
     "experts_per_tok",
     "num_experts_per_tok", "num_experts_per_token", "moe_topk", "num_selected_experts", "moe_k",
@@ -403,7 +403,7 @@ def _rule_per_layer_overrides(node: dict, ctx: _Ctx) -> None:
             cur, was = node.get(k), old.get(k)
             if not (_is_int(v) and _is_int(cur) and _is_int(was)):
                 continue
-            if v == was:
+            if v == was or _kind(k) in ("head_dim", "free_head_dim"):
                 over[k] = cur
             elif v > was:
                 over[k] = cur * 2
@@ -465,6 +465,66 @@ def _rule_axial_positions(node: dict, ctx: _Ctx) -> None:
             node["num_buckets"] = 16
 
 
+def _rule_fill_missing(node: dict, ctx: _Ctx) -> None:
+    """Defaults left ``None`` that the modeling code needs (head_dim, kv heads, expert counts)."""
+    hidden, heads = _first_int(node, PRIMARY_HIDDEN), _first_int(node, PRIMARY_HEADS)
+    if not hidden or not heads:
+        return
+    fills = {"head_dim": hidden // heads, "kv_heads": min(heads, TINY["kv_heads"]), "experts": TINY["experts"],
+             "experts_per_tok": TINY["experts_per_tok"]}
+    for k, v in list(node.items()):
+        kind = _kind(k)
+        if v is None and kind in fills and (kind != "head_dim" or k == "head_dim"):
+            if kind == "experts_per_tok" and not any(_kind(x) == "experts" for x in node):
+                continue
+            node[k] = fills[kind]
+
+
+def _rule_hybrid_attention_layer(node: dict, ctx: _Ctx) -> None:
+    """SSM/attention hybrids whose tiny layer pattern lost every attention layer get the last one back."""
+    if not any(k in node for k in ("mamba_d_state", "ssm_state_size", "mamba_n_heads")):
+        return
+    if "attn_layer_indices" in node and not node["attn_layer_indices"]:
+        layers = _node_layers(node) or 1
+        node["attn_layer_indices"] = [layers - 1]
+    lt = node.get("layer_types")
+    if isinstance(lt, list) and lt and all(x in ("linear_attention", "mamba") for x in lt):
+        node["layer_types"] = lt[:-1] + ["full_attention"]
+
+
+def _rule_rope_per_layer_type(node: dict, ctx: _Ctx) -> None:
+    """Configs with ``layer_types`` whose default ``rope_parameters`` is empty need one entry per type."""
+    lt, rope = node.get("layer_types"), node.get("rope_parameters")
+    if isinstance(lt, list) and lt and rope == {}:
+        node["rope_parameters"] = {t: {"rope_type": "default", "rope_theta": 10000.0} for t in dict.fromkeys(lt)}
+
+
+def _rule_recurrent_stacks(node: dict, ctx: _Ctx) -> None:
+    """HRM: ``num_hidden_layers = num_layers_per_stack * H_cycles * (L_cycles + 1)``; one layer per stack."""
+    if "num_layers_per_stack" not in node or not _is_int(node.get("H_cycles")):
+        return
+    node["H_cycles"], node["L_cycles"] = 1, 1
+    if isinstance(node.get("L_bp_cycles"), list):
+        node["L_bp_cycles"] = [1]
+    node["num_layers_per_stack"] = None
+    node["num_hidden_layers"] = 1
+
+
+def _rule_default_language(node: dict, ctx: _Ctx) -> None:
+    """X-MOD: adapters need a default language, else forward refuses to run."""
+    langs = node.get("languages")
+    if isinstance(langs, list) and langs and "default_language" in node and not node["default_language"]:
+        node["default_language"] = langs[0]
+
+
+def _rule_attn_config_rope(node: dict, ctx: _Ctx) -> None:
+    """DBRX: the attention sub-config must carry ``rope_theta`` (missing from the library default)."""
+    attn = node.get("attn_config")
+    rope = node.get("rope_parameters")
+    if isinstance(attn, dict) and "kv_n_heads" in attn and "rope_theta" not in attn and isinstance(rope, dict):
+        attn["rope_theta"] = rope.get("rope_theta", 10000.0)
+
+
 FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "mrope_sections": _rule_mrope_sections,
     "rope_factor_lists": _rule_rope_factor_lists,
@@ -478,6 +538,12 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "layer_parts": _rule_layer_parts,
     "rotary_dim": _rule_rotary_dim,
     "axial_positions": _rule_axial_positions,
+    "fill_missing": _rule_fill_missing,
+    "hybrid_attention_layer": _rule_hybrid_attention_layer,
+    "rope_per_layer_type": _rule_rope_per_layer_type,
+    "recurrent_stacks": _rule_recurrent_stacks,
+    "default_language": _rule_default_language,
+    "attn_config_rope": _rule_attn_config_rope,
 }
 
 
@@ -589,8 +655,7 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
     if kind in simple:
         return min(value, TINY[simple[kind]])
     if kind == "vocab":
-        limit = ctx.vocab_size if (top_text and ctx.vocab_size is not None) else TINY["vocab"]
-        return limit if top_text and ctx.vocab_size is not None else min(value, limit)
+        return min(value, ctx.vocab_size if ctx.vocab_size is not None else TINY["vocab"])
     fixed = {"groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
              "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
     if kind in fixed:

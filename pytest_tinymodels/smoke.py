@@ -107,11 +107,20 @@ class _Ctx:
 
 
 def _input_ids(c: _Ctx) -> torch.Tensor:
-    return c.ids((c.b, c.t))
+    # audio-codebook decoders (musicgen) take one row per codebook: (batch * num_codebooks, seq)
+    codebooks = getattr(c.config, "num_codebooks", None)
+    rows = c.b * codebooks if isinstance(codebooks, int) and codebooks > 1 and _codebook_rows(c) else c.b
+    return c.ids((rows, c.t))
+
+
+def _codebook_rows(c: _Ctx) -> bool:
+    return "input_ids" == getattr(c.model, "main_input_name", "input_ids") and "decoder" in type(
+        c.config).__name__.lower()
 
 
 def _attention_mask(c: _Ctx) -> torch.Tensor:
     return c.torch.ones(c.b, c.t, dtype=c.torch.long)
+
 
 
 def _decoder_input_ids(c: _Ctx) -> torch.Tensor:

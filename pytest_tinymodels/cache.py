@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -66,7 +67,15 @@ _TMP_RE = re.compile(r"(?P<key>[0-9a-f]{8,64})\.(?P<pid>\d+)\..*\.incomplete")
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries that shape an entry (``importlib.metadata``, no imports)."""
+    """Installed versions of the libraries that shape an entry (``importlib.metadata``, no imports).
+
+    Read once per process (a lookup costs milliseconds and every cache key needs it); a copy is returned.
+    """
+    return dict(_library_versions())
+
+
+@lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in KEY_LIBRARIES:
         try:

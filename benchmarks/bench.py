@@ -1,0 +1,518 @@
+"""Benchmarks of pytest-tinymodels: a command, never timed tests.
+
+    python benchmarks/bench.py                      # everything but the sweep (a few minutes)
+    python benchmarks/bench.py --only sweep         # the causal-LM sweep (tens of minutes)
+    python benchmarks/bench.py --only overhead,warm --quick
+    python benchmarks/bench.py --write benchmarks/RESULTS.md
+
+Every measurement runs in fresh subprocesses (medians over repetitions) with its own cache
+directory, so "cold" is really cold and "warm" only reuses what this script built.  Library
+imports (torch, transformers, tokenizers, datasets) happen before the clock starts wherever the
+brief says "excluding imports"; each child prints one JSON line that this script collects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes", "sweep")
+DEFAULT_SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes")
+BUILTINS = ("tiny_llama", "tiny_gpt2", "tiny_bert", "tiny_t5")
+#: The tiny mT5 of the well-known "make tiny models" write-up (stas00's mt5-small shrink): 3.34 MB.
+REFERENCE_TINY_MT5_BYTES = 3.34e6
+
+#: Imports done before any clock starts in the children ("excluding the library imports").
+PRELUDE = """
+import json, sys, time
+import torch, transformers, tokenizers, datasets
+from transformers import AutoModelForCausalLM, AutoTokenizer
+"""
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    section: str
+    what: str
+    value: str
+    target: str = ""
+    verdict: str = ""
+    note: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        row = Row(*args, **kwargs)
+        self.rows.append(row)
+        print(f"  {row.section:<9} {row.what:<58} {row.value:>14} {row.target:>10} {row.verdict}", flush=True)
+
+
+def with_prelude(body: str) -> str:
+    """Child code: the imports, then ``body`` (dedented)."""
+    return PRELUDE + textwrap.dedent(body)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def child_env(cache: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTEST_ADDOPTS", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["HF_HUB_OFFLINE"] = "1"
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    if cache is not None:
+        env["PYTEST_TINYMODELS_CACHE"] = str(cache)
+    return env
+
+
+def run_child(code: str, *args: str, cache: Path | None = None, timeout: float = 900) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object as its last stdout line."""
+    proc = subprocess.run([sys.executable, "-c", code if code.startswith(PRELUDE) else textwrap.dedent(code), *args], capture_output=True, text=True,
+                          env=child_env(cache), cwd=str(ROOT), timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def timed_run(cmd: list[str], *, cwd: Path, cache: Path, timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(cwd), env=child_env(cache), timeout=timeout)
+    return time.perf_counter() - start, proc
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 1e6:.3f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def build_entry_in(cache: Path, fixture: str) -> dict[str, Any]:
+    """Build (or reuse) ``fixture`` in ``cache`` in a child; returns paths and whether it was built."""
+    return run_child(with_prelude("""
+        from pytest_tinymodels.cache import Cache
+        from pytest_tinymodels.manifest import load_manifest
+        from pytest_tinymodels.session import TinySession
+        session = TinySession(load_manifest(None), Cache(sys.argv[1]))
+        variant = session.variants(sys.argv[2])[0]
+        start = time.perf_counter()
+        result = session.ensure(variant)
+        seconds = time.perf_counter() - start
+        recipe = json.loads((result.path / "recipe.json").read_text())
+        print(json.dumps({"entry": str(result.path), "built": result.built, "seconds": seconds,
+                          "timings": recipe.get("timings", {}), "size": result.size}))
+    """), str(cache), fixture)
+
+
+# -- 1. plugin overhead ------------------------------------------------------------------------
+def make_plain_suite(dest: Path, n_tests: int = 200, per_file: int = 20) -> None:
+    """``n_tests`` trivial tests in files of ``per_file`` that request no tiny fixture."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "pytest.ini").write_text("[pytest]\n")
+    for f in range(n_tests // per_file):
+        lines = ["import pytest", ""]
+        for t in range(per_file):
+            lines += [f"def test_{f}_{t}(tmp_path_factory):", f"    assert {t} + {f} >= 0", ""]
+        (dest / f"test_plain_{f:02d}.py").write_text("\n".join(lines))
+
+
+def bench_overhead(report: Report, work: Path, reps: int) -> None:
+    suite = work / "plain_suite"
+    make_plain_suite(suite)
+    cache = work / "cache-overhead"
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    variants = {"with plugin": base, "-p no:tinymodels": base + ["-p", "no:tinymodels"]}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for name, cmd in variants.items():  # warm-up: .pyc files, OS caches
+        _, proc = timed_run(cmd, cwd=suite, cache=cache)
+        if "200 passed" not in proc.stdout:
+            raise RuntimeError(f"plain suite failed ({name}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    for _ in range(reps):  # interleaved, so load drift hits both alike
+        for name, cmd in variants.items():
+            seconds, _ = timed_run(cmd, cwd=suite, cache=cache)
+            times[name].append(seconds)
+    with_p, without = median(times["with plugin"]), median(times["-p no:tinymodels"])
+    ratio = with_p / without
+    report.add("overhead", "200 plain tests, pytest wall time, with plugin", fmt_s(with_p), note=_spread(times["with plugin"]))
+    report.add("overhead", "200 plain tests, pytest wall time, -p no:tinymodels", fmt_s(without),
+               note=_spread(times["-p no:tinymodels"]))
+    report.add("overhead", "ratio with / without", f"{ratio:.3f}x", "<= 1.05", verdict(ratio <= 1.05))
+    heavy = run_child("""
+        import json, subprocess, sys
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "--collect-only"], capture_output=True, text=True, cwd=sys.argv[1])
+        heavy = sorted({l.split("|")[-1].strip().split(".")[0] for l in out.stderr.splitlines() if "|" in l}
+                       & {"torch", "transformers", "tokenizers", "datasets", "huggingface_hub"})
+        print(json.dumps({"heavy": heavy}))
+    """, str(suite), cache=cache)
+    report.add("overhead", "heavy libraries imported by a plain run", ", ".join(heavy["heavy"]) or "none", "none",
+               verdict(not heavy["heavy"]))
+
+
+def _spread(values: list[float]) -> str:
+    return f"n={len(values)}, min {min(values):.3f}, max {max(values):.3f}"
+
+
+# -- 2. warm fixture setup ---------------------------------------------------------------------
+WARM_PLUGIN = PRELUDE + """
+from transformers import LlamaForCausalLM
+start = time.perf_counter()
+from pytest_tinymodels import get_fixture
+triple = get_fixture("tiny_llama", cache_dir=sys.argv[1])
+seconds = time.perf_counter() - start
+assert type(triple.model).__name__ == "LlamaForCausalLM"
+print(json.dumps({"seconds": seconds}))
+"""
+
+WARM_HAND = PRELUDE + """
+from transformers import LlamaForCausalLM
+from datasets import load_from_disk
+entry = sys.argv[1]
+start = time.perf_counter()
+model = AutoModelForCausalLM.from_pretrained(entry + "/repo")
+tokenizer = AutoTokenizer.from_pretrained(entry + "/repo")
+dataset = load_from_disk(entry + "/dataset")
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds}))
+"""
+
+WARM_PYTEST_TEST = """
+import torch, transformers, datasets  # imported at collection: not part of the fixture setup
+from transformers import LlamaForCausalLM
+
+def test_first(tiny_llama):
+    assert tiny_llama.model is not None
+
+def test_second(tiny_llama):
+    assert tiny_llama.model is not None
+"""
+
+
+def bench_warm(report: Report, work: Path, reps: int) -> None:
+    cache = work / "cache-warm"
+    built = build_entry_in(cache, "tiny_llama")
+    entry = built["entry"]
+    plugin, hand = [], []
+    for _ in range(reps):
+        plugin.append(run_child(WARM_PLUGIN, str(cache))["seconds"])
+        hand.append(run_child(WARM_HAND, entry)["seconds"])
+    p, h = median(plugin), median(hand)
+    report.add("warm", "tiny_llama get_fixture(), warm cache, fresh process", fmt_s(p), "< 0.3 s", verdict(p < 0.3),
+               note=_spread(plugin))
+    report.add("warm", "by hand: from_pretrained x2 + load_from_disk", fmt_s(h), note=_spread(hand))
+    report.add("warm", "ratio plugin / by hand", f"{p / h:.3f}x", "<= 1.1", verdict(p / h <= 1.1))
+    # inside pytest: the setup phase of the first test that requests the fixture
+    suite = work / "warm_suite"
+    suite.mkdir(exist_ok=True)
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_warm.py").write_text(WARM_PYTEST_TEST)
+    setups: list[float] = []
+    for _ in range(reps):
+        _, proc = timed_run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                             "--durations=0", "--durations-min=0"], cwd=suite, cache=cache)
+        durations = _setup_durations(proc.stdout)
+        if "test_first" not in durations:
+            raise RuntimeError(f"no setup duration in pytest output:\n{proc.stdout[-3000:]}")
+        setups.append(durations["test_first"])
+    s = median(setups)
+    report.add("warm", "same, inside pytest: setup of the first tiny_llama test", fmt_s(s), "< 0.3 s", verdict(s < 0.3),
+               note=_spread(setups) + "; architecture resolution ran at collection")
+
+
+def _setup_durations(stdout: str) -> dict[str, float]:
+    """``{test name: seconds}`` from pytest's ``--durations`` lines for the setup phase."""
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "setup" and parts[0].endswith("s"):
+            out[parts[2].split("::")[-1]] = float(parts[0][:-1])
+    return out
+
+
+# -- 3. per-test cost after the first ----------------------------------------------------------
+FRESH = PRELUDE + """
+import statistics
+from pytest_tinymodels.cache import Cache
+from pytest_tinymodels.manifest import load_manifest
+from pytest_tinymodels.session import TinySession
+session = TinySession(load_manifest(None), Cache(sys.argv[1]))
+out = {}
+for name in sys.argv[2].split(","):
+    variant = session.variants(name)[0]
+    loaded = session.load(variant)
+    loaded.fresh()  # the first test: loads from disk
+    samples = []
+    for _ in range(int(sys.argv[3])):
+        start = time.perf_counter()
+        session.load(variant, device=None).fresh()  # what the plugin does per test
+        samples.append(time.perf_counter() - start)
+    out[name] = {"median": statistics.median(samples), "min": min(samples)}
+print(json.dumps(out))
+"""
+
+
+def bench_fresh(report: Report, work: Path, reps: int) -> None:
+    cache = work / "cache-warm"
+    for name in BUILTINS:
+        build_entry_in(cache, name)
+    result = run_child(FRESH, str(cache), ",".join(BUILTINS), str(max(50, reps * 20)))
+    for name in BUILTINS:
+        ms = result[name]["median"] * 1000
+        target = "<= 5 ms" if name == "tiny_llama" else ""
+        report.add("fresh", f"{name}: per-test cost after the first (fresh copy)", f"{ms:.2f} ms", target,
+                   verdict(ms <= 5) if target else "", note=f"min {result[name]['min'] * 1000:.2f} ms")
+
+
+# -- 4. cold build -----------------------------------------------------------------------------
+COLD = PRELUDE + """
+import transformers as _t
+from pytest_tinymodels.cache import Cache
+from pytest_tinymodels.manifest import load_manifest
+from pytest_tinymodels.session import TinySession
+session = TinySession(load_manifest(None), Cache(sys.argv[1]))
+variant = session.variants(sys.argv[2])[0]
+getattr(_t, variant.arch.class_name)  # the model module's import is a library import too
+start = time.perf_counter()
+result = session.ensure(variant)
+seconds = time.perf_counter() - start
+recipe = json.loads((result.path / "recipe.json").read_text())
+assert result.built
+print(json.dumps({"seconds": seconds, "timings": recipe.get("timings", {})}))
+"""
+
+
+def bench_cold(report: Report, work: Path, reps: int) -> None:
+    for name in BUILTINS:
+        samples, stages = [], []
+        for i in range(reps):
+            cache = work / f"cache-cold-{name}-{i}"
+            shutil.rmtree(cache, ignore_errors=True)
+            result = run_child(COLD, str(cache), name)
+            samples.append(result["seconds"])
+            stages.append(result["timings"])
+        s = median(samples)
+        best = stages[samples.index(min(samples))]
+        note = _spread(samples) + "; stages of the fastest: " + ", ".join(f"{k} {v:.2f}" for k, v in best.items())
+        if name == "tiny_llama":
+            report.add("cold", f"{name}: build (config+model+tokenizer+dataset)", fmt_s(s), "<= 2 s", verdict(s <= 2.0),
+                       note=note)
+        else:
+            report.add("cold", f"{name}: build", fmt_s(s), "< 3 s", verdict(s < 3.0), note=note)
+
+
+# -- 6. sizes ----------------------------------------------------------------------------------
+def bench_sizes(report: Report, work: Path, reps: int) -> None:
+    cache = work / "cache-warm"
+    for name in BUILTINS:
+        entry = Path(build_entry_in(cache, name)["entry"])
+        weights = sum(p.stat().st_size for p in (entry / "repo").glob("*.safetensors"))
+        total = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+        report.add("sizes", f"{name}: model.safetensors", fmt_bytes(weights),
+                   note=f"{REFERENCE_TINY_MT5_BYTES / weights:.0f}x smaller than the 3.34 MB tiny mT5")
+        report.add("sizes", f"{name}: whole entry on disk (repo+tokenizer+dataset+recipe)", fmt_bytes(total),
+                   note=f"{REFERENCE_TINY_MT5_BYTES / total:.1f}x smaller than the 3.34 MB tiny mT5")
+    for dtype in ("float16", "bfloat16"):
+        size = run_child(with_prelude("""
+            from dataclasses import replace
+            from pytest_tinymodels.cache import Cache
+            from pytest_tinymodels.manifest import load_manifest
+            from pytest_tinymodels.session import TinySession
+            session = TinySession(load_manifest(None), Cache(sys.argv[1]), dtype=sys.argv[2])
+            result = session.ensure(session.variants("tiny_llama")[0])
+            print(json.dumps({"bytes": sum(p.stat().st_size for p in (result.path / "repo").glob("*.safetensors"))}))
+        """), str(cache), dtype)["bytes"]
+        report.add("sizes", f"tiny_llama --tiny-dtype {dtype}: model.safetensors", fmt_bytes(size))
+
+
+# -- 5. the causal-LM sweep --------------------------------------------------------------------
+SWEEP_MANIFEST = """
+[fixtures.tiny_causal]
+task = "causal-lm"
+architectures = "*"
+"""
+
+SWEEP_TEST = """
+import torch
+
+
+def test_forward(tiny_causal):
+    model, tokenizer, dataset = tiny_causal
+    batch = tokenizer(dataset["text"][:2], padding=True, truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    assert out.logits.shape[-1] >= len(tokenizer)
+"""
+
+
+def causal_model_types() -> list[str]:
+    return run_child("""
+        import json
+        from pytest_tinymodels import architectures
+        print(json.dumps(sorted({i.model_type for i in architectures.expand("causal-lm", "*", [])})))
+    """)
+
+
+def bench_sweep(report: Report, work: Path, quick: bool, sizes_arg: str | None) -> None:
+    suite = work / "sweep_suite"
+    suite.mkdir(exist_ok=True)
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "fixtures.toml").write_text(SWEEP_MANIFEST)
+    (suite / "test_sweep.py").write_text(SWEEP_TEST)
+    types = causal_model_types()
+    counts = [int(c) for c in sizes_arg.split(",")] if sizes_arg else ([10] if quick else [10, 50, len(types)])
+    for count in counts:
+        chosen = types[:count] if count < len(types) else types
+        arch = ["--tiny-arch", ",".join(chosen)] if count < len(types) else []
+        cache = work / f"cache-sweep-{count}"
+        shutil.rmtree(cache, ignore_errors=True)
+        for phase, workers in (("cold", 2), ("warm", 2), ("warm", 1)):
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                   "-n", str(workers), *arch]
+            seconds, proc = timed_run(cmd, cwd=suite, cache=cache)
+            summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
+            built = _built_count(proc.stdout)
+            report.add("sweep", f"{len(chosen)} model types, {phase}, -n {workers}", fmt_s(seconds),
+                       note=f"{summary}; {built}")
+            report.details.append(f"sweep {len(chosen)} {phase} -n {workers}: {summary}")
+            if phase == "cold":
+                report.details.extend(_skip_reasons(suite, cache, arch))
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _built_count(stdout: str) -> str:
+    for line in stdout.splitlines():
+        if " built (" in line and "reused" in line:
+            return line.strip()
+    return ""
+
+
+def _skip_reasons(suite: Path, cache: Path, arch: list[str]) -> list[str]:
+    """The skip reasons of a warm run (why an architecture could not be built), for the details."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "-n", "2", *arch]
+    _, proc = timed_run(cmd, cwd=suite, cache=cache)
+    return ["  " + line for line in proc.stdout.splitlines() if line.startswith("SKIPPED")][:80]
+
+
+# -- output ------------------------------------------------------------------------------------
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def versions() -> str:
+    from importlib import metadata
+
+    out = []
+    for name in ("torch", "transformers", "tokenizers", "datasets", "pytest", "pytest-xdist"):
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
+def render(report: Report, command: str, started: str, load: tuple[str, str], elapsed: float) -> str:
+    lines = [
+        f"- command: `{command}`",
+        f"- date: {started} (took {elapsed:.0f} s)",
+        f"- machine: {machine()}; load average at start {load[0]}, at end {load[1]}",
+        f"- versions: {versions()}",
+        "",
+        "| section | measurement | value | target | | notes |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for r in report.rows:
+        lines.append(f"| {r.section} | {r.what} | {r.value} | {r.target} | {r.verdict} | {r.note} |")
+    if report.details:
+        lines += ["", "<details><summary>details</summary>", "", "```", *report.details, "```", "", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
+                        help=f"comma-separated sections of {', '.join(SECTIONS)} (default: all but sweep)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, the sweep over 10 types only")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per timing (default 7, --quick 3)")
+    parser.add_argument("--sweep-sizes", default=None, help="numbers of model types for the sweep, e.g. 10,50,196")
+    parser.add_argument("--workdir", default=None, help="keep work files (suites, caches) here instead of a temp dir")
+    parser.add_argument("--write", default=None, metavar="PATH", help="append a markdown section with the results here")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
+    reps = args.reps or (3 if args.quick else 7)
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tinybench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started, load_start, t0 = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), loadavg(), time.perf_counter()
+    print(f"pytest-tinymodels benchmarks: {', '.join(sections)}; reps {reps}; work dir {work}\n{machine()}", flush=True)
+    report = Report()
+    runners: dict[str, Callable[[], None]] = {
+        "overhead": lambda: bench_overhead(report, work, reps),
+        "warm": lambda: bench_warm(report, work, reps),
+        "fresh": lambda: bench_fresh(report, work, reps),
+        "cold": lambda: bench_cold(report, work, max(3, reps // 2) if not args.quick else 1),
+        "sizes": lambda: bench_sizes(report, work, reps),
+        "sweep": lambda: bench_sweep(report, work, args.quick, args.sweep_sizes),
+    }
+    try:
+        for section in sections:
+            runners[section]()
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = render(report, command.strip(), started, (load_start, loadavg()), time.perf_counter() - t0)
+    print("\n" + text)
+    if args.write:
+        path = Path(args.write)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"\n## {', '.join(sections)} — {started}\n\n" + text)
+    missed = [r for r in report.rows if r.verdict == "MISSED"]
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,7 +79,9 @@ DEFAULT_SPM_NAME = "tokenizer.model"
 
 #: Printable ASCII plus the SentencePiece word-boundary mark: characters always kept.
 CORE_CHARS = frozenset(chr(c) for c in range(32, 127)) | {"\u2581"}
-#: Share of the room left after the required tokens that extra (non-core) characters may take.
+#: Extra (non-core) characters are all kept when they fit in this share of the room left after
+#: the required tokens; otherwise the first of them (lowest id / best score) fill EXTRA_CHAR_SHARE.
+ALL_CHARS_SHARE = 0.5
 EXTRA_CHAR_SHARE = 0.25
 
 #: Reserved placeholder tokens that carry no meaning and are dropped unless referenced.
@@ -530,12 +532,13 @@ def _require(budget: _Budget, hard: Iterable[str], soft: Iterable[str], what: li
 
 
 def _add_extra_chars(budget: _Budget, chars: Iterable[Iterable[str]]) -> None:
-    """Add character groups (a char with its prefixed forms) up to EXTRA_CHAR_SHARE of the room."""
-    allowance = int(budget.room * EXTRA_CHAR_SHARE)
-    for group in chars:
-        group = [t for t in group if t not in budget.kept]
-        if not group:
-            continue
+    """Add character groups (a char with its prefixed forms): all of them when they take at most
+    ALL_CHARS_SHARE of the room, else the first ones up to EXTRA_CHAR_SHARE of it."""
+    groups = [g for g in ([t for t in group if t not in budget.kept] for group in chars) if g]
+    total = sum(len(g) for g in groups)
+    share = ALL_CHARS_SHARE if total <= budget.room * ALL_CHARS_SHARE else EXTRA_CHAR_SHARE
+    allowance = int(budget.room * share)
+    for group in groups:
         if len(group) > allowance:
             break
         budget.force(group)

@@ -482,3 +482,19 @@ def test_added_token_after_the_pieces_is_kept(mistral_shrunk, tmp_path, method):
 def test_retrain_below_the_corpus_alphabet_raises(tmp_path):
     with pytest.raises(ValueError, match=r"cannot retrain .* vocab_size=20"):
         shrink_tokenizer(realfiles.botchan_files()["unigram"], tmp_path / "tok", 20, method="retrain")
+
+
+def test_minilm_larger_size_keeps_every_character(tmp_path):
+    """At 5000 ids all 997 characters of BERT's vocabulary and their ## forms fit, so none becomes [UNK]."""
+    original = _auto(realfiles.minilm_dir())
+    original_vocab = original.get_vocab()
+    chars = [t for t in original_vocab if len(t) == 1]
+    result = shrink_tokenizer(realfiles.minilm_dir(), tmp_path / "tok", 5000)
+    tok = check_consistent(result, 5000)
+    vocab = tok.get_vocab()
+    assert all(c in vocab for c in chars) and all(f"##{c}" in vocab for c in chars if f"##{c}" in original_vocab)
+    text = "東京 straße ½ ω"
+    assert original.unk_token_id not in original.encode(text) and tok.unk_token_id not in tok.encode(text)
+    # at 1000 ids only the first characters fit: rarer ones become [UNK], as the budget requires
+    small = check_consistent(shrink_tokenizer(realfiles.minilm_dir(), tmp_path / "small", 1000), 1000)
+    assert small.unk_token_id in small.encode("東京")

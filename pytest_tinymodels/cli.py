@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="fixture names (default: every non-parametrized fixture)")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
     p.add_argument("--arch", default="", help="for parametrized fixtures: comma-separated model types/classes (globs ok)")
+    p.add_argument("--traceback", action="store_true", help="print the full traceback of a failed build")
     p = sub.add_parser("show", help="print how a cached fixture was made (its recipe)")
     _common(p)
     p.add_argument("name")
@@ -103,6 +105,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                 result = session.ensure(variant)
             except TinyModelsError as exc:
                 failures += 1
+                if args.traceback:
+                    traceback.print_exception(exc)
                 print(f"FAILED {label}: {exc}", file=sys.stderr)
                 continue
             what = f"built in {result.seconds:.2f}s" if result.built else "cached"

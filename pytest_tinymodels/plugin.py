@@ -148,9 +148,17 @@ def _fixture_value(request: pytest.FixtureRequest, name: str) -> Any:
     try:
         return session.load(variant, device=device).fresh()
     except TinyModelsError as exc:
-        if variant.id and not request.config.getoption("tiny_strict"):
-            pytest.skip(f"{name}[{variant.id}] cannot be built: {_one_line(exc)}")
-        raise
+        error = exc
+    # outside the except block: the report shows our message, not a chain of tracebacks
+    label = f"{name}[{variant.id}]" if variant.id else name
+    if variant.id and not request.config.getoption("tiny_strict"):
+        pytest.skip(f"{label} cannot be built: {_one_line(error)}")
+    pytest.fail(
+        f"pytest-tinymodels: {variant.spec.manifest}: tiny fixture {label} cannot be built:\n  {error}\n"
+        f"  (full traceback: python -m pytest_tinymodels build {name}"
+        f"{' --arch ' + variant.id if variant.id else ''} --traceback)",
+        pytrace=False,
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .cache import Cache, CacheResult, cache_key
-from .errors import ManifestError
+from .errors import ManifestError, TinyModelsError
 from .manifest import FixtureSpec, Manifest
 
 CACHE_ENV = "PYTEST_TINYMODELS_CACHE"
@@ -94,6 +94,7 @@ class TinySession:
         self.stats: dict[str, EntryStat] = {}
         self._loaded: dict[tuple[str, str, str], Any] = {}
         self._variants: dict[str, list[Variant]] = {}
+        self._failures: dict[str, TinyModelsError] = {}
         self._lock = threading.RLock()
 
     # -- what to build ------------------------------------------------------------------------
@@ -170,8 +171,16 @@ class TinySession:
         memo = (self.key(spec), device, spec.dtype)
         with self._lock:
             loaded = self._loaded.get(memo)
+            failed = self._failures.get(memo[0])
+        if failed is not None:
+            raise failed  # a build fails once per session, not once per test
         if loaded is None:
-            result = self.ensure(variant)
+            try:
+                result = self.ensure(variant)
+            except TinyModelsError as exc:
+                with self._lock:
+                    self._failures[memo[0]] = exc
+                raise
             loaded = LoadedEntry(spec.name, result.path, device=device, dtype=spec.dtype)
             with self._lock:
                 loaded = self._loaded.setdefault(memo, loaded)

@@ -226,3 +226,64 @@ def test_summary_reports_sizes(pytester: pytest.Pytester, cache_env: Path) -> No
     result.assert_outcomes(passed=1)
     line = next(l for l in result.stdout.lines if l.startswith("tiny_t5 "))
     assert re.search(r"\d+(\.\d)? (KB|MB)", line), line
+
+
+PARAM_MANIFEST = """
+[fixtures.tiny_lm]
+task = "causal-lm"
+architectures = ["llama", "gpt2", "opt*"]
+exclude = ["opt"]
+"""
+
+
+def test_parametrized_fixture_ids_filters_and_stable_order(pytester: pytest.Pytester, cache_env: Path) -> None:
+    pytester.makefile(".toml", fixtures=PARAM_MANIFEST)
+    pytester.makepyfile("""
+        def test_forward(tiny_lm):
+            model, tokenizer, dataset = tiny_lm
+            batch = tokenizer(dataset["text"][:2], padding=True, return_tensors="pt")
+            assert model(**batch).logits.shape[-1] == len(tokenizer)
+    """)
+    collected = pytester.runpytest("--collect-only", "-q")
+    ids = [l for l in collected.stdout.lines if "::" in l]
+    assert ids == ["test_parametrized_fixture_ids_filters_and_stable_order.py::test_forward[gpt2]",
+                   "test_parametrized_fixture_ids_filters_and_stable_order.py::test_forward[llama]"]
+    pytester.runpytest("-k", "llama").assert_outcomes(passed=1, deselected=1)
+    result = pytester.runpytest("--tiny-arch", "gpt*")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["tiny_lm[[]gpt2[]] *GPT2LMHeadModel*"])
+
+
+def test_parametrized_fixture_under_xdist(pytester: pytest.Pytester, cache_env: Path) -> None:
+    pytest.importorskip("xdist")
+    pytester.makefile(".toml", fixtures=PARAM_MANIFEST)
+    pytester.makepyfile("def test_a(tiny_lm):\n    pass\n\ndef test_b(tiny_lm):\n    pass\n")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+
+
+def test_unbuildable_architecture_is_skipped_with_reason_or_fails_strict(pytester: pytest.Pytester, cache_env: Path) -> None:
+    pytester.makefile(".toml", fixtures="""
+        [fixtures.tiny_lm]
+        task = "causal-lm"
+        architectures = ["gpt2", "llama"]
+        config = { hidden_act = "no_such_activation", activation_function = "no_such_activation" }
+    """)
+    pytester.makepyfile("def test_x(tiny_lm):\n    pass\n")
+    with_reason = pytester.runpytest("-rs")
+    with_reason.assert_outcomes(skipped=2)
+    with_reason.stdout.fnmatch_lines(["*tiny_lm[[]*[]] cannot be built*"])
+    strict = pytester.runpytest("--tiny-strict")
+    strict.assert_outcomes(errors=2)
+
+
+def test_plain_fixture_build_failure_is_an_error_naming_the_fixture(pytester: pytest.Pytester, cache_env: Path) -> None:
+    pytester.makefile(".toml", fixtures="""
+        [fixtures.tiny_bad]
+        model_type = "llama"
+        config = { hidden_act = "no_such_activation" }
+    """)
+    pytester.makepyfile("def test_x(tiny_bad):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*tiny_bad*"])

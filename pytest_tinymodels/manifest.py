@@ -242,7 +242,8 @@ def _toml_error(exc: tomllib.TOMLDecodeError, path: Path) -> ManifestError:
 
 
 def _parse_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
-    _check_keys(data, ("defaults", "fixtures"), path, None, None)
+    # [hub] (hub ids, rules) is parsed and validated by hubcache.load_hub_registry
+    _check_keys(data, ("defaults", "fixtures", "hub"), path, None, None)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ManifestError("must be a table", path=path, field="defaults")

@@ -14,7 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from .cache import Cache, cache_key
+from .builder import label_of
+from .cache import Cache, entry_size
 from .errors import TinyModelsError
 from .manifest import load_manifest
 from .session import TinySession, default_manifest_file, resolve_cache_dir
@@ -75,12 +76,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append({"fixture": name, "what": f"task {spec.task}, architectures {', '.join(spec.architectures or ())}",
                          "cached": None, "size": None, "manifest": str(spec.manifest)})
             continue
-        from .builder import key_fields, label_of
-
-        key = cache_key(key_fields(spec))
+        try:
+            variant = session.variants(name)[0]  # normalized like the builds are
+        except TinyModelsError as exc:
+            rows.append({"fixture": name, "what": f"invalid: {exc}", "cached": False, "size": None,
+                         "manifest": str(spec.manifest)})
+            continue
+        key = session.key(variant.spec)
         path = session.cache.lookup(key)
-        from .cache import entry_size
-
         rows.append({"fixture": name, "what": label_of(spec), "cached": path is not None,
                      "size": entry_size(path) if path else None, "key": key, "manifest": str(spec.manifest)})
     if args.json:

@@ -313,10 +313,10 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
     left_before = leftovers(root)
     # the dead builder's lock must be free at once
     probe = Cache(root, lock_timeout=5.0)
-    t0 = time.perf_counter()
     target_key = entries[0].name if entries else (key if not real else None)
     if target_key is None:
         target_key = _real_key(root)
+    t0 = time.perf_counter()
     with probe._locked(target_key, "probe"):
         lock_wait = time.perf_counter() - t0
     if real:

@@ -119,7 +119,8 @@ class Cache:
     """A cache root directory; safe to share between processes, sessions and xdist workers.
 
     ``lock_timeout`` bounds the wait for another process's build of the same entry (then
-    :class:`CacheError`); while waiting, ``log`` gets a line every ``wait_log_interval`` seconds.
+    :class:`CacheError`); while waiting, ``log`` gets a line after ``first_wait_log`` seconds, then
+    every ``wait_log_interval`` seconds.
     ``fallback`` allows building into a private temporary cache when the root is not writable for
     lack of permission; ``fallback_root`` chooses that directory (default: see :func:`fallback_dir`).
     """
@@ -130,6 +131,7 @@ class Cache:
         *,
         lock_timeout: float = 900.0,
         wait_log_interval: float = 10.0,
+        first_wait_log: float = 2.0,
         log: Callable[[str], None] | None = None,
         fallback: bool = True,
         fallback_root: Path | str | None = None,
@@ -137,6 +139,7 @@ class Cache:
         self.root = Path(root).expanduser()
         self.lock_timeout = lock_timeout
         self.wait_log_interval = wait_log_interval
+        self.first_wait_log = first_wait_log
         self._log = log or logger.warning
         self.allow_fallback = fallback
         self._fallback_root = Path(fallback_root) if fallback_root is not None else None
@@ -321,7 +324,7 @@ class Cache:
     def _activate_fallback(self, exc: CacheError) -> str:
         root = self._fallback_root or fallback_dir()
         self.fallback = Cache(root, lock_timeout=self.lock_timeout, wait_log_interval=self.wait_log_interval,
-                              log=self._log, fallback=False)
+                              first_wait_log=self.first_wait_log, log=self._log, fallback=False)
         self.fallback.ensure_writable()  # a CacheError here is final: nowhere left to build
         why = os.strerror(exc.errno) if exc.errno else str(exc)
         self.fallback_reason = (
@@ -471,8 +474,10 @@ class _KeyLock:
         self._lock = FileLock(str(self.lock_file), mode=_file_mode())
         start = time.monotonic()
         deadline = start + max(0.0, self.cache.lock_timeout)
+        interval = min(self.cache.first_wait_log, self.cache.wait_log_interval)
         while True:
-            step = max(0.0, min(self.cache.wait_log_interval, deadline - time.monotonic()))
+            step = max(0.0, min(interval, deadline - time.monotonic()))
+            interval = self.cache.wait_log_interval
             try:
                 self._lock.acquire(timeout=step, poll_interval=0.02)
                 break

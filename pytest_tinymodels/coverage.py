@@ -34,6 +34,8 @@ __all__ = ["check_architecture", "run_coverage", "main", "SIZE_LIMIT_BYTES"]
 SIZE_LIMIT_BYTES = 2 * 1024 * 1024
 #: vocabulary size of the stand-in tokenizer used for coverage (input ids < this).
 COVERAGE_VOCAB = 512
+#: special token ids of the stand-in tokenizer (as a trained tiny tokenizer would have them).
+COVERAGE_SPECIAL_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -57,7 +59,8 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
 
         torch.manual_seed(0)
         t0 = time.perf_counter()
-        config = shrink_config(base_config(info.model_type), vocab_size=vocab_size)
+        config = shrink_config(base_config(info.model_type), vocab_size=vocab_size,
+                               special_token_ids=COVERAGE_SPECIAL_IDS)
         for k, v in task_config_updates(info, config).items():
             setattr(config, k, v)
         stage = "import"

@@ -50,7 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["HubServer", "hub_environment", "serve_directory", "LFS_SUFFIXES", "LFS_SIZE_THRESHOLD"]
+__all__ = ["HubServer", "RepoUnavailable", "hub_environment", "serve_directory", "LFS_SUFFIXES", "LFS_SIZE_THRESHOLD"]
 
 DEFAULT_REVISION = "main"
 #: Files with these suffixes are reported as LFS files (ETag = sha256), like on the Hub.
@@ -70,6 +70,13 @@ _CHUNK = 256 * 1024
 
 RepoProvider = Mapping[str, Path] | Callable[[], Mapping[str, Path]]
 RepoTypeOf = Mapping[str, str] | Callable[[str], str | None]
+#: ``resolve(repo_type, repo_id) -> Path | None``: repos made on demand (see :class:`HubServer`).
+RepoResolver = Callable[[str, str], "Path | None"]
+
+
+class RepoUnavailable(Exception):
+    """Raised by a :data:`RepoResolver` for a repo it knows but cannot provide (answered as not found,
+    with the message in ``X-Error-Message``)."""
 
 
 # --------------------------------------------------------------------------- repo snapshots
@@ -368,6 +375,10 @@ class HubServer:
     Use as a context manager or with :meth:`start`/:meth:`stop`; :attr:`endpoint` is the URL to
     put into ``HF_ENDPOINT`` (or pass as ``endpoint=``). ``requests`` records
     ``(method, path, status)`` of recent requests.
+
+    ``resolve(repo_type, repo_id)`` (optional) is asked for repos that ``repos`` does not list: it
+    returns a directory (made on demand, e.g. built) or ``None`` (not found); it may raise
+    :class:`RepoUnavailable`. Calls for the same repo are serialized; it runs in the request thread.
     """
 
     def __init__(
@@ -380,6 +391,7 @@ class HubServer:
         gated: Collection[str] = (),
         tokens: Collection[str] = (),
         verbose: bool = False,
+        resolve: RepoResolver | None = None,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -393,6 +405,8 @@ class HubServer:
         self.port = int(port)
         self._repos = repos
         self._repo_type_of = repo_type_of
+        self._resolver = resolve
+        self._resolve_locks: dict[tuple[str, str], threading.Lock] = {}
         self._gated = frozenset(gated)
         self._tokens = frozenset(tokens)
         self.verbose = verbose
@@ -531,6 +545,8 @@ class HubServer:
     def _snapshot(self, request: _Handler, rtype: str, repo_id: str) -> _Snapshot:
         index = self._index()
         found = index.get((rtype, repo_id))
+        if found is None and self._resolver is not None:
+            found = self._resolved(rtype, repo_id)
         if found is None or not found[1].is_dir():
             authed = request.headers.get("Authorization") is not None
             raise _HTTPError(
@@ -550,6 +566,20 @@ class HubServer:
                     "GatedRepo",
                 )
         return _build_snapshot(rtype, repo_id, path.resolve(), self._hashes)
+
+    def _resolved(self, rtype: str, repo_id: str) -> tuple[str, Path] | None:
+        assert self._resolver is not None
+        with self._conns_lock:
+            lock = self._resolve_locks.setdefault((rtype, repo_id), threading.Lock())
+        with lock:
+            try:
+                path = self._resolver(rtype, repo_id)
+            except RepoUnavailable as err:
+                raise _HTTPError(404, f"Repository not available: {_REPO_URL_PREFIXES[rtype]}{repo_id}: {err}",
+                                 "RepoNotFound") from None
+        if path is None:
+            return None
+        return (_REPO_URL_PREFIXES[rtype] + repo_id, Path(path))
 
     @staticmethod
     def _check_revision(snap: _Snapshot, raw: str) -> None:
@@ -756,7 +786,12 @@ _UNSET = object()
 
 @contextlib.contextmanager
 def hub_environment(
-    *, endpoint: str | None = None, cache_dir: str | Path | None = None, offline: bool | None = None
+    *,
+    endpoint: str | None = None,
+    cache_dir: str | Path | None = None,
+    offline: bool | None = None,
+    timeout: int | None = None,
+    datasets_cache: str | Path | None = None,
 ) -> Iterator[None]:
     """Point huggingface_hub (and so transformers) at ``endpoint``/``cache_dir``/offline mode, then restore.
 
@@ -767,7 +802,11 @@ def hub_environment(
     import. Setting environment variables alone therefore does not reach an already imported
     client: this sets both the variables and those attributes (``None`` leaves a setting alone),
     and the copies in ``datasets.config`` when ``datasets`` is already imported (imported inside
-    the block, it reads the variables). Not thread-safe; meant for tests and the CLI.
+    the block, it reads the variables). ``timeout`` (seconds) sets ``HF_HUB_ETAG_TIMEOUT`` and
+    ``HF_HUB_DOWNLOAD_TIMEOUT``, e.g. for a server that builds repos on the first request;
+    ``datasets_cache`` sets ``HF_DATASETS_CACHE`` (datasets' prepared Arrow files), so that
+    ``load_dataset`` cannot answer from an older session's copy.
+    Not thread-safe; meant for tests and the CLI.
     """
     from huggingface_hub import constants, hf_api
 
@@ -799,6 +838,22 @@ def hub_environment(
         attrs.append((constants, "HF_HUB_OFFLINE", bool(offline)))
         if datasets_config is not None:
             attrs += [(datasets_config, n, bool(offline)) for n in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")]
+
+    if timeout is not None:
+        env["HF_HUB_ETAG_TIMEOUT"] = env["HF_HUB_DOWNLOAD_TIMEOUT"] = str(int(timeout))
+        attrs += [(constants, "HF_HUB_ETAG_TIMEOUT", int(timeout)), (constants, "HF_HUB_DOWNLOAD_TIMEOUT", int(timeout))]
+
+    if datasets_cache is not None:
+        dcache = Path(datasets_cache)
+        env["HF_DATASETS_CACHE"] = os.fspath(dcache)
+        env["HF_DATASETS_DOWNLOADED_DATASETS_PATH"] = None
+        env["HF_DATASETS_EXTRACTED_DATASETS_PATH"] = None
+        if datasets_config is not None:
+            attrs += [
+                (datasets_config, "HF_DATASETS_CACHE", dcache),
+                (datasets_config, "DOWNLOADED_DATASETS_PATH", dcache / "downloads"),
+                (datasets_config, "EXTRACTED_DATASETS_PATH", dcache / "downloads" / "extracted"),
+            ]
 
     saved_env = {k: os.environ.get(k) for k in env}
     saved_attrs = [(obj, name, getattr(obj, name, _UNSET)) for obj, name, _ in attrs]

@@ -127,7 +127,8 @@ _register(
 )
 _register("image_size", "image_size", "img_size", "input_size")
 _register("patch_size", "patch_size")
-_register("experts", "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", "zero_expert_num")
+_register("experts", "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+_register("groups_one", "zero_expert_num")
 _register(
     "experts_per_tok",
     "num_experts_per_tok", "num_experts_per_token", "moe_topk", "num_selected_experts", "moe_k",
@@ -153,10 +154,11 @@ KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(kv|key_value)_heads$"), "kv_heads"),
     (re.compile(r"(^|_)(n|num)_\w*heads$|^\w+_n_heads$|_heads_per_\w+$"), "heads"),
     (re.compile(r"(head_dim|d_head|headdim|head_size)$"), "free_head_dim"),
-    (re.compile(r"(moe|expert)\w*intermediate_size$"), "moe_intermediate"),
+    (re.compile(r"(moe|expert)\w*(intermediate_size|ffn_hidden_size)$"), "moe_intermediate"),
     (re.compile(r"intermediate_size$|ffn_dim$|ffn_hidden_size$"), "intermediate"),
     (re.compile(r"^(?!num_|n_)\w*hidden_size$"), "hidden"),
     (re.compile(r"vocab"), "vocab"),
+    (re.compile(r"(lowrank|lora_rank|adapter_rank|laurel_rank)$"), "lora_rank"),
     (re.compile(r"^(num|n)_\w*layers$"), "layers"),
     (re.compile(r"(^|_)(num_experts|n_experts|num_routed_experts)$"), "experts"),
 ]
@@ -288,7 +290,8 @@ def _rule_mrope_sections(node: dict, ctx: _Ctx) -> None:
     for rope in _rope_dicts(node):
         sec = rope.get("mrope_section")
         if isinstance(sec, list) and sec:
-            half = _node_head_dim(node) // 2
+            prf = rope.get("partial_rotary_factor") or node.get("partial_rotary_factor") or 1.0
+            half = int(_node_head_dim(node) * prf) // 2
             total = sum(sec)
             new = [max(1, s * half // total) for s in sec]
             new[0] += half - sum(new)
@@ -432,12 +435,36 @@ def _rule_cyclic_block_pattern(node: dict, ctx: _Ctx) -> None:
 
 
 def _rule_layer_parts(node: dict, ctx: _Ctx) -> None:
-    """Configs whose layer count is the sum of parts (``n_input_layers + n_recurrent_layers + ...``)."""
+    """Configs whose layer count is the sum of parts (``n_input_layers + n_recurrent_layers + ...``).
+
+    Dory serialises each layer as an (attention, "mlp") pair, doubling every count: kept that way.
+    """
     parts = [k for k in ("n_input_layers", "n_recurrent_layers", "n_output_layers") if _is_int(node.get(k))]
-    if len(parts) >= 2 and _is_int(node.get("num_hidden_layers")):
-        for k in parts:
-            node[k] = min(node[k], 1)
-        node["num_hidden_layers"] = sum(node[k] for k in parts)
+    if len(parts) < 2 or not _is_int(node.get("num_hidden_layers")):
+        return
+    old_lt = ctx.old.get(id(node), {}).get("layer_types")
+    paired = isinstance(old_lt, list) and len(old_lt) >= 2 and all(x == "mlp" for x in old_lt[1::2])
+    unit = 2 if paired else 1
+    for k in parts:
+        node[k] = unit
+    node["num_hidden_layers"] = unit * len(parts)
+    if paired:
+        attn = list(dict.fromkeys(old_lt[0::2]))
+        attn = (attn * len(parts))[: len(parts)]
+        node["layer_types"] = [b for t in attn for b in (t, "mlp")]
+
+
+def _rule_indexer_defaults(node: dict, ctx: _Ctx) -> None:
+    """Indexed (sparse-selection) attention layers need every ``indexer_*`` field or none."""
+    keys = [k for k in node if k.startswith("indexer_")]
+    lt = node.get("layer_types")
+    if not keys or not (isinstance(lt, list) and "indexed_attention" in lt):
+        return
+    tiny = {"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": TINY["head_dim"],
+            "indexer_budget": 4, "indexer_compress_ratio": 2}
+    for k in keys:
+        if k in tiny:
+            node[k] = tiny[k] if node[k] is None else min(node[k], tiny[k])
 
 
 def _rule_rotary_dim(node: dict, ctx: _Ctx) -> None:
@@ -471,9 +498,11 @@ def _rule_fill_missing(node: dict, ctx: _Ctx) -> None:
     if not hidden or not heads:
         return
     fills = {"head_dim": hidden // heads, "kv_heads": min(heads, TINY["kv_heads"]), "experts": TINY["experts"],
-             "experts_per_tok": TINY["experts_per_tok"]}
+             "experts_per_tok": TINY["experts_per_tok"], "shared_experts": TINY["shared_experts"]}
     for k, v in list(node.items()):
         kind = _kind(k)
+        if k.startswith("indexer_"):
+            continue
         if v is None and kind in fills and (kind != "head_dim" or k == "head_dim"):
             if kind == "experts_per_tok" and not any(_kind(x) == "experts" for x in node):
                 continue
@@ -518,11 +547,81 @@ def _rule_default_language(node: dict, ctx: _Ctx) -> None:
 
 
 def _rule_attn_config_rope(node: dict, ctx: _Ctx) -> None:
-    """DBRX: the attention sub-config must carry ``rope_theta`` (missing from the library default)."""
+    """DBRX: the attention sub-config must carry ``rope_theta`` and ``clip_qkv`` (library default lacks them)."""
     attn = node.get("attn_config")
     rope = node.get("rope_parameters")
-    if isinstance(attn, dict) and "kv_n_heads" in attn and "rope_theta" not in attn and isinstance(rope, dict):
-        attn["rope_theta"] = rope.get("rope_theta", 10000.0)
+    if isinstance(attn, dict) and "kv_n_heads" in attn:
+        if "rope_theta" not in attn and isinstance(rope, dict):
+            attn["rope_theta"] = rope.get("rope_theta", 10000.0)
+        if attn.get("clip_qkv") is None:
+            attn["clip_qkv"] = 8.0
+
+
+def _rule_dim_factors(node: dict, ctx: _Ctx) -> None:
+    """xLSTM: ``hidden * qk_dim_factor`` is rounded up to a multiple of 64 in one place and not in another;
+    a factor of 1 keeps both equal at the tiny hidden size."""
+    hidden = _first_int(node, PRIMARY_HIDDEN)
+    for k in ("qk_dim_factor", "v_dim_factor"):
+        f = node.get(k)
+        if hidden and isinstance(f, (int, float)) and (hidden * f) % 64:
+            node[k] = 1.0
+
+
+def _rule_backbone_stages(node: dict, ctx: _Ctx) -> None:
+    """Backbones whose stages are layers (ViT-style): stage names follow the new layer count and
+    ``out_indices`` / ``out_features`` are clamped into it."""
+    names = node.get("stage_names")
+    if not isinstance(names, list):
+        return
+    layers = _node_layers(node)
+    old_layers = _node_layers(ctx.old.get(id(node), {}))
+    if layers is not None and old_layers is not None and len(names) == old_layers + 1:
+        names = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
+        node["stage_names"] = names
+    n = len(names)
+    idx = node.get("out_indices")
+    if isinstance(idx, (list, tuple)) and idx:
+        new = []
+        for i in idx:
+            j = i if i >= 0 else i + n
+            j = min(max(j, 0), n - 1)
+            if j not in new:
+                new.append(j)
+        node["out_indices"] = sorted(new)
+        if isinstance(node.get("out_features"), list):
+            node["out_features"] = [names[j] for j in node["out_indices"]]
+    elif isinstance(node.get("out_features"), list):
+        feats = [f for f in node["out_features"] if f in names] or [names[-1]]
+        node["out_features"] = feats
+
+
+def _rule_group_norm_groups(node: dict, ctx: _Ctx) -> None:
+    """Group-norm group counts must divide the (shrunk) channel counts."""
+    dims = [x for k in STAGE_DIM_KEYS if isinstance(node.get(k), list) for x in node[k] if _is_int(x)]
+    dims += [node[k] for k in PRIMARY_HIDDEN if _is_int(node.get(k))]
+    if not dims:
+        return
+    smallest = min(dims)
+    for k in ("num_groups", "norm_num_groups", "num_group_norm_groups", "group_norm_groups"):
+        if _is_int(node.get(k)) and node[k] > 1:
+            node[k] = _divisor_at_most(smallest, min(node[k], 4))
+
+
+def _rule_time_series_lengths(node: dict, ctx: _Ctx) -> None:
+    """Time-series transformers need a ``prediction_length`` (library default: None)."""
+    if "prediction_length" in node and node["prediction_length"] is None:
+        node["prediction_length"] = 4
+    if "context_length" in node and node.get("context_length") is None and "prediction_length" in node:
+        node["context_length"] = 8
+    if isinstance(node.get("lags_sequence"), list) and node["lags_sequence"]:
+        node["lags_sequence"] = [x for x in node["lags_sequence"] if _is_int(x) and x <= 3] or [1]
+
+
+def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
+    """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
+    if "conv_L_cache" in node and node.get("layer_types", 0) is None:
+        layers = _node_layers(node) or 2
+        node["layer_types"] = ["conv"] * (layers - 1) + ["full_attention"]
 
 
 FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
@@ -544,6 +643,12 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "recurrent_stacks": _rule_recurrent_stacks,
     "default_language": _rule_default_language,
     "attn_config_rope": _rule_attn_config_rope,
+    "indexer_defaults": _rule_indexer_defaults,
+    "conv_layer_types": _rule_conv_layer_types,
+    "dim_factors": _rule_dim_factors,
+    "backbone_stages": _rule_backbone_stages,
+    "group_norm_groups": _rule_group_norm_groups,
+    "time_series_lengths": _rule_time_series_lengths,
 }
 
 

@@ -255,15 +255,46 @@ def dummy_inputs(
         wanted.append("decoder_input_ids")
     elif getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
         wanted.append("decoder_input_ids")
+    if "pixel_values" in params and "pixel_values" not in wanted and _dual_encoder(config):
+        wanted.append("pixel_values")
     inputs: dict[str, Any] = {}
     for name in dict.fromkeys(wanted):
         builder = INPUT_BUILDERS.get(name)
         if builder is None:
             raise SmokeError(f"no dummy input builder for required input {name!r} of {type(model).__name__}")
         inputs[name] = builder(c)
+    cls_name = type(model).__name__
+    eos = getattr(config, "eos_token_id", None)
+    if "input_ids" in inputs and isinstance(eos, int) and cls_name.endswith("ForSequenceClassification"):
+        inputs["input_ids"][:, -1] = eos  # encoder-decoder classifiers pool at the eos token
+    if cls_name.endswith("ForMultipleChoice"):
+        for name in ("input_ids", "attention_mask", "token_type_ids", "bbox"):
+            if name in inputs:
+                t = inputs[name]
+                inputs[name] = t.unsqueeze(1).expand(t.shape[0], _NUM_CHOICES, *t.shape[1:]).contiguous()
     if labels and task:
         inputs.update(_labels(c, task, inputs))
     return inputs
+
+
+_NUM_CHOICES = 2
+
+
+def _dual_encoder(config: Any) -> bool:
+    """Text+image models without image placeholder tokens (CLIP-like): they need both inputs."""
+    if getattr(config, "vision_config", None) is None:
+        return False
+    return not any("image_token" in k or "video_token" in k for k in _all_keys(config))
+
+
+def _all_keys(config: Any) -> set[str]:
+    from transformers import PretrainedConfig
+
+    keys = set(vars(config))
+    for v in vars(config).values():
+        if isinstance(v, PretrainedConfig):
+            keys |= _all_keys(v)
+    return keys
 
 
 def _tensors(obj: Any) -> list[torch.Tensor]:

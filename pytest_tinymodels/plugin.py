@@ -41,9 +41,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="an architecture that cannot be built fails its tests instead of skipping them")
     group.addoption("--tiny-lock-timeout", metavar="SECONDS", type=float, default=None,
                     help="give up waiting for another process's build after this long (default 900)")
+    group.addoption("--tiny-hub", action="store_true", default=False,
+                    help="serve tiny repos under Hub ids (declared hub ids, hf-internal-testing/tiny-random-<Class>...)"
+                         " from a loopback server at HF_ENDPOINT for the session, built on first request")
+    group.addoption("--tiny-hub-offline", action="store_true", default=False,
+                    help="like --tiny-hub, but build the declared hub ids into an HF_HUB_CACHE up front and set"
+                         " HF_HUB_OFFLINE=1 (no server; rule-derived ids only when declared)")
     parser.addini("tiny_manifest", "path of the tiny fixtures manifest (relative to the rootdir)", default=None)
     parser.addini("tiny_cache_dir", "tiny model cache directory", default=None)
     parser.addini("tiny_lock_timeout", "seconds to wait for another process's build", default="900")
+    parser.addini("tiny_hub", "serve tiny repos under Hub ids: true (= serve), offline or false", default="false")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.stash[SETTINGS_KEY] = {"cache": cache_setting, "manifest": manifest_setting, "cache_warning": cache_warning}
     config.pluginmanager.register(_fixture_module(manifest), "tinymodels-fixtures")
+    from . import hubcache  # --tiny-hub / ini tiny_hub: registers the hub's own hooks (hubcache.TinyHubPlugin)
+
+    hubcache.configure(config, session, _make_logger(config))
 
 
 def _lock_timeout(config: pytest.Config) -> float:

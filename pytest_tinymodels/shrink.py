@@ -101,7 +101,7 @@ _register(
 _register(
     "kv_heads",
     "num_key_value_heads", "n_kv_heads", "num_kv_heads", "multi_query_group_num", "n_head_kv",
-    "num_kv_attention_heads", "decoder_num_key_value_heads", "encoder_num_key_value_heads",
+    "num_kv_attention_heads", "decoder_num_key_value_heads", "encoder_num_key_value_heads", "num_query_groups",
 )
 _register(
     "head_dim",
@@ -186,7 +186,8 @@ STAGE_HEAD_KEYS = frozenset({"num_heads", "num_attention_heads", "heads", "encod
 LAYER_INDEX_KEYS = frozenset(
     {"global_attn_indexes", "full_attn_idxs", "attn_layer_indices", "full_attention_layers",
      "sliding_window_layers", "linear_attention_layers", "cross_attention_layers", "swa_layers",
-     "moe_layers", "dense_layers", "global_attention_layers", "fullatt_block_indexes", "attn_layer_idx"}
+     "moe_layers", "dense_layers", "global_attention_layers", "fullatt_block_indexes", "attn_layer_idx",
+     "hybrid_layer_ids"}
 )
 #: keys that are never touched by the dimension heuristics.
 _NEVER = frozenset(
@@ -617,6 +618,30 @@ def _rule_time_series_lengths(node: dict, ctx: _Ctx) -> None:
         node["lags_sequence"] = [x for x in node["lags_sequence"] if _is_int(x) and x <= 3] or [1]
 
 
+def _rule_shared_hybrid_blocks(node: dict, ctx: _Ctx) -> None:
+    """Zamba: "hybrid" layers share one transformer block tied across them, so keep at least two."""
+    lt = node.get("layers_block_type")
+    if isinstance(lt, list) and lt.count("hybrid") == 1:
+        node["layers_block_type"] = lt + ["hybrid"]
+        for k in ("num_hidden_layers", "num_layers"):
+            if _is_int(node.get(k)):
+                node[k] = len(node["layers_block_type"])
+        if isinstance(node.get("hybrid_layer_ids"), list):
+            node["hybrid_layer_ids"] = [i for i, t in enumerate(node["layers_block_type"]) if t == "hybrid"]
+
+
+def _rule_attention_hidden_size(node: dict, ctx: _Ctx) -> None:
+    """``attention_hidden_size`` (zamba) keeps its ratio to the hidden size; head dims follow it."""
+    old = ctx.old.get(id(node), {})
+    ah, oh, h = old.get("attention_hidden_size"), _first_int(old, PRIMARY_HIDDEN), _first_int(node, PRIMARY_HIDDEN)
+    if not (_is_int(ah) and oh and h and ah % oh == 0):
+        return
+    node["attention_hidden_size"] = h * (ah // oh)
+    heads = _first_int(node, PRIMARY_HEADS)
+    if heads and _is_int(node.get("attention_head_dim")):
+        node["attention_head_dim"] = node["attention_hidden_size"] // heads
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -649,6 +674,8 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "backbone_stages": _rule_backbone_stages,
     "group_norm_groups": _rule_group_norm_groups,
     "time_series_lengths": _rule_time_series_lengths,
+    "shared_hybrid_blocks": _rule_shared_hybrid_blocks,
+    "attention_hidden_size": _rule_attention_hidden_size,
 }
 
 

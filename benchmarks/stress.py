@@ -140,6 +140,7 @@ def worker(mode: str, args: dict[str, Any]) -> None:
             out.append({"key": key, "built": res.built, "waited": res.waited, "seconds": time.perf_counter() - t0,
                         "digest": digest_tree(res.path), "verify": verify_entry(res.path)})
         print("RESULT " + json.dumps({"pid": os.getpid(), "entries": out, "logs": logs}), flush=True)
+        time.sleep(args.get("linger", 0.0))  # kill trials: still alive when the signal comes, done or not
     elif mode == "real":
         import torch  # noqa: F401  (imports before the start line: the race is about building)
         import transformers  # noqa: F401
@@ -295,7 +296,8 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
     if real:
         cmd = worker_cmd("real", root=str(root), count_file=str(count_file), die_at=die_at)
     else:
-        cmd = worker_cmd("fake", root=str(root), count_file=str(count_file), keys=[key], seconds=seconds, die_at=die_at)
+        cmd = worker_cmd("fake", root=str(root), count_file=str(count_file), keys=[key], seconds=seconds, die_at=die_at,
+                         linger=0 if die_at else 60)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     delay = None
     assert proc.stdout is not None

@@ -84,13 +84,13 @@ _register(
     "hidden",
     "hidden_size", "d_model", "n_embd", "n_embed", "embed_dim", "dim", "model_dim", "d_embed",
     "word_embed_proj_dim", "embedding_dim", "text_embed_dim", "vision_embed_dim", "hidden_dim_model",
-    "encoder_hidden_size", "decoder_hidden_size", "d_hidden",
+    "encoder_hidden_size", "decoder_hidden_size", "d_hidden", "image_token_embed_dim",
 )
 _register(
     "layers",
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
     "num_decoder_layers", "num_encoder_layers", "encoder_num_layers", "decoder_num_layers",
-    "text_layers", "vision_layers", "num_text_layers", "num_vision_layers", "depth", "num_blocks",
+    "text_layers", "vision_layers", "num_text_layers", "num_vision_layers", "depth", "num_blocks", "layers",
 )
 _register(
     "heads",
@@ -123,9 +123,9 @@ _register(
     "positions",
     "max_position_embeddings", "n_positions", "max_target_positions", "n_ctx", "max_source_positions",
     "max_seq_len", "max_sequence_length", "max_text_positions", "max_length_positions",
-    "max_2d_position_embeddings", "original_max_position_embeddings",
+    "max_2d_position_embeddings", "original_max_position_embeddings", "max_num_patches", "num_position_embeddings",
 )
-_register("image_size", "image_size", "img_size", "input_size")
+_register("image_size", "image_size", "img_size", "input_size", "max_img_size")
 _register("patch_size", "patch_size")
 _register("experts", "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
 _register("groups_one", "zero_expert_num")
@@ -141,12 +141,15 @@ _register("ssm_state", "state_size", "ssm_state_size", "mamba_d_state", "d_state
 _register("dt_rank", "time_step_rank", "mamba_dt_rank", "dt_rank")
 _register("rotary_dim", "rotary_dim", "rotary_emb_base_dim")
 _register("kv_shared_layers", "num_kv_shared_layers")
-_register("mel_bins", "num_mel_bins")
+_register("mel_bins", "num_mel_bins", "n_mel_bins")
 _register("lora_rank", "kv_lora_rank", "q_lora_rank", "o_lora_rank")
 _register("first_dense", "first_k_dense_replace", "num_dense_layers")
 _register("small_conv", "num_conv_pos_embeddings")
 _register("conv_groups", "num_conv_pos_embedding_groups")
 _register("conv_dim", "conv_dim", "tdnn_dim", "output_hidden_size")
+_register("base_channels", "base_channels")
+_register("res_blocks", "num_res_blocks")
+_register("latents", "latent_query_num", "num_latents")
 
 #: attribute-name patterns -> kind, for names not in KEY_RULES (first match wins).
 KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -157,7 +160,7 @@ KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(moe|expert)\w*(intermediate_size|ffn_hidden_size)$"), "moe_intermediate"),
     (re.compile(r"intermediate_size$|ffn_dim$|ffn_hidden_size$"), "intermediate"),
     (re.compile(r"^(?!num_|n_)\w*hidden_size$"), "hidden"),
-    (re.compile(r"vocab"), "vocab"),
+    (re.compile(r"vocab|^num_embeddings$|^codebook_size$"), "vocab"),
     (re.compile(r"(lowrank|lora_rank|adapter_rank|laurel_rank)$"), "lora_rank"),
     (re.compile(r"^(num|n)_\w*layers$"), "layers"),
     (re.compile(r"(^|_)(num_experts|n_experts|num_routed_experts)$"), "experts"),
@@ -178,7 +181,8 @@ def _kind(key: str) -> str | None:
 STAGE_DEPTH_KEYS = frozenset({"depths", "num_layers_per_stage", "stage_depths", "encoder_depths", "blocks"})
 STAGE_DIM_KEYS = frozenset(
     {"hidden_sizes", "embed_dims", "embed_dim", "dims", "widths", "neck_hidden_sizes", "stage_dims",
-     "hidden_dims", "channels", "encoder_hidden_sizes", "decoder_hidden_sizes", "embedding_dims"}
+     "hidden_dims", "channels", "encoder_hidden_sizes", "decoder_hidden_sizes", "embedding_dims",
+     "downsample_channels"}
 )
 STAGE_HEAD_KEYS = frozenset({"num_heads", "num_attention_heads", "heads", "encoder_attention_heads"})
 
@@ -187,7 +191,7 @@ LAYER_INDEX_KEYS = frozenset(
     {"global_attn_indexes", "full_attn_idxs", "attn_layer_indices", "full_attention_layers",
      "sliding_window_layers", "linear_attention_layers", "cross_attention_layers", "swa_layers",
      "moe_layers", "dense_layers", "global_attention_layers", "fullatt_block_indexes", "attn_layer_idx",
-     "hybrid_layer_ids"}
+     "hybrid_layer_ids", "deepstack_visual_indexes", "intermediate_layers_indices"}
 )
 #: keys that are never touched by the dimension heuristics.
 _NEVER = frozenset(
@@ -642,6 +646,15 @@ def _rule_attention_hidden_size(node: dict, ctx: _Ctx) -> None:
         node["attention_head_dim"] = node["attention_hidden_size"] // heads
 
 
+def _rule_channel_multipliers(node: dict, ctx: _Ctx) -> None:
+    """VQ-VAE encoders (chameleon, emu3, janus): per-resolution channel multipliers become 1 (the number of
+    resolutions, hence the downsampling factor, is kept); group norms there use 32 groups."""
+    for k in ("channel_multiplier", "ch_mult", "channel_mult"):
+        v = node.get(k)
+        if isinstance(v, list) and v and all(_is_int(x) for x in v):
+            node[k] = [1] * len(v)
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -676,6 +689,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "time_series_lengths": _rule_time_series_lengths,
     "shared_hybrid_blocks": _rule_shared_hybrid_blocks,
     "attention_hidden_size": _rule_attention_hidden_size,
+    "channel_multipliers": _rule_channel_multipliers,
 }
 
 
@@ -788,7 +802,7 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
         return min(value, TINY[simple[kind]])
     if kind == "vocab":
         return min(value, ctx.vocab_size if ctx.vocab_size is not None else TINY["vocab"])
-    fixed = {"groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
+    fixed = {"base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
              "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
     if kind in fixed:
         return min(value, fixed[kind])
@@ -799,11 +813,16 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
 _DEFERRED = frozenset({"kv_heads", "head_dim", "experts_per_tok", "rotary_dim", "kv_shared_layers"})
 
 
-def _shrink_node(node: dict, ctx: _Ctx, *, top: bool) -> None:
+#: sub-config keys holding the text model (their ``vocab_size`` is the tokenizer's).
+TEXT_SUBCONFIG_KEYS = frozenset({"text_config", "decoder", "language_config", "llm_config", "text_model_config",
+                                 "thinker_config", "talker_config", "lm_config", "generator", "text_encoder"})
+
+
+def _shrink_node(node: dict, ctx: _Ctx, *, top: bool, key: str = "") -> None:
     """Shrink one config dict in place (sub-configs first)."""
     for k, v in list(node.items()):
         if _is_config_dict(k, v):
-            _shrink_node(v, ctx, top=False)
+            _shrink_node(v, ctx, top=False, key=k)
 
     old = dict(node)
     ctx.old[id(node)] = old
@@ -811,7 +830,7 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool) -> None:
     if _shrink_stage_lists(node):
         done |= {k for k in node if k in STAGE_DIM_KEYS | STAGE_DEPTH_KEYS | STAGE_HEAD_KEYS}
         done |= {k for k, v in old.items() if _kind(k) == "hidden" and _is_int(v)}
-    text_node = top or _texty(node)
+    text_node = top or key in TEXT_SUBCONFIG_KEYS or _texty(node)
 
     # simple kinds
     for k, v in list(node.items()):
@@ -974,6 +993,7 @@ def shrink_config(
     Raises :class:`ShrinkError` if the result is inconsistent (typically from overrides).
     """
     d = config.to_dict()
+    _declare_implicit_mrope(config, d)
     small = shrink_dict(d, vocab_size=vocab_size, special_token_ids=special_token_ids, overrides=overrides)
     for k in ("transformers_version",):
         small.pop(k, None)
@@ -993,6 +1013,18 @@ def shrink_config(
             + (" — fix the `overrides`" if overrides else "")
         )
     return new
+
+
+def _declare_implicit_mrope(config: Any, d: dict) -> None:
+    """Configs that accept ``mrope_section`` but leave it to the modeling code's default (qwen2-vl: 16/24/24
+    for head_dim 128) get it written out, so the ``mrope_sections`` rule can scale it to the tiny head dim."""
+    rope = d.get("rope_parameters")
+    if "mrope_section" in getattr(type(config), "ignore_keys_at_rope_validation", ()) and isinstance(rope, dict):
+        if "mrope_section" not in rope and not any(isinstance(v, dict) for v in rope.values()):
+            rope["mrope_section"] = [16, 24, 24]
+    for k, sub in _sub_configs(config):
+        if isinstance(d.get(k), dict):
+            _declare_implicit_mrope(sub, d[k])
 
 
 def _set_special(config: Any, special: Mapping[str, int | None]) -> None:

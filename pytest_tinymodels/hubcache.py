@@ -52,6 +52,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import pytest
+
 from .errors import ManifestError, TinyModelsError
 from .manifest import HUB_ID_RE, FixtureSpec, Manifest
 
@@ -710,6 +712,7 @@ class TinyHubPlugin:
             workeroutput[HUB_RECORD_KEY] = json.dumps(self.hub.record())
         self.hub.stop()
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         raw = getattr(node, "workeroutput", {}).get(HUB_RECORD_KEY)
         if raw:
@@ -723,8 +726,6 @@ class TinyHubPlugin:
         for line in lines:
             terminalreporter.write_line(line)
 
-    pytest_testnodedown.optionalhook = True  # type: ignore[attr-defined]
-
 
 def _is_xdist_controller(config: Any) -> bool:
     if hasattr(config, "workerinput"):
@@ -735,8 +736,6 @@ def _is_xdist_controller(config: Any) -> bool:
 
 def configure(config: Any, session: Any, log: Callable[[str], None] | None = None) -> None:
     """Register :class:`TinyHubPlugin` when the options ask for it (called from ``plugin.py``)."""
-    import pytest
-
     try:
         mode = hub_mode(config.getoption("tiny_hub", False), config.getoption("tiny_hub_offline", False),
                         config.getini("tiny_hub"))

@@ -89,8 +89,8 @@ TASKS: dict[str, tuple[str, ...]] = {
 TASK_ORDER: tuple[str, ...] = (
     "seq2seq-lm",
     "masked-lm",  # before causal-lm: encoder models (bert, roberta...) also register *ForCausalLM
+    "speech-seq2seq",  # before causal-lm: whisper also registers WhisperForCausalLM (its decoder alone)
     "causal-lm",
-    "speech-seq2seq",
     "image-text-to-text",
     "multimodal-lm",
     "ctc",

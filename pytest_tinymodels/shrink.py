@@ -655,6 +655,13 @@ def _rule_channel_multipliers(node: dict, ctx: _Ctx) -> None:
             node[k] = [1] * len(v)
 
 
+def _rule_mel_source_positions(node: dict, ctx: _Ctx) -> None:
+    """Whisper-style encoders take exactly ``2 * max_source_positions`` mel frames; 50 positions = 100 frames
+    = one second at 16 kHz / hop 160, so the feature extractor's padding length is a whole number of seconds."""
+    if _is_int(node.get("num_mel_bins")) and _is_int(node.get("max_source_positions")):
+        node["max_source_positions"] = min(node["max_source_positions"], 50)
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -690,6 +697,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "shared_hybrid_blocks": _rule_shared_hybrid_blocks,
     "attention_hidden_size": _rule_attention_hidden_size,
     "channel_multipliers": _rule_channel_multipliers,
+    "mel_source_positions": _rule_mel_source_positions,
 }
 
 

@@ -1,0 +1,245 @@
+"""Tiny processors for non-text modalities and tiny image / audio datasets.
+
+* :func:`tiny_image_processor` / :func:`tiny_feature_extractor`: the model type's **own** image
+  processor / feature extractor class (from transformers' auto-mappings), sized to the tiny config
+  (image size, mel bins, sampling rate);
+* :func:`build_processor`: saves them (and, for multimodal models, the model type's processor
+  wrapping the tokenizer) into a repo directory with ``save_pretrained``;
+* :func:`build_dataset`: a deterministic ``datasets.Dataset`` of 32x32 images or short waveforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import TinyModelsError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PretrainedConfig
+
+    from .architectures import ArchInfo
+
+__all__ = [
+    "ProcessorError",
+    "IMAGE_DATASET_DEFAULTS",
+    "AUDIO_DATASET_DEFAULTS",
+    "tiny_image_processor",
+    "tiny_feature_extractor",
+    "build_processor",
+    "build_dataset",
+]
+
+
+class ProcessorError(TinyModelsError):
+    """No tiny processor can be made for a model type."""
+
+
+IMAGE_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "image_size": 32, "num_labels": 2}
+AUDIO_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "sampling_rate": 16000, "samples": 8000, "num_labels": 2}
+#: sampling rate of every tiny feature extractor (Hz).
+SAMPLING_RATE = 16000
+
+_VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
+_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config")
+
+
+def _lookup(config: Any, attr: str, subkeys: tuple[str, ...]) -> Any:
+    value = getattr(config, attr, None)
+    if value is not None:
+        return value
+    for key in subkeys:
+        sub = getattr(config, key, None)
+        if sub is not None and getattr(sub, attr, None) is not None:
+            return getattr(sub, attr)
+    return None
+
+
+def _image_size(config: Any) -> int:
+    size = _lookup(config, "image_size", _VISION_KEYS)
+    if isinstance(size, (list, tuple)) and size:
+        size = size[0]
+    return int(size) if isinstance(size, int) and size > 0 else 32
+
+
+def _class_names(table: Mapping[str, Any], model_type: str) -> list[str]:
+    entry = table.get(model_type)
+    if entry is None:
+        return []
+    if isinstance(entry, str):
+        return [entry]
+    if isinstance(entry, Mapping):  # {"pil": ..., "torchvision": ...}: prefer what needs no torchvision
+        order = ["pil", "torchvision"] + [k for k in entry if k not in ("pil", "torchvision")]
+        return [entry[k] for k in order if entry.get(k)]
+    return [x for x in entry if isinstance(x, str)]
+
+
+def _sized(value: Any, size: int) -> dict[str, int] | None:
+    """A size dict with every set dimension replaced by ``size``."""
+    if value is None:
+        return None
+    items = dict(value.items()) if hasattr(value, "items") else dict(vars(value))
+    keys = [k for k, v in items.items() if v is not None]
+    if not keys:
+        return None
+    out = {}
+    for k in keys:
+        if k in ("height", "width", "shortest_edge", "longest_edge", "max_height", "max_width"):
+            out[k] = size
+        elif k in ("min_pixels", "max_pixels"):
+            out[k] = size * size
+    return out or None
+
+
+def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None, *, image_size: int | None = None):
+    """The model type's own image processor, resizing/cropping to the tiny image size (default: the config's)."""
+    import transformers
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+    size = image_size or (_image_size(config) if config is not None else 32)
+    errors = []
+    for name in _class_names(IMAGE_PROCESSOR_MAPPING_NAMES, model_type):
+        cls = getattr(transformers, name, None)
+        if cls is None:
+            errors.append(f"{name}: not in transformers")
+            continue
+        try:
+            default = cls()
+            kwargs = {}
+            for attr in ("size", "crop_size"):
+                sized = _sized(getattr(default, attr, None), size)
+                if sized:
+                    kwargs[attr] = sized
+            return cls(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - try the next backend
+            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+    raise ProcessorError(
+        f"no image processor for model type {model_type!r}"
+        + (f" ({'; '.join(errors)})" if errors else " in transformers' IMAGE_PROCESSOR_MAPPING_NAMES")
+    )
+
+
+def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = None):
+    """The model type's own feature extractor, with the tiny config's mel bins and a 16 kHz rate.
+
+    Whisper-style extractors pad to a fixed length: it is set so that the frame count equals
+    ``2 * max_source_positions`` of the tiny config.
+    """
+    import inspect
+
+    import transformers
+    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
+
+    names = _class_names(FEATURE_EXTRACTOR_MAPPING_NAMES, model_type)
+    if not names:
+        raise ProcessorError(f"no feature extractor for model type {model_type!r} in FEATURE_EXTRACTOR_MAPPING_NAMES")
+    cls = getattr(transformers, names[0], None)
+    if cls is None:
+        raise ProcessorError(f"feature extractor class {names[0]!r} is not available in this transformers")
+    params = inspect.signature(cls.__init__).parameters
+    kwargs: dict[str, Any] = {}
+    if "sampling_rate" in params:
+        kwargs["sampling_rate"] = SAMPLING_RATE
+    bins = None
+    if config is not None:
+        bins = _lookup(config, "num_mel_bins", _AUDIO_KEYS) or _lookup(config, "input_feat_per_channel", _AUDIO_KEYS)
+    if bins and "feature_size" in params:
+        kwargs["feature_size"] = int(bins)
+    if bins and "num_mel_bins" in params:
+        kwargs["num_mel_bins"] = int(bins)
+    src = _lookup(config, "max_source_positions", _AUDIO_KEYS) if config is not None else None
+    if isinstance(src, int) and "chunk_length" in params and "hop_length" in params:
+        hop = params["hop_length"].default if isinstance(params["hop_length"].default, int) else 160
+        samples = 2 * src * hop
+        if samples % SAMPLING_RATE == 0:
+            kwargs["chunk_length"] = samples // SAMPLING_RATE
+    try:
+        return cls(**kwargs)
+    except Exception as exc:
+        raise ProcessorError(f"{cls.__name__}({kwargs}) failed: {type(exc).__name__}: {exc}") from exc
+
+
+def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *, tokenizer: Any = None) -> dict:
+    """Save the tiny processor(s) of ``arch`` into ``repo_dir``; return a JSON-able description.
+
+    image -> image processor; audio -> feature extractor (+ tokenizer when given, e.g. CTC / speech
+    seq2seq); multimodal -> the model type's processor class wrapping the tiny image processor /
+    feature extractor and the tokenizer when it can be built, else those parts saved side by side.
+    """
+    import transformers
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    repo_dir = Path(repo_dir)
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    desc: dict[str, Any] = {"modality": arch.modality}
+    parts: dict[str, Any] = {}
+    errors: list[str] = []
+    if arch.modality in ("image", "multimodal"):
+        try:
+            parts["image_processor"] = tiny_image_processor(arch.model_type, config)
+            desc["image_size"] = _image_size(config)
+        except ProcessorError as exc:
+            errors.append(str(exc))
+    if arch.modality in ("audio", "multimodal"):
+        try:
+            parts["feature_extractor"] = tiny_feature_extractor(arch.model_type, config)
+            desc["sampling_rate"] = SAMPLING_RATE
+        except ProcessorError as exc:
+            errors.append(str(exc))
+    if not parts:
+        raise ProcessorError(f"{arch.id}: " + "; ".join(errors))
+    for key, part in parts.items():
+        desc[key] = type(part).__name__
+    processor_name = PROCESSOR_MAPPING_NAMES.get(arch.model_type)
+    processor_cls = getattr(transformers, processor_name, None) if isinstance(processor_name, str) else None
+    if processor_cls is not None and tokenizer is not None:
+        try:
+            processor = processor_cls(**parts, tokenizer=tokenizer)
+            processor.save_pretrained(str(repo_dir))
+            desc["processor"] = processor_cls.__name__
+            return desc
+        except Exception as exc:  # noqa: BLE001 - fall back to the parts, and say so
+            desc["processor_error"] = f"{processor_cls.__name__}: {type(exc).__name__}: {str(exc)[:160]}"
+    for part in parts.values():
+        part.save_pretrained(str(repo_dir))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(repo_dir))
+    return desc
+
+
+def build_dataset(modality: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> Dataset:
+    """A deterministic tiny dataset: ``image`` -> ``image`` (PIL, RGB) + ``label`` columns;
+    ``audio`` -> ``audio`` ({array: float32 list, sampling_rate}) + ``label`` + ``text`` columns.
+    Same params and seed, same data."""
+    import numpy as np
+    from datasets import ClassLabel, Dataset, Features, Image, Sequence, Value
+
+    params = dict(params or {})
+    seed = int(params.get("seed", seed))
+    rng = np.random.default_rng(seed)
+    if modality == "image":
+        p = {**IMAGE_DATASET_DEFAULTS, **{k: v for k, v in params.items() if k in IMAGE_DATASET_DEFAULTS}}
+        n, size, labels = int(p["rows"]), int(p["image_size"]), int(p["num_labels"])
+        from PIL import Image as PILImage
+
+        images = [PILImage.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB") for _ in range(n)]
+        features = Features({"image": Image(), "label": ClassLabel(num_classes=labels)})
+        return Dataset.from_dict({"image": images, "label": [int(i % labels) for i in range(n)]}, features=features)
+    if modality == "audio":
+        p = {**AUDIO_DATASET_DEFAULTS, **{k: v for k, v in params.items() if k in AUDIO_DATASET_DEFAULTS}}
+        n, sr, length, labels = int(p["rows"]), int(p["sampling_rate"]), int(p["samples"]), int(p["num_labels"])
+        t = np.arange(length, dtype=np.float32) / sr
+        rows = []
+        for i in range(n):
+            freq = float(rng.uniform(110.0, 880.0))
+            wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(length)
+            rows.append({"array": wave.astype(np.float32), "sampling_rate": sr})
+        # decoded-``Audio`` layout ({"array", "sampling_rate"}) without needing an audio codec library
+        audio = {"array": Sequence(Value("float32")), "sampling_rate": Value("int32")}
+        features = Features({"audio": audio, "label": ClassLabel(num_classes=labels), "text": Value("string")})
+        texts = [f"tone {i}" for i in range(n)]
+        return Dataset.from_dict({"audio": rows, "label": [int(i % labels) for i in range(n)], "text": texts},
+                                 features=features)
+    raise ProcessorError(f"no tiny dataset for modality {modality!r}; use 'image' or 'audio' (text: dataset.py)")

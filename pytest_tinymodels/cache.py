@@ -171,6 +171,9 @@ class Cache:
         try:
             for sub in ("entries", "locks", "tmp"):
                 _mkdir(self.root / sub)
+                if not os.access(self.root / sub, os.W_OK | os.X_OK):  # e.g. another user's dir, umask 022
+                    code = errno.EROFS if _read_only_fs(self.root / sub) else errno.EACCES
+                    raise PermissionError(code, os.strerror(code), str(self.root / sub))
             probe = self.root / "tmp" / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
                 probe.write_bytes(b"ok")
@@ -247,13 +250,18 @@ class Cache:
                 return CacheResult(key, path, built=False, size=entry_size(path), label=label)
         if self.fallback is None:
             try:
-                self.ensure_writable()
+                return self._build_here(key, build, label=label, rebuild=rebuild, run_id=run_id)
             except CacheError as exc:
                 if exc.errno not in FALLBACK_ERRNOS or not self.allow_fallback:
                     raise
                 self._log(self._activate_fallback(exc))
-        if self.fallback is not None:
-            return self.fallback.get_or_build(key, build, label=label, rebuild=rebuild, run_id=run_id)
+        assert self.fallback is not None
+        return self.fallback.get_or_build(key, build, label=label, rebuild=rebuild, run_id=run_id)
+
+    def _build_here(self, key: str, build: Callable[[Path], Any], *, label: str, rebuild: bool,
+                    run_id: str | None) -> CacheResult:
+        """get_or_build in this root; a permission problem is a CacheError with ``errno`` set."""
+        self.ensure_writable()
         with self._locked(key, label) as waited:
             path = self._find_entry(key)
             problem = verify_entry(path) if path is not None else "missing"
@@ -395,6 +403,13 @@ class Cache:
         if self._swept and current_key is not None:
             return
         self._swept = True
+        try:
+            self._sweep_all(current_key)
+        except OSError as exc:  # housekeeping never fails a build
+            logger.debug("cache sweep of %s stopped: %s", self.root, exc)
+
+    def _sweep_all(self, current_key: str | None) -> None:
+        tmp_root = self.root / "tmp"
         now = time.time()
         if tmp_root.is_dir():
             for child in list(tmp_root.iterdir()):
@@ -676,6 +691,8 @@ def _age(path: Path, now: float) -> float:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -77,7 +77,8 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
         row["built"] = True
         stage = "inputs"
         t1 = time.perf_counter()
-        inputs = dummy_inputs(model, config, task=info.task)
+        processor = _feature_extractor(info, config)
+        inputs = dummy_inputs(model, config, processor, task=info.task)
         stage = "forward"
         smoke_forward(model, inputs)
         row["forward_s"] = round(time.perf_counter() - t1, 3)
@@ -92,6 +93,18 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
         if os.environ.get("TINYMODELS_COVERAGE_TRACEBACK"):
             row["traceback"] = traceback.format_exc()[-3000:]
     return row
+
+
+def _feature_extractor(info: ArchInfo, config: Any) -> Any:
+    """The tiny feature extractor of audio models (their input layout is the extractor's), else None."""
+    if info.modality not in ("audio", "multimodal"):
+        return None
+    from .processors import ProcessorError, tiny_feature_extractor
+
+    try:
+        return tiny_feature_extractor(info.model_type, config)
+    except ProcessorError:
+        return None
 
 
 # --------------------------------------------------------------------------- worker pool

@@ -148,6 +148,7 @@ _register("small_conv", "num_conv_pos_embeddings")
 _register("conv_groups", "num_conv_pos_embedding_groups")
 _register("conv_dim", "conv_dim", "tdnn_dim", "output_hidden_size")
 _register("base_channels", "base_channels")
+_register("window", "window_size")
 _register("res_blocks", "num_res_blocks")
 _register("latents", "latent_query_num", "num_latents")
 
@@ -296,7 +297,8 @@ def _rule_mrope_sections(node: dict, ctx: _Ctx) -> None:
         sec = rope.get("mrope_section")
         if isinstance(sec, list) and sec:
             prf = rope.get("partial_rotary_factor") or node.get("partial_rotary_factor") or 1.0
-            half = int(_node_head_dim(node) * prf) // 2
+            rot = node["qk_rope_head_dim"] if _is_int(node.get("qk_rope_head_dim")) else _node_head_dim(node)
+            half = int(rot * prf) // 2
             total = sum(sec)
             new = [max(1, s * half // total) for s in sec]
             new[0] += half - sum(new)
@@ -364,8 +366,9 @@ def _rule_mla(node: dict, ctx: _Ctx) -> None:
         if _is_int(node.get(k)) and heads:
             node[k] = heads
     if _is_int(node.get("qk_rope_head_dim")):
-        rope, nope = 8, 8
         old = ctx.old.get(id(node), {})
+        rope = 8 if old.get("qk_rope_head_dim") else 0  # NoPE stays NoPE
+        nope = 8
         old_head_dim_is_rope = old.get("head_dim") == old.get("qk_rope_head_dim")
         node["qk_rope_head_dim"] = rope
         if _is_int(node.get("qk_nope_head_dim")):
@@ -504,6 +507,8 @@ def _rule_fill_missing(node: dict, ctx: _Ctx) -> None:
         return
     fills = {"head_dim": hidden // heads, "kv_heads": min(heads, TINY["kv_heads"]), "experts": TINY["experts"],
              "experts_per_tok": TINY["experts_per_tok"], "shared_experts": TINY["shared_experts"]}
+    if "vocab_size" in node and node["vocab_size"] is None and _texty(node):
+        node["vocab_size"] = ctx.vocab_size or TINY["vocab"]
     for k, v in list(node.items()):
         kind = _kind(k)
         if k.startswith("indexer_"):
@@ -662,6 +667,48 @@ def _rule_mel_source_positions(node: dict, ctx: _Ctx) -> None:
         node["max_source_positions"] = min(node["max_source_positions"], 50)
 
 
+def _rule_depth_per_stage(node: dict, ctx: _Ctx) -> None:
+    """CvT indexes a per-stage drop-path list of ``depth[stage]`` entries with the stage index: depth[i] > i."""
+    depth = node.get("depth")
+    if isinstance(depth, list) and depth and all(_is_int(x) for x in depth):
+        node["depth"] = [max(x, i + 1) for i, x in enumerate(depth)]
+
+
+def _rule_feature_layer_indices(node: dict, ctx: _Ctx) -> None:
+    """Indices into the vision tower's layers (``vision_feature_layer`` ...) must exist in the tiny tower."""
+    vision = node.get("vision_config")
+    layers = _node_layers(vision) if isinstance(vision, dict) else None
+    if not layers:
+        return
+    targets = [node] + [v for k, v in node.items() if isinstance(v, dict) and k not in _SUBCONFIG_SKIP]
+    for t in targets:
+        for k in ("vision_feature_layer", "vision_feature_layers", "feature_layers", "select_layer",
+                  "vision_feature_layer_ids"):
+            v = t.get(k)
+            if _is_int(v) and not -(layers + 1) <= v <= layers:
+                t[k] = -1 if v < 0 else layers - 1
+            elif isinstance(v, list) and v and all(_is_int(x) for x in v):
+                if all(-(layers + 1) <= x <= layers for x in v):
+                    continue
+                order = sorted(set(v), reverse=True)
+                t[k] = [(layers - 1 - order.index(x)) % (layers + 1) if x >= 0 else max(x, -(layers + 1)) for x in v]
+
+
+def _rule_window_stages(node: dict, ctx: _Ctx) -> None:
+    """Swin-style windowed stages: the window tiles the last stage's feature map exactly (as at full size),
+    using a smaller patch when the tiny image would leave a 1x1 last stage."""
+    depths = node.get("depths")
+    if not (_is_int(node.get("window_size")) and isinstance(depths, list) and depths):
+        return
+    image, patch = node.get("image_size"), node.get("patch_size")
+    if not (_is_int(image) and _is_int(patch)):
+        return
+    shrink = 2 ** (len(depths) - 1)
+    if (image // patch) // shrink < 2 and image // 2 // shrink >= 2:
+        node["patch_size"] = patch = 2
+    node["window_size"] = max(1, (image // patch) // shrink)
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -698,6 +745,9 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "attention_hidden_size": _rule_attention_hidden_size,
     "channel_multipliers": _rule_channel_multipliers,
     "mel_source_positions": _rule_mel_source_positions,
+    "depth_per_stage": _rule_depth_per_stage,
+    "feature_layer_indices": _rule_feature_layer_indices,
+    "window_stages": _rule_window_stages,
 }
 
 
@@ -717,6 +767,14 @@ def _collect(node: dict, ctx: _Ctx) -> None:
                 ctx.value_map.setdefault(v, TINY["intermediate"])
 
 
+def _stage_count(node: dict) -> int | None:
+    for k in STAGE_DEPTH_KEYS | {"depth"}:
+        v = node.get(k)
+        if isinstance(v, list) and v:
+            return len(v)
+    return None
+
+
 def _shrink_stage_lists(node: dict) -> bool:
     """Hierarchical (multi-stage) configs: per-stage lists keep their length, dims shrink by 2^k."""
     dim_lists = {k: v for k, v in node.items() if k in STAGE_DIM_KEYS and isinstance(v, list) and v
@@ -728,10 +786,12 @@ def _shrink_stage_lists(node: dict) -> bool:
     scalar_dims = [k for k, v in node.items() if _kind(k) == "hidden" and _is_int(v)]
     largest = max([max(v) for v in dim_lists.values()] + [node[k] for k in scalar_dims] + [1])
     f = _pow2_factor(largest, TINY["stage_max_dim"])
+    scalar_heads = _first_int(node, PRIMARY_HEADS)
+    m = min(scalar_heads, TINY["heads"]) if scalar_heads and not isinstance(node.get("num_heads"), list) else 1
     for k, v in dim_lists.items():
-        node[k] = [max(1, x // f) for x in v]
+        node[k] = [max(m, -(-(x // f) // m) * m) for x in v]
     for k in scalar_dims:
-        node[k] = max(1, node[k] // f)
+        node[k] = max(m, -(-(node[k] // f) // m) * m)
     for k, v in depth_lists.items():
         node[k] = [min(x, 1) for x in v]
     # per-stage head lists must divide the per-stage dims
@@ -743,7 +803,7 @@ def _shrink_stage_lists(node: dict) -> bool:
             if stage_dims is not None and len(stage_dims) == len(heads):
                 dims = stage_dims
             elif base:
-                dims = [base * 2**i for i in range(len(heads))]
+                dims = [base] * len(heads)  # stage dims are multiples of the base dim
             else:
                 continue
             node[k] = [_divisor_at_most(d, h) for h, d in zip(heads, dims)]
@@ -810,7 +870,7 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
         return min(value, TINY[simple[kind]])
     if kind == "vocab":
         return min(value, ctx.vocab_size if ctx.vocab_size is not None else TINY["vocab"])
-    fixed = {"base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
+    fixed = {"window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
              "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
     if kind in fixed:
         return min(value, fixed[kind])
@@ -839,6 +899,9 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool, key: str = "") -> None:
         done |= {k for k in node if k in STAGE_DIM_KEYS | STAGE_DEPTH_KEYS | STAGE_HEAD_KEYS}
         done |= {k for k, v in old.items() if _kind(k) == "hidden" and _is_int(v)}
     text_node = top or key in TEXT_SUBCONFIG_KEYS or _texty(node)
+    stages = _stage_count(old)
+    if stages is not None:  # in multi-stage configs a layer count equal to the stage count is the stage count
+        done |= {k for k, v in old.items() if _kind(k) == "layers" and v == stages}
 
     # simple kinds
     for k, v in list(node.items()):
@@ -1006,7 +1069,12 @@ def shrink_config(
     for k in ("transformers_version",):
         small.pop(k, None)
     try:
-        new = type(config).from_dict(small)
+        try:
+            new = type(config).from_dict(small)
+        except Exception as first:
+            if "key_value" not in str(first) and "grouped-query" not in str(first):
+                raise
+            new = type(config).from_dict(_without_gqa(small))  # family that rejects GQA: kv heads = heads
     except Exception as exc:  # the library's own validation
         raise ShrinkError(
             f"{type(config).__name__}: the tiny config is rejected by transformers: {_one_line(exc)}"
@@ -1021,6 +1089,20 @@ def shrink_config(
             + (" — fix the `overrides`" if overrides else "")
         )
     return new
+
+
+def _without_gqa(node: dict) -> dict:
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, dict) and _is_config_dict(k, v):
+            v = _without_gqa(v)
+        out[k] = v
+    heads = _first_int(out, PRIMARY_HEADS)
+    if heads:
+        for k, v in out.items():
+            if _kind(k) == "kv_heads" and _is_int(v) and v != 1:
+                out[k] = heads
+    return out
 
 
 def _declare_implicit_mrope(config: Any, d: dict) -> None:

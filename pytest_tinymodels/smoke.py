@@ -145,6 +145,7 @@ def _input_features(c: _Ctx) -> torch.Tensor:
         except Exception:
             pass
     bins = _find(c.config, "num_mel_bins", _AUDIO_KEYS) or _find(c.config, "input_feat_per_channel", _AUDIO_KEYS)
+    bins = bins or _find(c.config, "feature_projection_input_dim", _AUDIO_KEYS)
     bins = bins or _find(c.config, "feature_size", _AUDIO_KEYS) or 16
     src = _find(c.config, "max_source_positions", _AUDIO_KEYS)
     frames = 2 * src if isinstance(src, int) and getattr(c.config, "model_type", "") in _WHISPER_LAYOUT else 64

@@ -414,3 +414,32 @@ def test_lock_timeout_message_names_entry_lock_and_holder(cache: Cache, logs: li
     assert f"pid {os.getpid()}" in message and "--tiny-lock-timeout" in message
     assert logs and all(f"waiting for pid {os.getpid()}" in line for line in logs)
     assert cache.get_or_build(KEY, fake_build()).built  # free again once released
+
+
+def test_shared_cache_with_a_foreign_locks_dir_falls_back(cache: Cache, logs: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    """Another user's ``locks/`` (umask 022): os.access says no (root passes it, so it is patched here)."""
+    cache.ensure_writable()
+    locks = cache.root / "locks"
+    real_access = os.access
+    monkeypatch.setattr(cache_mod.os, "access", lambda p, mode: False if Path(p) == locks else real_access(p, mode))
+    result = cache.get_or_build(KEY, fake_build())
+    assert result.built and result.path.is_relative_to(tmp_path / "fallback")
+    assert len(logs) == 1 and "Permission denied" in logs[0]
+
+
+def test_lock_that_cannot_be_opened_falls_back(cache: Cache, logs: list[str], monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    real_acquire = FileLock.acquire
+
+    def acquire(self, *args, **kwargs):
+        if Path(self.lock_file).parent == cache.root / "locks":
+            raise PermissionError(errno.EACCES, "Permission denied", self.lock_file)
+        return real_acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileLock, "acquire", acquire)
+    result = cache.get_or_build(KEY, fake_build(), label="tiny_bert")
+    assert result.built and result.path.is_relative_to(tmp_path / "fallback")
+    assert len(logs) == 1 and str(cache.root) in logs[0]

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Run a slice of a real, unmodified third-party test suite (peft's) offline through the tiny hub.
+#
+# peft's tests load tiny Hub repos by id ("peft-internal-testing/tiny-random-OPTForCausalLM",
+# "hf-internal-testing/tiny-random-Gemma3ForCausalLM", ...). Here HF_ENDPOINT points at a closed
+# loopback port, so every repo must come from the tiny hub.
+#
+#   benchmarks/real_suite.sh            # in-process: pytest --tiny-hub
+#   benchmarks/real_suite.sh serve      # out-of-process: python -m pytest_tinymodels serve + HF_ENDPOINT
+#   benchmarks/real_suite.sh inproc -x  # extra arguments go to pytest
+#
+# Needs PyPI (pip download/install); installs nothing into the environment: peft's sdist (with its
+# tests), peft, accelerate and diffusers go into a temporary directory (kept with KEEP=1).
+# Not part of the default test command. pytest-tinymodels must be installed (pip install -e .) so that
+# pytest loads the plugin from its entry point.
+set -euo pipefail
+
+MODE=${1:-inproc}
+shift || true
+PEFT_VERSION=${PEFT_VERSION:-0.21.2}
+ACCELERATE_VERSION=${ACCELERATE_VERSION:-1.15.0}
+DIFFUSERS_VERSION=${DIFFUSERS_VERSION:-0.42.1}   # peft's tests/testing_common.py imports diffusers
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${REAL_SUITE_DIR:-$(mktemp -d -t tiny-real-suite-XXXXXX)}
+PYTHON=${PYTHON:-python}
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ "${KEEP:-0}" != 1 ] && [ -z "${REAL_SUITE_DIR:-}" ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+echo "== work dir: $WORK"
+if [ ! -d "$WORK/peft-$PEFT_VERSION/tests" ]; then
+    "$PYTHON" -m pip download -q --no-deps --no-binary :all: "peft==$PEFT_VERSION" -d "$WORK"
+    tar xzf "$WORK/peft-$PEFT_VERSION.tar.gz" -C "$WORK"
+    touch "$WORK/peft-$PEFT_VERSION/tests/__init__.py"   # the tests use relative imports
+fi
+if [ ! -d "$WORK/site/peft" ]; then
+    "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "peft==$PEFT_VERSION" \
+        "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION"
+fi
+
+# Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry.
+cat > "$WORK/fixtures.toml" <<'EOF'
+[hub.ids]
+"peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
+"peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
+"peft-internal-testing/opt-125m" = "OPTForCausalLM"
+EOF
+
+CLOSED_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export HF_ENDPOINT="http://127.0.0.1:$CLOSED_PORT"   # nothing listens: a request that escapes fails at once
+unset HF_HUB_OFFLINE TRANSFORMERS_OFFLINE HF_DATASETS_OFFLINE
+export HF_HUB_CACHE="$WORK/hf-cache" HF_DATASETS_CACHE="$WORK/datasets-cache"
+export PYTHONPATH="$WORK/site:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTEST_TINYMODELS_CACHE=${PYTEST_TINYMODELS_CACHE:-$WORK/tiny-cache}
+
+FILES=${FILES:-"tests/test_decoder_models.py tests/test_encoder_decoder_models.py tests/test_feature_extraction_models.py"}
+METHODS="test_generate or test_save_pretrained or test_merge_layers or test_disable_adapter or test_training \
+or test_unload_adapter or test_from_pretrained_config_construction or test_inference_safetensors \
+or test_delete_adapter or test_adapter_name"
+SELECT=${SELECT:-"LoraConfig-config_kwargs and ($METHODS) and not (AdaLora or Glora or Gralora or RandLora \
+or TinyLora or UniLora or VBLoRA or Vera or Delora or Mora)"}
+# peft turns transformers' FutureWarnings into errors; transformers 5.24 deprecates APIs peft still calls.
+PYTEST_ARGS=(-o addopts= -W "ignore::FutureWarning" -p no:cacheprovider -q -rfE -k "$SELECT")
+
+cd "$WORK/peft-$PEFT_VERSION"
+start=$(date +%s)
+status=0
+case "$MODE" in
+    inproc)
+        "$PYTHON" -m pytest --tiny-hub --tiny-manifest "$WORK/fixtures.toml" "${PYTEST_ARGS[@]}" $FILES "$@" || status=$?
+        ;;
+    serve)
+        "$PYTHON" -m pytest_tinymodels serve --port 0 --manifest "$WORK/fixtures.toml" > "$WORK/serve.out" 2> "$WORK/serve.err" &
+        SERVER_PID=$!
+        for _ in $(seq 100); do grep -q '^serving' "$WORK/serve.out" 2>/dev/null && break; sleep 0.2; done
+        ENDPOINT=$(sed -n 's/^serving the tiny hub on //p' "$WORK/serve.out")
+        [ -n "$ENDPOINT" ] || { cat "$WORK/serve.err"; exit 1; }
+        echo "== tiny hub: $ENDPOINT"
+        HF_ENDPOINT=$ENDPOINT "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" $FILES "$@" || status=$?
+        echo "== server log:"; cat "$WORK/serve.err"
+        ;;
+    *)
+        echo "usage: $0 [inproc|serve] [pytest args...]" >&2; exit 2
+        ;;
+esac
+echo "== $(( $(date +%s) - start ))s, pytest exit status $status"
+exit $status

@@ -454,3 +454,16 @@ def test_loader_itself_refuses_an_entry_with_only_pickle_weights(tmp_path: Path,
     weights.unlink()
     with pytest.raises(Exception):  # noqa: B017 - any refusal; today the pickle is loaded (weights_only=True)
         LoadedEntry("tiny_llama", entry).load()
+
+
+@pytest.mark.xfail(strict=True, reason="dataset.load_dataset_dir (lead) memory-maps the entry, so datasets writes "
+                   "map() caches into the cache entry (and fails on a read-only cache); keep_in_memory=True fixes it")
+def test_using_a_fixture_dataset_writes_nothing_into_the_cache(tmp_path: Path, _preload: None) -> None:
+    session = _session(tmp_path / "cache")
+    variant = _variant(session, "tiny_gpt2")
+    entry = session.ensure(variant).path
+    before = sorted(p.relative_to(entry) for p in entry.rglob("*"))
+    dataset = session.load(variant).fresh().dataset
+    mapped = dataset.map(lambda row: {"n": len(row["text"])})
+    assert len(mapped) == len(dataset)
+    assert sorted(p.relative_to(entry) for p in entry.rglob("*")) == before

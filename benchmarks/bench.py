@@ -164,6 +164,14 @@ def bench_overhead(report: Report, work: Path, reps: int) -> None:
     report.add("overhead", "200 plain tests, pytest wall time, -p no:tinymodels", fmt_s(without),
                note=_spread(times["-p no:tinymodels"]))
     report.add("overhead", "ratio with / without", f"{ratio:.3f}x", "<= 1.05", verdict(ratio <= 1.05))
+    imports = run_child("""
+        import json, subprocess, sys
+        out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pytest; import pytest_tinymodels.plugin"],
+                             capture_output=True, text=True)
+        line = [l for l in out.stderr.splitlines() if l.rstrip().endswith("| pytest_tinymodels.plugin")][-1]
+        print(json.dumps({"us": int(line.split("|")[1])}))
+    """, cache=cache)
+    report.add("overhead", "import of pytest_tinymodels.plugin (python -X importtime)", f"{imports['us'] / 1000:.1f} ms")
     heavy = run_child("""
         import json, subprocess, sys
         out = subprocess.run([sys.executable, "-X", "importtime", "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -214,6 +222,25 @@ def test_second(tiny_llama):
     assert tiny_llama.model is not None
 """
 
+#: The same load written by hand as a conftest fixture (what a test suite without the plugin does).
+HAND_PYTEST_TEST = """
+import os
+import pytest
+import torch, transformers, datasets
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+@pytest.fixture
+def hand_llama():
+    entry = os.environ["BENCH_ENTRY"]
+    model = AutoModelForCausalLM.from_pretrained(entry + "/repo")
+    tokenizer = AutoTokenizer.from_pretrained(entry + "/repo")
+    dataset = datasets.load_from_disk(entry + "/dataset")
+    return model, tokenizer, dataset
+
+def test_first(hand_llama):
+    assert hand_llama[0] is not None
+"""
+
 
 def bench_warm(report: Report, work: Path, reps: int) -> None:
     cache = work / "cache-warm"
@@ -225,25 +252,35 @@ def bench_warm(report: Report, work: Path, reps: int) -> None:
         hand.append(run_child(WARM_HAND, entry)["seconds"])
     p, h = median(plugin), median(hand)
     report.add("warm", "tiny_llama get_fixture(), warm cache, fresh process", fmt_s(p), "< 0.3 s", verdict(p < 0.3),
-               note=_spread(plugin))
+               note=_spread(plugin) + "; includes importing pytest_tinymodels and resolving the architecture")
     report.add("warm", "by hand: from_pretrained x2 + load_from_disk", fmt_s(h), note=_spread(hand))
-    report.add("warm", "ratio plugin / by hand", f"{p / h:.3f}x", "<= 1.1", verdict(p / h <= 1.1))
-    # inside pytest: the setup phase of the first test that requests the fixture
-    suite = work / "warm_suite"
-    suite.mkdir(exist_ok=True)
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_warm.py").write_text(WARM_PYTEST_TEST)
-    setups: list[float] = []
+    report.add("warm", "ratio get_fixture / by hand", f"{p / h:.3f}x", "<= 1.1", verdict(p / h <= 1.1))
+    # inside pytest: the setup phase of the first test, plugin fixture vs a hand-written conftest fixture
+    suites = {}
+    for kind, text in (("plugin", WARM_PYTEST_TEST), ("hand", HAND_PYTEST_TEST)):
+        suite = work / f"warm_suite_{kind}"
+        suite.mkdir(exist_ok=True)
+        (suite / "pytest.ini").write_text("[pytest]\n")
+        (suite / "test_warm.py").write_text(text)
+        suites[kind] = suite
+    setups: dict[str, list[float]] = {"plugin": [], "hand": []}
     for _ in range(reps):
-        _, proc = timed_run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                             "--durations=0", "--durations-min=0"], cwd=suite, cache=cache)
-        durations = _setup_durations(proc.stdout)
-        if "test_first" not in durations:
-            raise RuntimeError(f"no setup duration in pytest output:\n{proc.stdout[-3000:]}")
-        setups.append(durations["test_first"])
-    s = median(setups)
-    report.add("warm", "same, inside pytest: setup of the first tiny_llama test", fmt_s(s), "< 0.3 s", verdict(s < 0.3),
-               note=_spread(setups) + "; architecture resolution ran at collection")
+        for kind, suite in suites.items():
+            os.environ["BENCH_ENTRY"] = entry
+            try:
+                _, proc = timed_run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                                     "--durations=0", "--durations-min=0"], cwd=suite, cache=cache)
+            finally:
+                os.environ.pop("BENCH_ENTRY", None)
+            durations = _setup_durations(proc.stdout)
+            if "test_first" not in durations:
+                raise RuntimeError(f"no setup duration in pytest output ({kind}):\n{proc.stdout[-3000:]}")
+            setups[kind].append(durations["test_first"])
+    sp, sh = median(setups["plugin"]), median(setups["hand"])
+    report.add("warm", "in pytest: setup of the first test, tiny_llama fixture", fmt_s(sp), "< 0.3 s", verdict(sp < 0.3),
+               note=_spread(setups["plugin"]) + "; the architecture was resolved at collection")
+    report.add("warm", "in pytest: setup of the first test, hand-written fixture", fmt_s(sh), note=_spread(setups["hand"]))
+    report.add("warm", "ratio in pytest: plugin / hand-written fixture", f"{sp / sh:.3f}x", "<= 1.1", verdict(sp / sh <= 1.1))
 
 
 def _setup_durations(stdout: str) -> dict[str, float]:

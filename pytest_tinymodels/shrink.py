@@ -1110,7 +1110,8 @@ def _declare_implicit_mrope(config: Any, d: dict) -> None:
     for head_dim 128) get it written out, so the ``mrope_sections`` rule can scale it to the tiny head dim."""
     rope = d.get("rope_parameters")
     if "mrope_section" in getattr(type(config), "ignore_keys_at_rope_validation", ()) and isinstance(rope, dict):
-        if "mrope_section" not in rope and not any(isinstance(v, dict) for v in rope.values()):
+        flat = rope and not any(isinstance(v, dict) for v in rope.values())
+        if "mrope_section" not in rope and flat and ("rope_type" in rope or "rope_theta" in rope):
             rope["mrope_section"] = [16, 24, 24]
     for k, sub in _sub_configs(config):
         if isinstance(d.get(k), dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -29,8 +31,26 @@ def save_dataset(dataset: "Dataset", dest: Path) -> None:
     dataset.save_to_disk(str(dest))
 
 
-def load_dataset_dir(path: Path) -> "Dataset":
-    """Load a dataset saved by :func:`save_dataset` (memory-mapped, no copy)."""
+def load_dataset_dir(path: Path, workdir: Path | None = None) -> "Dataset":
+    """Load a dataset saved by :func:`save_dataset`, memory-mapped.
+
+    With ``workdir``, the files are first hard-linked (copied across filesystems) into it, so
+    the cache files that ``datasets`` writes beside its Arrow files on ``map()``/``filter()`` land
+    in ``workdir``, never in the shared cache entry.
+    """
     from datasets import load_from_disk
 
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        for src in Path(path).iterdir():
+            if src.is_file():
+                _link_or_copy(src, workdir / src.name)
+        path = workdir
     return load_from_disk(str(path), keep_in_memory=False)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +75,15 @@ class LoadedEntry:
         self.dtype = dtype
         self._lock = threading.Lock()
         self._loaded: TinyTriple | None = None
+        self._scratch_dir: Path | None = None
         self._flat: list[Any] | None = None
+
+    def _scratch(self) -> Path:
+        """A private temp dir (removed when this object goes): where datasets may write its caches."""
+        if self._scratch_dir is None:
+            self._scratch_dir = Path(tempfile.mkdtemp(prefix="pytest-tinymodels-"))
+            weakref.finalize(self, shutil.rmtree, self._scratch_dir, True)
+        return self._scratch_dir
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -98,11 +109,13 @@ class LoadedEntry:
         repo = self.entry / REPO_DIR
         class_name = recipe.get("architecture") or _architecture_from_config(repo)
         model_cls = getattr(transformers, class_name, None) or transformers.AutoModel
-        model = model_cls.from_pretrained(str(repo), dtype=getattr(torch, self.dtype), trust_remote_code=False)
+        model = model_cls.from_pretrained(
+            str(repo), dtype=getattr(torch, self.dtype), use_safetensors=True, trust_remote_code=False
+        )
         model.to(self.device)
         model.eval()
         tokenizer = load_processor(repo, recipe.get("modality", "text"))
-        dataset = load_dataset_dir(self.entry / DATASET_DIR)
+        dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=self._scratch() / "dataset")
         return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe)
 
     def fresh(self) -> TinyTriple:

@@ -438,8 +438,6 @@ def test_download_patterns_admit_no_code_and_no_pickle(monkeypatch: pytest.Monke
         assert {"*.bin", "*.pt", "*.pth", "*.pkl", "*.py"} <= set(call["ignore_patterns"])
 
 
-@pytest.mark.xfail(strict=True, reason="loader.py (lead) does not pass use_safetensors=True to from_pretrained yet; "
-                   "inside a session the cache already refuses such entries (test above)")
 def test_loader_itself_refuses_an_entry_with_only_pickle_weights(tmp_path: Path, shared_cache: Path, _preload: None) -> None:
     import torch
     from safetensors.torch import load_file
@@ -452,12 +450,10 @@ def test_loader_itself_refuses_an_entry_with_only_pickle_weights(tmp_path: Path,
     weights = entry / "repo" / "model.safetensors"
     torch.save(load_file(weights), entry / "repo" / "pytorch_model.bin")
     weights.unlink()
-    with pytest.raises(Exception):  # noqa: B017 - any refusal; today the pickle is loaded (weights_only=True)
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: only safetensors are ever loaded
         LoadedEntry("tiny_llama", entry).load()
 
 
-@pytest.mark.xfail(strict=True, reason="dataset.load_dataset_dir (lead) memory-maps the entry, so datasets writes "
-                   "map() caches into the cache entry (and fails on a read-only cache); keep_in_memory=True fixes it")
 def test_using_a_fixture_dataset_writes_nothing_into_the_cache(tmp_path: Path, _preload: None) -> None:
     session = _session(tmp_path / "cache")
     variant = _variant(session, "tiny_gpt2")

@@ -310,6 +310,7 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
         proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=120)
     killed = proc.returncode == -signal.SIGKILL
+    stderr_tail = proc.stderr.read()[-2000:] if proc.stderr is not None else ""
     entries = list((root / "entries").iterdir()) if (root / "entries").is_dir() else []
     partial = [e.name for e in entries if verify_entry(e) is not None]
     left_before = leftovers(root)
@@ -333,7 +334,7 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
     ok = killed and not partial and digest_ok and not left_after and lock_wait < 1.0
     return {"ok": ok, "killed": killed, "delay": delay, "die_at": die_at, "partial": partial,
             "published_before_kill": bool(entries), "leftover_before": len(left_before), "leftover_after": len(left_after),
-            "rebuilt": rebuilt, "lock_wait": lock_wait}
+            "rebuilt": rebuilt, "lock_wait": lock_wait, **({"stderr": stderr_tail} if not ok else {})}
 
 
 def _real_key(root: Path) -> str:
@@ -444,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd in ("kill", "all"):
             rows = [kill_trial(base, trial=i) for i in range(args.trials)]
             ok &= _print("kill: fake builds SIGKILLed at a random moment", rows)
-            print(f"   killed {sum(r['killed'] for r in rows)}/{len(rows)}, partial entries seen "
+            print(f"   killed {sum(r['killed'] for r in rows)}/{len(rows)} "
+                  f"({sum(not r['published_before_kill'] for r in rows)} before publishing), partial entries seen "
                   f"{sum(len(r['partial']) for r in rows)}, temp dirs left by the kill {sum(r['leftover_before'] for r in rows)}, "
                   f"after the next build {sum(r['leftover_after'] for r in rows)}; "
                   f"dead holder's lock taken in max {max(r['lock_wait'] for r in rows) * 1e3:.1f} ms")

@@ -203,7 +203,10 @@ class Cache:
                 self._check_creatable()
         except CacheError as exc:
             if exc.errno in FALLBACK_ERRNOS and self.allow_fallback:
-                return self._activate_fallback(exc)
+                try:
+                    return self._activate_fallback(exc)
+                except CacheError as final:
+                    exc = final
             return f"{exc}; tiny entries that are not cached yet cannot be built"
         return None
 
@@ -331,9 +334,14 @@ class Cache:
     # -- internals ------------------------------------------------------------------------
     def _activate_fallback(self, exc: CacheError) -> str:
         root = self._fallback_root or fallback_dir()
-        self.fallback = Cache(root, lock_timeout=self.lock_timeout, wait_log_interval=self.wait_log_interval,
-                              first_wait_log=self.first_wait_log, log=self._log, fallback=False)
-        self.fallback.ensure_writable()  # a CacheError here is final: nowhere left to build
+        fallback = Cache(root, lock_timeout=self.lock_timeout, wait_log_interval=self.wait_log_interval,
+                         first_wait_log=self.first_wait_log, log=self._log, fallback=False)
+        try:
+            fallback.ensure_writable()
+        except CacheError as second:  # nowhere left to build
+            raise CacheError(f"{exc}; the temporary cache {root} is not usable either ({second})",
+                             path=self.root, errno=None) from None
+        self.fallback = fallback
         why = os.strerror(exc.errno) if exc.errno else str(exc)
         self.fallback_reason = (
             f"tiny-model cache {self.root} is not writable ({why}); building missing entries in the "

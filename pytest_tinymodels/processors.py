@@ -43,7 +43,7 @@ AUDIO_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "sampling_rate": 16000, "s
 SAMPLING_RATE = 16000
 
 _VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
-_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config")
+_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config", "encoder_config")
 
 
 def _lookup(config: Any, attr: str, subkeys: tuple[str, ...]) -> Any:

@@ -149,6 +149,7 @@ _register("conv_groups", "num_conv_pos_embedding_groups")
 _register("conv_dim", "conv_dim", "tdnn_dim", "output_hidden_size")
 _register("base_channels", "base_channels")
 _register("window", "window_size")
+_register("queries", "num_queries", "num_object_queries", "two_stage_num_proposals")
 _register("res_blocks", "num_res_blocks")
 _register("latents", "latent_query_num", "num_latents")
 
@@ -183,7 +184,8 @@ STAGE_DEPTH_KEYS = frozenset({"depths", "num_layers_per_stage", "stage_depths", 
 STAGE_DIM_KEYS = frozenset(
     {"hidden_sizes", "embed_dims", "embed_dim", "dims", "widths", "neck_hidden_sizes", "stage_dims",
      "hidden_dims", "channels", "encoder_hidden_sizes", "decoder_hidden_sizes", "embedding_dims",
-     "downsample_channels"}
+     "downsample_channels", "stem_channels", "stage_in_channels", "stage_mid_channels", "stage_out_channels",
+     }
 )
 STAGE_HEAD_KEYS = frozenset({"num_heads", "num_attention_heads", "heads", "encoder_attention_heads"})
 
@@ -709,6 +711,25 @@ def _rule_window_stages(node: dict, ctx: _Ctx) -> None:
     node["window_size"] = max(1, (image // patch) // shrink)
 
 
+def _rule_fixed_stride_stem(node: dict, ctx: _Ctx) -> None:
+    """LeViT's stem always downsamples 16x (four stride-2 convs) whatever ``patch_size`` says, and its
+    attention biases are sized from ``image_size // patch_size``: keep the patch size, use 64x64 images."""
+    if "down_ops" in node and _is_int(ctx.old.get(id(node), {}).get("patch_size")):
+        node["patch_size"] = ctx.old[id(node)]["patch_size"]
+        node["image_size"] = max(TINY["image_size"], 4 * node["patch_size"])
+
+
+def _rule_backbone_channels(node: dict, ctx: _Ctx) -> None:
+    """Detection heads over a CNN backbone: ``encoder_in_channels`` are the backbone's output channels."""
+    bb = node.get("backbone_config")
+    if not (isinstance(bb, dict) and isinstance(node.get("encoder_in_channels"), list)):
+        return
+    widths = bb.get("stage_out_channels") or bb.get("hidden_sizes")
+    idx = bb.get("out_indices")
+    if isinstance(widths, list) and isinstance(idx, list) and all(_is_int(i) and 1 <= i <= len(widths) for i in idx):
+        node["encoder_in_channels"] = [widths[i - 1] for i in idx]
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -748,6 +769,8 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "depth_per_stage": _rule_depth_per_stage,
     "feature_layer_indices": _rule_feature_layer_indices,
     "window_stages": _rule_window_stages,
+    "fixed_stride_stem": _rule_fixed_stride_stem,
+    "backbone_channels": _rule_backbone_channels,
 }
 
 
@@ -788,10 +811,15 @@ def _shrink_stage_lists(node: dict) -> bool:
     f = _pow2_factor(largest, TINY["stage_max_dim"])
     scalar_heads = _first_int(node, PRIMARY_HEADS)
     m = min(scalar_heads, TINY["heads"]) if scalar_heads and not isinstance(node.get("num_heads"), list) else 1
-    for k, v in dim_lists.items():
-        node[k] = [max(m, -(-(x // f) // m) * m) for x in v]
+    for k, v in dim_lists.items():  # tiny entries (input channels: 3) are kept
+        node[k] = [x if x < 16 else max(8, m, -(-(x // f) // m) * m) for x in v]
     for k in scalar_dims:
         node[k] = max(m, -(-(node[k] // f) // m) * m)
+    # other channel-like scalars (stem / embedding channels) shrink by the same factor, keeping stage widths
+    for k, v in list(node.items()):
+        if (k not in scalar_dims and _is_int(v) and v >= 16 and f > 1 and v % f == 0 and _DIMISH.search(k)
+                and not _DIMISH_DENY.search(k) and k not in _NEVER and _kind(k) in (None, "conv_dim")):
+            node[k] = v // f
     for k, v in depth_lists.items():
         node[k] = [min(x, 1) for x in v]
     # per-stage head lists must divide the per-stage dims
@@ -870,7 +898,7 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
         return min(value, TINY[simple[kind]])
     if kind == "vocab":
         return min(value, ctx.vocab_size if ctx.vocab_size is not None else TINY["vocab"])
-    fixed = {"window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
+    fixed = {"queries": 8, "window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
              "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
     if kind in fixed:
         return min(value, fixed[kind])

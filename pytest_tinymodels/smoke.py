@@ -27,7 +27,7 @@ class SmokeError(TinyModelsError):
 # --------------------------------------------------------------------------- config look-ups
 
 _VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
-_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config")
+_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config", "encoder_config")
 
 
 def _find(config: Any, attr: str, subkeys: tuple[str, ...] = ()) -> Any:
@@ -124,7 +124,8 @@ def _attention_mask(c: _Ctx) -> torch.Tensor:
 
 
 def _decoder_input_ids(c: _Ctx) -> torch.Tensor:
-    return c.ids((c.b, max(2, c.t // 2)))
+    # same length as the encoder ids: encoder-decoder classifiers pool decoder states at the eos of input_ids
+    return c.ids((c.b, c.t))
 
 
 def _pixel_values(c: _Ctx) -> torch.Tensor:

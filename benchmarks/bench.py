@@ -298,6 +298,37 @@ print(json.dumps({k: statistics.median(v) for k, v in samples.items()}))
 """
 
 
+#: The first use in a fresh process, step by step (what get_fixture does, in order).
+WARM_STEPS = PRELUDE + """
+from transformers import LlamaForCausalLM
+laps, last = {}, time.perf_counter()
+def lap(name):
+    global last
+    now = time.perf_counter()
+    laps[name] = now - last
+    last = now
+import pytest_tinymodels.session, pytest_tinymodels.loader
+lap("import pytest_tinymodels (session, loader, builder, cache, manifest)")
+from pytest_tinymodels.cache import Cache
+from pytest_tinymodels.manifest import load_manifest
+manifest = load_manifest(None)
+session = pytest_tinymodels.session.TinySession(manifest, Cache(sys.argv[1]))
+lap("read the manifest, make the session")
+variant = session.variants("tiny_llama")[0]
+lap("architecture resolution")
+session.key(variant.spec)
+lap("first cache key (library versions, code fingerprint, corpus hash)")
+result = session.ensure(variant)
+lap("cache lookup + verify_entry")
+loaded = session.load(variant)
+triple = loaded.load()
+lap("load: from_pretrained + AutoTokenizer + load_from_disk")
+loaded.fresh()
+lap("first fresh copy")
+print(json.dumps(laps))
+"""
+
+
 def bench_warm(report: Report, work: Path, reps: int) -> None:
     cache = work / "cache-warm"
     built = build_entry_in(cache, "tiny_llama")
@@ -337,6 +368,12 @@ def bench_warm(report: Report, work: Path, reps: int) -> None:
                note=_spread(setups["plugin"]) + "; the architecture was resolved at collection")
     report.add("warm", "in pytest: setup of the first test, hand-written fixture", fmt_s(sh), note=_spread(setups["hand"]))
     report.add("warm", "ratio in pytest: plugin / hand-written fixture", f"{sp / sh:.3f}x", "<= 1.1", verdict(sp / sh <= 1.1))
+    steps: dict[str, list[float]] = {}
+    for _ in range(reps):
+        for key, value in run_child(WARM_STEPS, str(cache)).items():
+            steps.setdefault(key, []).append(value)
+    for key, values in steps.items():
+        report.add("warm", f"first use in a fresh process, step: {key}", f"{median(values) * 1000:.1f} ms")
     parts = run_child(WARM_PARTS, str(cache), entry, str(max(10, reps * 3)))
     labels = {
         "by_hand": "by hand (from_pretrained x2 + load_from_disk)",

@@ -219,7 +219,8 @@ def _labels(c: _Ctx, task: str | None, inputs: dict[str, Any]) -> dict[str, Any]
     if task in ("causal-lm", "masked-lm"):
         return {"labels": inputs["input_ids"].clone()}
     if task in ("seq2seq-lm", "speech-seq2seq"):
-        return {"labels": c.ids((c.b, max(2, c.t // 2)))}
+        dec = inputs.get("decoder_input_ids")
+        return {"labels": c.ids(tuple(dec.shape) if dec is not None else (c.b, c.t))}
     if task in ("sequence-classification", "image-classification", "audio-classification"):
         return {"labels": torch.randint(0, num_labels, (c.b,), generator=c.gen)}
     if task == "token-classification":

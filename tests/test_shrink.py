@@ -166,6 +166,32 @@ RULE_CASES = {
          "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24]},
         lambda d: (d["image_size"] // d["patch_size"]) // 8 == d["window_size"] >= 2,
     ),
+    "fixed_stride_stem": (
+        {"model_type": "levit", "image_size": 224, "patch_size": 16, "hidden_sizes": [128, 256, 384],
+         "num_attention_heads": [4, 8, 12], "depths": [4, 4, 4], "down_ops": [["Subsample", 16, 8, 4, 2, 2]]},
+        lambda d: d["patch_size"] == 16 and d["image_size"] // d["patch_size"] >= 4,
+    ),
+    "backbone_channels": (
+        {"model_type": "det", "d_model": 256, "encoder_in_channels": [512, 1024, 2048],
+         "backbone_config": {"model_type": "resnet", "hidden_sizes": [256, 512, 1024, 2048], "depths": [3, 4, 6, 3],
+                             "out_indices": [2, 3, 4]}},
+        lambda d: d["encoder_in_channels"] == d["backbone_config"]["hidden_sizes"][1:],
+    ),
+    "codec_channels": (
+        {"model_type": "codec", "hidden_size": 128, "num_filters": 32, "upsampling_ratios": [8, 5, 4, 2],
+         "codebook_size": 1024, "target_bandwidths": [1.5, 3.0, 6.0, 12.0, 24.0]},
+        lambda d: d["num_filters"] <= 4 and d["codebook_size"] <= 64 and len(d["target_bandwidths"]) == 2,
+    ),
+    "width_multipliers": (
+        {"model_type": "effnet", "width_coefficient": 2.0, "depth_coefficient": 3.1, "hidden_dim": 2560},
+        lambda d: d["width_coefficient"] <= 0.25 and d["depth_coefficient"] <= 0.5 and d["hidden_dim"] == 320,
+    ),
+    "global_blocks": (
+        {"model_type": "hiera", "hidden_size": 96, "blocks_per_stage": [1, 2, 7, 2],
+         "embed_dim_per_stage": [96, 192, 384, 768], "num_attention_heads_per_stage": [1, 2, 4, 8],
+         "global_attention_blocks": [5, 7, 9]},
+        lambda d: all(b < sum(d["blocks_per_stage"]) for b in d["global_attention_blocks"]),
+    ),
 }
 
 

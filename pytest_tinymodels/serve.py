@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prebuild", action="store_true", help="build every declared id before serving")
     parser.add_argument("--list", action="store_true", help="print the declared ids and rules, then exit")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="start listening at once (default: import transformers first, so that the first"
+                             " request does not wait for it)")
     return parser
 
 
@@ -85,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log(f"cannot build {target.repo_type} {target.repo_id}: {exc}")
                     return 1
                 log(f"ready: {target.repo_type} {target.repo_id} ({target.label}, {time.perf_counter() - start:.2f}s)")
+        if not args.no_warm:  # import transformers and its class tables now, not during the first request
+            from .hubcache import arch_table
+
+            arch_table("LlamaForCausalLM")
         try:
             server = HubServer({}, host=args.host, port=args.port, resolve=_logging(repos, log), verbose=args.verbose)
         except ValueError as exc:

@@ -314,14 +314,15 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
     entries = list((root / "entries").iterdir()) if (root / "entries").is_dir() else []
     partial = [e.name for e in entries if verify_entry(e) is not None]
     left_before = leftovers(root)
-    # the dead builder's lock must be free at once
+    # the dead builder's lock (the lock files it created: the key it was building) must be free at once
     probe = Cache(root, lock_timeout=5.0)
-    target_key = entries[0].name if entries else (key if not real else None)
-    if target_key is None:
-        target_key = _real_key(root)
+    held = sorted(p.stem for p in (root / "locks").glob("*.lock"))
+    assert held, f"the killed builder took no lock in {root}"
     t0 = time.perf_counter()
-    with probe._locked(target_key, "probe"):
-        lock_wait = time.perf_counter() - t0
+    for held_key in held:
+        with probe._locked(held_key, "probe"):
+            pass
+    lock_wait = time.perf_counter() - t0
     if real:
         res = run_workers([worker_cmd("real", root=str(root), count_file=str(count_file))])[0]
         rebuilt, digest_ok = res["built"], res["verify"] is None
@@ -335,14 +336,6 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
     return {"ok": ok, "killed": killed, "delay": delay, "die_at": die_at, "partial": partial,
             "published_before_kill": bool(entries), "leftover_before": len(left_before), "leftover_after": len(left_after),
             "rebuilt": rebuilt, "lock_wait": lock_wait, **({"stderr": stderr_tail} if not ok else {})}
-
-
-def _real_key(root: Path) -> str:
-    from pytest_tinymodels.manifest import load_manifest
-    from pytest_tinymodels.session import TinySession
-
-    session = TinySession(load_manifest(), Cache(root))
-    return session.key(session.variants("tiny_llama")[0].spec)
 
 
 def pytest_race(base: Path, *, workers: int = 4, fixtures: tuple[str, ...] = ("tiny_llama", "tiny_gpt2")) -> dict[str, Any]:

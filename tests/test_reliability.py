@@ -268,7 +268,12 @@ def test_read_only_cache_dir_falls_back_with_one_warning(pytester: pytest.Pytest
                                                          shared_cache: Path, _preload: None) -> None:
     ro = tmp_path / "ro-cache"
     ro.mkdir()
-    # a complete entry in the read-only cache stays usable; a missing one is built in the fallback
+    # a complete entry in the read-only cache stays usable; a missing one is built in the fallback.
+    # The key includes a fingerprint of the builder's sources: take it from the files as they are now,
+    # as the pytest subprocess below will (others may edit them while this suite runs).
+    from pytest_tinymodels.builder import code_fingerprint
+
+    code_fingerprint.cache_clear()
     session = _session(shared_cache)
     built = session.ensure(_variant(session, "tiny_gpt2"))
     shutil.copytree(built.path, ro / "entries" / built.key)

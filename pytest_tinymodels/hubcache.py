@@ -96,7 +96,7 @@ BUILTIN_IDS: dict[str, str] = {
     "hf-internal-testing/Mixtral-tiny": "MixtralForCausalLM",
     "hf-internal-testing/tiny-random-gpt2": "GPT2LMHeadModel",
     "hf-internal-testing/tiny-random-t5": "T5ForConditionalGeneration",
-    "hf-internal-testing/tiny-random-bert": "BertModel",
+    "hf-internal-testing/tiny-random-bert": "BertModel",  # the rule alone would give bert's default, BertForMaskedLM
     "fxmarty/tiny-llama-fast-tokenizer": "LlamaForCausalLM",
     "HuggingFaceM4/tiny-random-LlamaForCausalLM": "LlamaForCausalLM",
 }
@@ -209,12 +209,13 @@ class HubRegistry:
         return target
 
     def _lookup(self, repo_type: str, repo_id: str) -> HubTarget | None:
-        found = self.declared_ids.get((repo_type, repo_id))
-        if found is None:
-            lowered = repo_id.lower()  # Hub ids are case-insensitive
-            found = next((t for (rt, rid), t in self.declared_ids.items() if rt == repo_type and rid.lower() == lowered), None)
+        found = _find(self.declared_ids, repo_type, repo_id)
         if found is not None or repo_type != "model":
             return found
+        if self.builtin:  # the built-in ids are more specific than the rules (tiny-random-bert is a BertModel)
+            alias = next((v for k, v in BUILTIN_IDS.items() if k.lower() == repo_id.lower()), None)
+            if alias is not None and (table := arch_table(alias)) is not None:
+                return HubTarget("model", repo_id, "built-in id", spec=self._spec(repo_id, table, "built-in id"))
         rules = list(self.rules) + ([HubRule.compile(p, "built-in rule") for p in BUILTIN_RULES] if self.builtin else [])
         for rule in rules:
             for token in rule.candidates(repo_id):
@@ -222,10 +223,6 @@ class HubRegistry:
                 if table is not None:
                     return HubTarget("model", repo_id, f"{rule.origin} {rule.pattern}",
                                      spec=self._spec(repo_id, table, rule.origin))
-        if self.builtin:
-            alias = next((v for k, v in BUILTIN_IDS.items() if k.lower() == repo_id.lower()), None)
-            if alias is not None and (table := arch_table(alias)) is not None:
-                return HubTarget("model", repo_id, "built-in id", spec=self._spec(repo_id, table, "built-in id"))
         return None
 
     def _spec(self, repo_id: str, table: Mapping[str, Any], origin: str, path: Path | None = None,
@@ -277,15 +274,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _add(registry: HubRegistry, target: HubTarget, path: Path, fixture: str | None, field: str) -> None:
-    key = (target.repo_type, target.repo_id)
-    clash = registry.declared_ids.get(key) or next(
-        (t for (rt, rid), t in registry.declared_ids.items() if rt == target.repo_type and rid.lower() == target.repo_id.lower()),
-        None,
-    )
+    clash = _find(registry.declared_ids, target.repo_type, target.repo_id)
     if clash is not None:
         raise ManifestError(f"{target.repo_type} repo {target.repo_id!r} is declared twice (also by {clash.origin})",
                             path=path, fixture=fixture, field=field, hint="keep one declaration per id")
-    registry.declared_ids[key] = target
+    registry.declared_ids[(target.repo_type, target.repo_id)] = target
+
+
+def _find(ids: Mapping[tuple[str, str], HubTarget], repo_type: str, repo_id: str) -> HubTarget | None:
+    """``ids[(repo_type, repo_id)]``, compared case-insensitively like the Hub does."""
+    found = ids.get((repo_type, repo_id))
+    if found is None:
+        lowered = repo_id.lower()
+        found = next((t for (rt, rid), t in ids.items() if rt == repo_type and rid.lower() == lowered), None)
+    return found
 
 
 def _parse_hub_table(registry: HubRegistry, table: Any, path: Path) -> None:
@@ -436,7 +438,8 @@ class HubRepos:
         try:
             arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
         except architectures.ArchitectureError as exc:
-            raise ManifestError(str(getattr(exc, "message", exc)), path=spec.manifest, field=f"hub id {target.repo_id}") from None
+            raise ManifestError(str(getattr(exc, "message", exc)), path=spec.manifest,
+                                field=f"hub id {target.repo_id}") from None
         # normalized like TinySession does, so the same model shares one cache entry with fixtures
         spec = replace(spec, model_type=arch.model_type, architecture=arch.class_name, task=arch.task)
         return Variant("", spec, arch)
@@ -731,7 +734,8 @@ def _is_xdist_controller(config: Any) -> bool:
     if hasattr(config, "workerinput"):
         return False
     option = config.option
-    return getattr(option, "dist", "no") != "no" and bool(getattr(option, "numprocesses", None) or getattr(option, "tx", None))
+    workers = getattr(option, "numprocesses", None) or getattr(option, "tx", None)
+    return getattr(option, "dist", "no") != "no" and bool(workers)
 
 
 def configure(config: Any, session: Any, log: Callable[[str], None] | None = None) -> None:

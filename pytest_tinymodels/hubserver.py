@@ -845,7 +845,7 @@ def hub_environment(
 
     if timeout is not None:
         env["HF_HUB_ETAG_TIMEOUT"] = env["HF_HUB_DOWNLOAD_TIMEOUT"] = str(int(timeout))
-        attrs += [(constants, "HF_HUB_ETAG_TIMEOUT", int(timeout)), (constants, "HF_HUB_DOWNLOAD_TIMEOUT", int(timeout))]
+        attrs += [(constants, name, int(timeout)) for name in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")]
 
     if datasets_cache is not None:
         dcache = Path(datasets_cache)

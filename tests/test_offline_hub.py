@@ -276,6 +276,7 @@ def test_rules_resolve_class_names_model_types_and_suffixes(tmp_path: Path) -> N
     assert spec_of("trl-internal-testing/tiny-Qwen2ForCausalLM-2.5") == ("Qwen2ForCausalLM", None)
     assert spec_of("myorg/tiny-OPTForCausalLM") == ("OPTForCausalLM", None)
     assert spec_of("sshleifer/tiny-gpt2") == ("GPT2LMHeadModel", None)  # built-in alias
+    assert spec_of("hf-internal-testing/tiny-random-bert") == ("BertModel", None)  # alias before the rule
     assert spec_of("hf-internal-testing/tiny-random-NoSuchClassAnywhere") is None
     assert spec_of("peft-internal-testing/tiny-random-BertModel-lora") is None  # adapters are not base models
     assert reg.resolve("dataset", "hf-internal-testing/tiny-random-gpt2") is None  # rules are for models

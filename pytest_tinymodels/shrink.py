@@ -781,6 +781,29 @@ def _rule_global_blocks(node: dict, ctx: _Ctx) -> None:
         node["global_attention_blocks"] = sorted({min(b, total - 1) for b in blocks if _is_int(b)})
 
 
+def _rule_neck_feature_count(node: dict, ctx: _Ctx) -> None:
+    """DPT-style necks take one backbone feature map per ``neck_hidden_sizes`` entry: the (tiny) backbone
+    keeps that many layers and outputs each of them."""
+    neck = node.get("neck_hidden_sizes")
+    if not (isinstance(neck, list) and neck):
+        return
+    n = len(neck)
+    if isinstance(node.get("backbone_out_indices"), list):
+        layers = max(_node_layers(node) or n, n)
+        for k in ("num_hidden_layers",):
+            if _is_int(node.get(k)):
+                node[k] = layers
+        node["backbone_out_indices"] = list(range(layers - n, layers))
+    bb = node.get("backbone_config")
+    if isinstance(bb, dict) and isinstance(bb.get("out_indices"), list) and _is_int(bb.get("num_hidden_layers")):
+        layers = max(bb["num_hidden_layers"], n)
+        bb["num_hidden_layers"] = layers
+        bb["stage_names"] = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
+        bb["out_indices"] = list(range(layers - n + 1, layers + 1))
+        if isinstance(bb.get("out_features"), list):
+            bb["out_features"] = [bb["stage_names"][i] for i in bb["out_indices"]]
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -825,6 +848,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "codec_channels": _rule_codec_channels,
     "width_multipliers": _rule_width_multipliers,
     "global_blocks": _rule_global_blocks,
+    "neck_feature_count": _rule_neck_feature_count,
 }
 
 

@@ -135,9 +135,7 @@ def _pixel_values(c: _Ctx) -> torch.Tensor:
     h, w = image_size_of(c.config)
     channels = _find(c.config, "num_channels", _VISION_KEYS) or 3
     frames = _find(c.config, "num_frames", _VISION_KEYS)
-    if isinstance(frames, int) and frames > 0 and "video" in type(c.model).__name__.lower() + str(
-        getattr(c.config, "model_type", "")
-    ):
+    if isinstance(frames, int) and frames > 0:  # video models: (batch, frames, channels, height, width)
         return c.randn(c.b, frames, channels, h, w)
     return c.randn(c.b, channels, h, w)
 
@@ -177,7 +175,22 @@ def _features_from_processor(c: _Ctx) -> torch.Tensor:
     return out["input_features"]
 
 
+def _values_from_processor(c: _Ctx) -> torch.Tensor:
+    import numpy as np
+
+    sr = getattr(c.processor, "sampling_rate", 16000)
+    rng = np.random.default_rng(0)
+    waves = [(0.1 * rng.standard_normal(4000)).astype("float32") for _ in range(c.b)]
+    out = c.processor(waves, sampling_rate=sr, return_tensors="pt")
+    return out["input_values"]
+
+
 def _input_values(c: _Ctx) -> torch.Tensor:
+    if c.processor is not None:  # the model type's own feature extractor knows the layout (AST, codecs...)
+        try:
+            return _values_from_processor(c)
+        except Exception:
+            pass
     # neural codecs (encodec, dac, mimi...) take (batch, channels, samples); speech encoders (batch, samples)
     subs = ("acoustic_model_config", "audio_encoder_config", "codec_config", "encoder_config")
     codec = any(isinstance(_find(c.config, k, subs), (list, tuple)) for k in ("upsampling_ratios",
@@ -189,8 +202,18 @@ def _input_values(c: _Ctx) -> torch.Tensor:
 
 
 def _bbox(c: _Ctx) -> torch.Tensor:
-    x0 = c.torch.randint(0, 500, (c.b, c.t, 2), generator=c.gen)
+    # (x0, y0, x1, y1) with x0 <= x1 < max_2d_position_embeddings (and <= 1000, the layout models' range)
+    limit = min(int(getattr(c.config, "max_2d_position_embeddings", 1024) or 1024), 1001)
+    x0 = c.torch.randint(0, max(1, limit - 12), (c.b, c.t, 2), generator=c.gen)
     return c.torch.cat([x0, x0 + 10], dim=-1)
+
+
+def _visual_feats(c: _Ctx) -> torch.Tensor:
+    return c.randn(c.b, 4, int(getattr(c.config, "visual_feat_dim", 16)))
+
+
+def _visual_pos(c: _Ctx) -> torch.Tensor:
+    return c.torch.rand(c.b, 4, int(getattr(c.config, "visual_pos_dim", 4)), generator=c.gen)
 
 
 def _token_type_ids(c: _Ctx) -> torch.Tensor:
@@ -206,6 +229,8 @@ INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
     "input_features": _input_features,
     "input_values": _input_values,
     "bbox": _bbox,
+    "visual_feats": _visual_feats,
+    "visual_pos": _visual_pos,
 }
 
 #: inputs added whenever the forward accepts them, on top of the main and required ones.
@@ -270,6 +295,12 @@ def dummy_inputs(
         wanted.append("decoder_input_ids")
     if "pixel_values" in params and "pixel_values" not in wanted and _dual_encoder(config):
         wanted.append("pixel_values")
+    # inputs that some families need although their signature says optional
+    for name, needed in (("bbox", lambda: hasattr(config, "max_2d_position_embeddings")),
+                         ("visual_feats", lambda: hasattr(config, "visual_feat_dim")),
+                         ("visual_pos", lambda: hasattr(config, "visual_pos_dim"))):
+        if name in params and name not in wanted and needed():
+            wanted.append(name)
     inputs: dict[str, Any] = {}
     for name in dict.fromkeys(wanted):
         builder = INPUT_BUILDERS.get(name)
@@ -295,7 +326,7 @@ _NUM_CHOICES = 2
 
 def _dual_encoder(config: Any) -> bool:
     """Text+image models without image placeholder tokens (CLIP-like): they need both inputs."""
-    if getattr(config, "vision_config", None) is None:
+    if getattr(config, "vision_config", None) is None and getattr(config, "image_size", None) is None:
         return False
     return not any("image_token" in k or "video_token" in k for k in _all_keys(config))
 

@@ -37,7 +37,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # after PYTHONPATH: workers import the snapshot (see snapshot_source)
 
 from pytest_tinymodels.cache import Cache, verify_entry  # noqa: E402
 
@@ -45,6 +45,21 @@ FAKE_KEY_LEN = 24
 
 
 # ----------------------------------------------------------------------------- helpers
+def snapshot_source(base: Path) -> Path:
+    """Copy the package and point the child processes' PYTHONPATH at the copy.
+
+    Cache keys include a fingerprint of the builder's sources; other people editing the tree
+    during a long run would otherwise give two processes of one race two different keys.
+    """
+    import shutil
+
+    src = base / "src"
+    shutil.copytree(ROOT / "pytest_tinymodels", src / "pytest_tinymodels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
+    return src
+
+
 def digest_tree(path: Path) -> str:
     """sha256 over (relative path, content) of every file under ``path``, in sorted order."""
     h = hashlib.sha256()
@@ -332,10 +347,11 @@ def kill_trial(base: Path, *, trial: int, real: bool = False, die_at: str | None
         r = cache.get_or_build(key, lambda d: fake_build(d, key, count_file, 0.0), label="fake")
         rebuilt, digest_ok = r.built, verify_entry(r.path) is None
     left_after = leftovers(root)
+    keys_after = sorted(p.name for p in (root / "entries").iterdir())
     ok = killed and not partial and digest_ok and not left_after and lock_wait < 1.0
     return {"ok": ok, "killed": killed, "delay": delay, "die_at": die_at, "partial": partial,
             "published_before_kill": bool(entries), "leftover_before": len(left_before), "leftover_after": len(left_after),
-            "rebuilt": rebuilt, "lock_wait": lock_wait, **({"stderr": stderr_tail} if not ok else {})}
+            "rebuilt": rebuilt, "entries_after": len(keys_after), "lock_wait": lock_wait, **({"stderr": stderr_tail} if not ok else {})}
 
 
 def pytest_race(base: Path, *, workers: int = 4, fixtures: tuple[str, ...] = ("tiny_llama", "tiny_gpt2")) -> dict[str, Any]:
@@ -422,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="tiny-stress-") as tmp:
         base = Path(tmp)
-        print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+        src = snapshot_source(base)
+        print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+              f"package snapshot {src}")
         if args.cmd in ("race", "all"):
             rows = [race_fake(base, procs=args.procs, rep=i) for i in range(args.reps)]
             ok &= _print(f"race: {args.procs} processes x 3 cold keys, fake builds", rows)
@@ -450,8 +468,11 @@ def main(argv: list[str] | None = None) -> int:
                                max_delay=2.0) for i in range(trials)]
             ok &= _print("real-kill: real tiny_llama builds SIGKILLed (safetensors/marker/publish, then random)", rows)
             for r in rows:
-                print(f"   die_at={r['die_at']} delay={r['delay']} killed={r['killed']} partial={r['partial']} "
+                delay = f"{r['delay']:.2f}s" if r["delay"] is not None else None
+                print(f"   die_at={r['die_at']} delay={delay} killed={r['killed']} "
+                      f"published_before_kill={r['published_before_kill']} partial={r['partial']} "
                       f"leftover {r['leftover_before']}->{r['leftover_after']} rebuilt={r['rebuilt']} "
+                      f"entries_after={r['entries_after']} "
                       f"lock {r['lock_wait'] * 1e3:.1f} ms")
         if args.cmd in ("pytest-race", "all"):
             rows = [pytest_race(base / f"pyrace{i}", workers=args.workers) for i in range(1 if args.cmd == "all" else args.reps)]

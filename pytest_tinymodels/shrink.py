@@ -804,6 +804,31 @@ def _rule_neck_feature_count(node: dict, ctx: _Ctx) -> None:
             bb["out_features"] = [bb["stage_names"][i] for i in bb["out_indices"]]
 
 
+def _rule_layout_box_dims(node: dict, ctx: _Ctx) -> None:
+    """LayoutLMv3-style 2D position embeddings concatenate x0, x1, y0, y1 (``coordinate_size`` each) and
+    height, width (``shape_size`` each) into the hidden size."""
+    hidden = _first_int(node, PRIMARY_HIDDEN)
+    if hidden and _is_int(node.get("coordinate_size")) and _is_int(node.get("shape_size")):
+        coord = hidden // 6
+        node["coordinate_size"] = coord
+        node["shape_size"] = (hidden - 4 * coord) // 2
+
+
+def _rule_xpath_embeddings(node: dict, ctx: _Ctx) -> None:
+    """MarkupLM: xpath embeddings are (tag / subscript vocab) x unit size x ``max_depth``: shrink all three."""
+    if not _is_int(node.get("xpath_unit_hidden_size")):
+        return
+    node["xpath_unit_hidden_size"] = min(node["xpath_unit_hidden_size"], 8)
+    for k in ("max_xpath_tag_unit_embeddings", "max_xpath_subs_unit_embeddings"):
+        if _is_int(node.get(k)):
+            node[k] = min(node[k], 16)
+    if _is_int(node.get("max_depth")):
+        node["max_depth"] = min(node["max_depth"], 4)
+    for pad, size in (("tag_pad_id", "max_xpath_tag_unit_embeddings"), ("subs_pad_id", "max_xpath_subs_unit_embeddings")):
+        if _is_int(node.get(pad)) and _is_int(node.get(size)):
+            node[pad] = min(node[pad], node[size] - 1)
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -849,6 +874,8 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "width_multipliers": _rule_width_multipliers,
     "global_blocks": _rule_global_blocks,
     "neck_feature_count": _rule_neck_feature_count,
+    "layout_box_dims": _rule_layout_box_dims,
+    "xpath_embeddings": _rule_xpath_embeddings,
 }
 
 

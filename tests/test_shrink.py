@@ -192,6 +192,22 @@ RULE_CASES = {
          "global_attention_blocks": [5, 7, 9]},
         lambda d: all(b < sum(d["blocks_per_stage"]) for b in d["global_attention_blocks"]),
     ),
+    "neck_feature_count": (
+        {"model_type": "dpt", "hidden_size": 768, "num_attention_heads": 12, "num_hidden_layers": 12,
+         "neck_hidden_sizes": [96, 192, 384, 768], "backbone_out_indices": [2, 5, 8, 11]},
+        lambda d: len(set(d["backbone_out_indices"])) == 4 and max(d["backbone_out_indices"]) < d["num_hidden_layers"],
+    ),
+    "layout_box_dims": (
+        {"model_type": "layoutlmv3", "hidden_size": 768, "num_attention_heads": 12, "num_hidden_layers": 12,
+         "coordinate_size": 128, "shape_size": 128},
+        lambda d: 4 * d["coordinate_size"] + 2 * d["shape_size"] == d["hidden_size"],
+    ),
+    "xpath_embeddings": (
+        {"model_type": "markuplm", "hidden_size": 768, "num_attention_heads": 12, "num_hidden_layers": 12,
+         "max_depth": 50, "xpath_unit_hidden_size": 32, "max_xpath_tag_unit_embeddings": 256,
+         "max_xpath_subs_unit_embeddings": 1024},
+        lambda d: d["max_depth"] * d["xpath_unit_hidden_size"] * d["max_xpath_subs_unit_embeddings"] <= 4096,
+    ),
 }
 
 

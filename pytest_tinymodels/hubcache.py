@@ -563,6 +563,7 @@ class TinyHub:
         self.repos = HubRepos(self.session, self.registry, self.workdir, log=self.log)
         stack = ExitStack()
         try:
+            self._upstream_builds(stack)
             if self.mode == "serve":
                 self.server = HubServer({}, resolve=self.repos, verbose=bool(os.environ.get("TINYHUB_DEBUG")))
                 stack.enter_context(self.server)
@@ -592,6 +593,34 @@ class TinyHub:
             raise
         self._stack = stack
         self.setup_seconds = time.perf_counter() - start
+
+    def _upstream_builds(self, stack: ExitStack) -> None:
+        """Builds that read a real repo (``source``/``download`` fixtures) keep using the Hub settings
+        the session started with, not the tiny hub: while one runs, those settings are put back.
+
+        The session's ``ensure`` is wrapped (undone by ``stack``). A build runs in the test's thread
+        (fixture setup) or in the server thread while the test waits for the answer, so no test
+        code sees the swapped settings.
+        """
+        from huggingface_hub import constants
+
+        from .hubserver import hub_environment
+
+        upstream = {"endpoint": os.environ.get("HF_ENDPOINT") or constants.ENDPOINT,
+                    "cache_dir": os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE,
+                    "offline": bool(constants.HF_HUB_OFFLINE)}
+        session, lock = self.session, threading.Lock()
+        original = session.ensure
+
+        def ensure(variant: Any, **kwargs: Any) -> Any:
+            spec = variant.spec
+            if not (spec.source or spec.download):
+                return original(variant, **kwargs)
+            with lock, hub_environment(**upstream):
+                return original(variant, **kwargs)
+
+        session.ensure = ensure
+        stack.callback(lambda: session.__dict__.pop("ensure", None))
 
     def _prepare_datasets(self, repos: Mapping[str, Path]) -> None:
         """Offline mode: ``datasets.load_dataset(id)`` with ``HF_HUB_OFFLINE=1`` only reads datasets' own

@@ -192,6 +192,42 @@ def test_a_repo_that_cannot_be_built_is_reported(pytester: pytest.Pytester, prel
     result.stdout.fnmatch_lines(["model   org/broken * NOT SERVED: *nobody/missing-source*"])
 
 
+def test_source_and_download_fixtures_still_fetch_from_the_real_hub(
+    pytester: pytest.Pytester, preloaded_libraries: None, shared_cache: Path, cold_cache: Path, tmp_path: Path
+) -> None:
+    """A fixture built from a real repo reads it from the Hub the session started with (here a loopback
+    "upstream" hub), not from the tiny hub that HF_ENDPOINT points at during the session."""
+    from pytest_tinymodels.cache import Cache
+    from pytest_tinymodels.hubserver import HubServer
+    from pytest_tinymodels.session import TinySession
+
+    session = TinySession(load_manifest(None), Cache(shared_cache))
+    repo = session.ensure(session.variants("tiny_gpt2")[0]).path / "repo"
+    pytester.makefile(".toml", fixtures="""
+        [fixtures.downloaded]
+        download = "upstream/src-gpt2"
+        hub_id = "org/downloaded"
+
+        [fixtures.shrunk_from_source]
+        source = "upstream/src-gpt2"
+    """)
+    pytester.makepyfile("""
+        from transformers import AutoModelForCausalLM
+
+        def test_hub_id_of_a_download_fixture():
+            assert type(AutoModelForCausalLM.from_pretrained("org/downloaded")).__name__ == "GPT2LMHeadModel"
+
+        def test_source_fixture(shrunk_from_source):
+            assert type(shrunk_from_source.model).__name__ == "GPT2LMHeadModel"
+    """)
+    with HubServer({"upstream/src-gpt2": repo}) as upstream, \
+            hub_environment(endpoint=upstream.endpoint, cache_dir=tmp_path / "upstream-cache", offline=False):
+        result = pytester.runpytest("--tiny-hub", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    fetched = {path for _, path, status in upstream.requests if status == 200}
+    assert any("/upstream/src-gpt2/resolve/" in p for p in fetched), sorted(fetched)
+
+
 # --------------------------------------------------------------------------- serve, across processes
 
 

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pytest_tinymodels serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_tinymodels serve",
+        description="Serve tiny repos under Hub ids (declared ids and tiny-random-<Class> rules) on a loopback port;"
+                    " point other processes at it with HF_ENDPOINT=http://127.0.0.1:PORT.",
+    )
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0: pick a free one; default 8765)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (127.0.0.1 or ::1)")
     parser.add_argument("--manifest", metavar="PATH", help="manifest file (default: ./fixtures.toml if present)")

@@ -41,7 +41,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -781,7 +780,3 @@ def configure(config: Any, session: Any, log: Callable[[str], None] | None = Non
     except ManifestError as exc:
         raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
     config.pluginmanager.register(TinyHubPlugin(config, session, registry, mode, log), "tinymodels-hub")
-
-
-def _stderr_log(message: str) -> None:
-    print(f"[tinymodels] {message}", file=sys.stderr, flush=True)

@@ -102,6 +102,8 @@ BUILTIN_IDS: dict[str, str] = {
 #: Seconds huggingface_hub waits for an answer in serve mode (a first request may build the repo).
 DEFAULT_TIMEOUT = 300
 DATASET_FILE = "data/train-00000-of-00001.parquet"
+#: Set to 1 to log every request of the in-process server to stderr.
+VERBOSE_ENV = "PYTEST_TINYMODELS_HUB_VERBOSE"
 
 
 # --------------------------------------------------------------------------- registry
@@ -564,7 +566,7 @@ class TinyHub:
         try:
             self._upstream_builds(stack)
             if self.mode == "serve":
-                self.server = HubServer({}, resolve=self.repos, verbose=bool(os.environ.get("TINYHUB_DEBUG")))
+                self.server = HubServer({}, resolve=self.repos, verbose=bool(os.environ.get(VERBOSE_ENV)))
                 stack.enter_context(self.server)
                 self.endpoint = self.server.endpoint
                 stack.enter_context(hub_environment(endpoint=self.endpoint, cache_dir=self.hub_cache, offline=False,

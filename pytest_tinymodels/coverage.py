@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import multiprocessing as mp
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -229,11 +230,14 @@ def _select(tasks: Sequence[str] | None, include: str | Sequence[str], exclude: 
 def _summary(rows: list[dict]) -> dict:
     by_task: dict[str, dict[str, int]] = {}
     for r in rows + [dict(r, task="ALL") for r in rows]:
-        t = by_task.setdefault(r["task"], {"total": 0, "built": 0, "forward": 0, "under_size_limit": 0})
+        t = by_task.setdefault(r["task"], {"total": 0, "built": 0, "forward": 0, "under_size_limit": 0,
+                                           "forward_small": 0})
         t["total"] += 1
         t["built"] += bool(r["built"])
         t["forward"] += bool(r["forward"])
-        t["under_size_limit"] += bool(r["size_bytes"] is not None and r["size_bytes"] <= SIZE_LIMIT_BYTES)
+        small = r["size_bytes"] is not None and r["size_bytes"] <= SIZE_LIMIT_BYTES
+        t["under_size_limit"] += small
+        t["forward_small"] += bool(r["forward"] and small)
     return by_task
 
 
@@ -249,14 +253,27 @@ def _markdown(report: dict) -> str:
         "Each architecture: generic shrink of the library's default config (stand-in vocabulary "
         f"{COVERAGE_VOCAB}), `cls(config)`, `save_pretrained` (safetensors), one forward pass with finite outputs.",
         "",
-        "| task | classes | built | forward ok | forward % | ≤ 2 MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| task | classes | built | forward ok | forward % | ≤ 2 MB | forward ok and ≤ 2 MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for task in sorted(summary, key=lambda t: (t == "ALL", t)):
         s = summary[task]
         pct = 100.0 * s["forward"] / s["total"] if s["total"] else 0.0
-        lines.append(f"| {task} | {s['total']} | {s['built']} | {s['forward']} | {pct:.1f} | {s['under_size_limit']} |")
+        lines.append(f"| {task} | {s['total']} | {s['built']} | {s['forward']} | {pct:.1f} | {s['under_size_limit']} "
+                     f"| {s['forward_small']} |")
     failures = [r for r in rows if not r["forward"] or r["reason"]]
+    stages: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    for r in failures:
+        stages[r["stage"]] = stages.get(r["stage"], 0) + 1
+        m = re.search(r"requires the (\w+) library", r["reason"] or "")
+        if m:
+            missing[m.group(1)] = missing.get(m.group(1), 0) + 1
+    lines += ["", "Failures by stage: " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
+              + " (`size` = built and forward ok but over 2 MB)."]
+    if missing:
+        lines.append("Of the build failures, these need a library that is not installed here: "
+                     + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())) + ".")
     lines += ["", f"## Failures ({len(failures)})", "", "| architecture | task | stage | reason |", "| --- | --- | --- | --- |"]
     for r in failures:
         reason = (r["reason"] or "").replace("|", "\\|")

@@ -829,6 +829,13 @@ def _rule_xpath_embeddings(node: dict, ctx: _Ctx) -> None:
             node[pad] = min(node[pad], node[size] - 1)
 
 
+def _rule_pixel_window(node: dict, ctx: _Ctx) -> None:
+    """Qwen2.5-VL style vision towers give ``window_size`` in pixels: a whole number of merged patches."""
+    patch, merge = node.get("patch_size"), node.get("spatial_merge_size")
+    if _is_int(node.get("window_size")) and _is_int(patch) and _is_int(merge):
+        node["window_size"] = patch * merge * 2
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -876,6 +883,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "neck_feature_count": _rule_neck_feature_count,
     "layout_box_dims": _rule_layout_box_dims,
     "xpath_embeddings": _rule_xpath_embeddings,
+    "pixel_window": _rule_pixel_window,
 }
 
 

@@ -216,6 +216,49 @@ def _visual_pos(c: _Ctx) -> torch.Tensor:
     return c.torch.rand(c.b, 4, int(getattr(c.config, "visual_pos_dim", 4)), generator=c.gen)
 
 
+def _grid(c: _Ctx) -> tuple[int, int, int]:
+    merge = int(_find(c.config, "spatial_merge_size", _VISION_KEYS) or 1)
+    return 1, 2 * merge, 2 * merge
+
+
+def _grid_thw(c: _Ctx) -> torch.Tensor:
+    """Qwen-VL style vision towers: one (t, h, w) patch grid per image."""
+    return c.torch.tensor([list(_grid(c))] * c.b, dtype=c.torch.long)
+
+
+def _flat_patches(c: _Ctx) -> torch.Tensor:
+    """Flattened patches for grid-based vision towers: (sum of t*h*w, channels * temporal * patch * patch)."""
+    t, h, w = _grid(c)
+    channels = int(_find(c.config, "in_channels", _VISION_KEYS) or _find(c.config, "num_channels", _VISION_KEYS) or 3)
+    temporal = int(_find(c.config, "temporal_patch_size", _VISION_KEYS) or 1)
+    patch = _find(c.config, "patch_size", _VISION_KEYS) or 8
+    patch = patch[0] if isinstance(patch, (list, tuple)) else int(patch)
+    return c.randn(c.b * t * h * w, channels * temporal * patch * patch)
+
+
+def _series_length(c: _Ctx) -> int:
+    context = int(getattr(c.config, "context_length", None) or 16)
+    lags = getattr(c.config, "lags_sequence", None)
+    return context + (max(lags) if isinstance(lags, (list, tuple)) and lags else 0)
+
+
+def _past_values(c: _Ctx) -> torch.Tensor:
+    """Time series: (batch, length) or (batch, length, channels)."""
+    length = _series_length(c)
+    channels = getattr(c.config, "num_input_channels", None) or getattr(c.config, "input_size", None) or 1
+    if getattr(c.config, "num_input_channels", None) is not None or channels > 1:
+        return c.randn(c.b, length, int(channels))
+    return c.randn(c.b, length)
+
+
+def _past_time_features(c: _Ctx) -> torch.Tensor:
+    return c.randn(c.b, _series_length(c), int(getattr(c.config, "num_time_features", 1) or 1))
+
+
+def _past_observed_mask(c: _Ctx) -> torch.Tensor:
+    return c.torch.ones_like(_past_values(c))
+
+
 def _token_type_ids(c: _Ctx) -> torch.Tensor:
     return c.torch.zeros(c.b, c.t, dtype=c.torch.long)
 
@@ -231,6 +274,10 @@ INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
     "bbox": _bbox,
     "visual_feats": _visual_feats,
     "visual_pos": _visual_pos,
+    "grid_thw": _grid_thw,
+    "past_values": _past_values,
+    "past_time_features": _past_time_features,
+    "past_observed_mask": _past_observed_mask,
 }
 
 #: inputs added whenever the forward accepts them, on top of the main and required ones.
@@ -301,8 +348,14 @@ def dummy_inputs(
                          ("visual_pos", lambda: hasattr(config, "visual_pos_dim"))):
         if name in params and name not in wanted and needed():
             wanted.append(name)
+    if "past_values" in wanted:  # time-series transformers need the covariates and mask as well
+        wanted += [n for n in ("past_time_features", "past_observed_mask") if n in params]
+    grid_tower = "grid_thw" in params
     inputs: dict[str, Any] = {}
     for name in dict.fromkeys(wanted):
+        if name == "hidden_states" and grid_tower:
+            inputs[name] = _flat_patches(c)
+            continue
         builder = INPUT_BUILDERS.get(name)
         if builder is None:
             raise SmokeError(f"no dummy input builder for required input {name!r} of {type(model).__name__}")

@@ -208,6 +208,12 @@ RULE_CASES = {
          "max_xpath_subs_unit_embeddings": 1024},
         lambda d: d["max_depth"] * d["xpath_unit_hidden_size"] * d["max_xpath_subs_unit_embeddings"] <= 4096,
     ),
+    "pixel_window": (
+        {"model_type": "qwen2_5_vl_vision", "hidden_size": 1280, "num_heads": 16, "depth": 32, "patch_size": 14,
+         "spatial_merge_size": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]},
+        lambda d: d["window_size"] % (d["patch_size"] * d["spatial_merge_size"]) == 0
+        and d["window_size"] >= d["patch_size"] * d["spatial_merge_size"],
+    ),
 }
 
 

@@ -367,3 +367,43 @@ def test_bad_manifest_through_pytest(pytester: pytest.Pytester, cold_cache: Path
     assert "Traceback" not in text
     assert not cold_cache.exists()
     assert sorted(p.name for p in pytester.path.iterdir()) == before
+
+
+# -- the [hub] table (validated by hubcache.load_hub_registry when hub ids are served) --------------
+repo_ids = st.one_of(st.sampled_from(["org/tiny-llama", "org/name", "a/b", "org/..", "../x", "noslash", "org/x\n", "o/x/y", ""]),
+                     st.from_regex(r"[a-z]{1,5}/[a-z.-]{1,8}", fullmatch=True), text_)
+hub_values = st.one_of(
+    st.sampled_from(["LlamaForCausalLM", "gpt2", "tiny_llama", "NoSuchModel", "", "  "]),
+    st.fixed_dictionaries({}, optional={"model_type": st.sampled_from(["llama", "bert", "nope", ""]) | values,
+                                        "config": known["config"], "tokenizer": known["tokenizer"],
+                                        "architectures": values, "hub_id": values}),
+    values,
+)
+hub_tables = st.fixed_dictionaries({}, optional={
+    "ids": st.dictionaries(repo_ids, hub_values, max_size=3) | values,
+    "datasets": st.dictionaries(repo_ids, hub_values, max_size=2) | values,
+    "rules": st.lists(st.sampled_from(["myorg/tiny-{arch}", "{arch}", "org/{arch}-{arch}", "x/y", ""]) | text_, max_size=3) | values,
+    "builtin": values,
+}) | st.dictionaries(text_, values, max_size=2) | values
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(hub=hub_tables, fixtures=st.dictionaries(fixture_names, tables(fixture_keys, {"model_type": "llama"}), max_size=2))
+def test_fuzz_hub_table_gives_only_manifest_errors(tmp_path: Path, preloaded_libraries: None, hub: Any,
+                                                   fixtures: dict[str, Any]) -> None:
+    from pytest_tinymodels.hubcache import load_hub_registry
+
+    path = tmp_path / "fixtures.toml"
+    text = toml_document({"fixtures": fixtures})
+    if isinstance(hub, dict):
+        text += "[hub]\n" + "".join(f"{toml_str(k)} = {toml_value(v)}\n" for k, v in hub.items())
+    else:  # top-level key: before any table header
+        text = f"hub = {toml_value(hub)}\n" + text
+    path.write_text(text, encoding="utf-8")
+    try:
+        with NoWrites():
+            load_hub_registry(load_manifest(path))
+    except ManifestError as exc:
+        assert exc.path is not None and str(exc.path) in str(exc), str(exc)
+        if exc.path == path and not str(exc).startswith(f"{path}: invalid TOML"):
+            assert exc.field is not None, str(exc)

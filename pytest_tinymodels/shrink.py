@@ -836,6 +836,21 @@ def _rule_pixel_window(node: dict, ctx: _Ctx) -> None:
         node["window_size"] = patch * merge * 2
 
 
+def _rule_vocabulary_map(node: dict, ctx: _Ctx) -> None:
+    """Chameleon / Emu3 map VQ codes to text tokens through ``vocabulary_map`` (None in the library default):
+    a small map with the image placeholder and a few image-code tokens at the top of the tiny vocabulary."""
+    if "vocabulary_map" not in node or node["vocabulary_map"] is not None:
+        return
+    vocab = _tree_vocab(node, ctx) or (node.get("vocab_size") if _is_int(node.get("vocab_size")) else None)
+    if not _is_int(vocab):
+        return
+    vmap = {"<image>": vocab - 1, "<|extra_200|>": vocab - 2}
+    for i in range(8):
+        vmap[f"IMGIMG{chr(ord('A') + i)}Z"] = vocab - 3 - i  # chameleon image-code tokens
+        vmap[f"<|visual token{i:06d}|>"] = vocab - 11 - i  # emu3 image-code tokens
+    node["vocabulary_map"] = vmap
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -884,6 +899,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "layout_box_dims": _rule_layout_box_dims,
     "xpath_embeddings": _rule_xpath_embeddings,
     "pixel_window": _rule_pixel_window,
+    "vocabulary_map": _rule_vocabulary_map,
 }
 
 

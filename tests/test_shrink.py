@@ -214,6 +214,11 @@ RULE_CASES = {
         lambda d: d["window_size"] % (d["patch_size"] * d["spatial_merge_size"]) == 0
         and d["window_size"] >= d["patch_size"] * d["spatial_merge_size"],
     ),
+    "vocabulary_map": (
+        _llm(vocabulary_map=None),
+        lambda d: d["vocabulary_map"]["<image>"] < d["vocab_size"]
+        and all(v < d["vocab_size"] for v in d["vocabulary_map"].values()),
+    ),
 }
 
 

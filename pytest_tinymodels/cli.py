@@ -18,7 +18,7 @@ from .builder import label_of
 from .cache import Cache, entry_size
 from .errors import TinyModelsError
 from .manifest import load_manifest
-from .session import TinySession, default_manifest_file, resolve_cache_dir
+from .session import TinySession, default_manifest_file, human_size, resolve_cache_dir
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -59,12 +59,6 @@ def _session(args: argparse.Namespace, *, rebuild: bool = False, arch: str = "")
     return TinySession(manifest, cache, rebuild=rebuild, arch_filter=[a for a in arch.split(",") if a])
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -91,7 +85,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"cache: {session.cache.root}")
     for row in rows:
-        state = "parametrized" if row["cached"] is None else ("cached " + _size(row["size"]) if row["cached"] else "not built")
+        state = "parametrized" if row["cached"] is None else ("cached " + human_size(row["size"]) if row["cached"] else "not built")
         print(f"  {row['fixture']:<28} {state:<16} {row['what']}")
     return 0
 
@@ -113,7 +107,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 print(f"FAILED {label}: {exc}", file=sys.stderr)
                 continue
             what = f"built in {result.seconds:.2f}s" if result.built else "cached"
-            print(f"{label:<40} {what:<16} {_size(result.size):>9}  {result.path}  ({time.perf_counter() - start:.2f}s)")
+            print(f"{label:<40} {what:<16} {human_size(result.size):>9}  {result.path}  ({time.perf_counter() - start:.2f}s)")
     return 1 if failures else 0
 
 

@@ -15,7 +15,7 @@ import pytest
 from .cache import Cache
 from .errors import ManifestError, TinyModelsError
 from .manifest import Manifest, load_manifest
-from .session import Setting, TinySession, default_manifest_file, resolve_cache_dir
+from .session import Setting, TinySession, default_manifest_file, human_size, resolve_cache_dir
 
 SESSION_KEY = pytest.StashKey[TinySession]()
 SETTINGS_KEY = pytest.StashKey[dict]()
@@ -271,16 +271,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         what = f"built in {rec['seconds']:.2f}s" if rec["built"] else "reused"
         extra = f", repaired: {rec['repaired']}" if rec.get("repaired") else ""
         waited = f", waited {rec['waited']:.1f}s" if rec.get("waited", 0) >= 0.5 else ""
-        tr.write_line(f"{rec['fixture']:<40} {what:<16} {_size(rec['size']):>9}  {rec['label']}{waited}{extra}")
+        tr.write_line(f"{rec['fixture']:<40} {what:<16} {human_size(rec['size']):>9}  {rec['label']}{waited}{extra}")
     total = sum(r["seconds"] for r in built)
     tr.write_line(f"{len(built)} built ({total:.2f}s), {len(reused)} reused")
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 

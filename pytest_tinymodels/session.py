@@ -190,6 +190,15 @@ class TinySession:
         return [asdict(s) for s in self.stats.values()]
 
 
+def human_size(n: float) -> str:
+    """``612.3 KB``-style size for summaries."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
 def _matches(info: Any, patterns: Iterable[str]) -> bool:
     names = (info.model_type, info.class_name)
     return any(fnmatch.fnmatchcase(n.lower(), p.lower()) for p in patterns for n in names)

@@ -1344,12 +1344,28 @@ def config_for_class(config: PretrainedConfig, model_class: type) -> PretrainedC
     return config
 
 
+#: model types whose library-default config fails the library's own validation, with the fewest
+#: arguments that make it valid (used only when the plain default is rejected).
+BASE_CONFIG_FIXES: dict[str, dict[str, Any]] = {
+    # a draft model: its text config must not carry the per-layer inputs / MoE of the full Gemma 4
+    "gemma4_assistant": {"text_config": {"model_type": "gemma4_text", "hidden_size_per_layer_input": 0,
+                                         "vocab_size_per_layer_input": 0, "enable_moe_block": False,
+                                         "use_double_wide_mlp": False}},
+}
+
+
 def base_config(model_type: str) -> PretrainedConfig:
-    """The library's default config of ``model_type`` (``AutoConfig.for_model``)."""
+    """The library's default config of ``model_type`` (``AutoConfig.for_model``); for the few model types
+    whose default is invalid, the default with :data:`BASE_CONFIG_FIXES` applied."""
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.for_model(model_type)
+        try:
+            return AutoConfig.for_model(model_type)
+        except Exception:
+            if model_type not in BASE_CONFIG_FIXES:
+                raise
+            return AutoConfig.for_model(model_type, **copy.deepcopy(BASE_CONFIG_FIXES[model_type]))
     except ValueError as exc:
         from .architectures import ArchitectureError, _all_model_types, _close
 

@@ -259,6 +259,29 @@ def _past_observed_mask(c: _Ctx) -> torch.Tensor:
     return c.torch.ones_like(_past_values(c))
 
 
+def _inputs_embeds(c: _Ctx) -> torch.Tensor:
+    """Draft (assistant) models take the target model's hidden states through a pre-projection."""
+    proj = getattr(c.model, "pre_projection", None)
+    dim = getattr(proj, "in_features", None)
+    if dim is None:
+        text = c.config.get_text_config() if hasattr(c.config, "get_text_config") else c.config
+        dim = getattr(text, "hidden_size", 64)
+    return c.randn(c.b, c.t, int(dim))
+
+
+def _shared_kv_states(c: _Ctx) -> dict:
+    """Assistant models attend to the target model's KV of the last layer of each attention type:
+    {layer_type: (keys, values)} of shape (batch, kv_heads, target_len, head_dim)."""
+    text = c.config.get_text_config() if hasattr(c.config, "get_text_config") else c.config
+    kv = int(getattr(text, "num_key_value_heads", None) or getattr(text, "num_attention_heads", 1))
+    out = {}
+    for lt in dict.fromkeys(getattr(text, "layer_types", None) or ["full_attention"]):
+        hd = getattr(text, "global_head_dim", None) if lt == "full_attention" else None
+        hd = int(hd or getattr(text, "head_dim", 16))
+        out[lt] = (c.randn(c.b, kv, c.t, hd), c.randn(c.b, kv, c.t, hd))
+    return out
+
+
 def _token_type_ids(c: _Ctx) -> torch.Tensor:
     return c.torch.zeros(c.b, c.t, dtype=c.torch.long)
 
@@ -275,6 +298,7 @@ INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
     "visual_feats": _visual_feats,
     "visual_pos": _visual_pos,
     "grid_thw": _grid_thw,
+    "shared_kv_states": _shared_kv_states,
     "past_values": _past_values,
     "past_time_features": _past_time_features,
     "past_observed_mask": _past_observed_mask,
@@ -348,6 +372,8 @@ def dummy_inputs(
                          ("visual_pos", lambda: hasattr(config, "visual_pos_dim"))):
         if name in params and name not in wanted and needed():
             wanted.append(name)
+    if getattr(model, "pre_projection", None) is not None and "shared_kv_states" in params:
+        wanted = [n for n in wanted if n != "input_ids"] + ["inputs_embeds", "shared_kv_states"]
     if "past_values" in wanted:  # time-series transformers need the covariates and mask as well
         wanted += [n for n in ("past_time_features", "past_observed_mask") if n in params]
     grid_tower = "grid_thw" in params
@@ -355,6 +381,9 @@ def dummy_inputs(
     for name in dict.fromkeys(wanted):
         if name == "hidden_states" and grid_tower:
             inputs[name] = _flat_patches(c)
+            continue
+        if name == "inputs_embeds":
+            inputs[name] = _inputs_embeds(c)
             continue
         builder = INPUT_BUILDERS.get(name)
         if builder is None:

@@ -365,3 +365,12 @@ def test_representative_family_builds_and_runs(model_type, architecture):
         size = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
     assert 0 < size < SIZE_LIMIT_BYTES
     smoke_forward(model, dummy_inputs(model, model.config, _feature_extractor(info, model.config), task=info.task))
+
+
+def test_base_config_fixes_only_invalid_library_defaults():
+    from transformers import AutoConfig
+
+    for model_type in shrink.BASE_CONFIG_FIXES:
+        with pytest.raises(Exception):
+            AutoConfig.for_model(model_type)  # the library default is invalid, hence the fix
+        assert base_config(model_type).model_type == model_type

@@ -209,3 +209,11 @@ def test_coverage_sweep_writes_rows_and_survives_timeouts(tmp_path):
 
     slow = run_coverage(["causal-lm"], tmp_path / "t", include="gpt2", timeout_per_arch=0.05, progress=False)
     assert [(r["stage"], r["forward"]) for r in slow["results"]] == [("timeout", False)]
+
+
+def test_assistant_model_gets_target_states():
+    info, model = _model("gemma4_unified_assistant")
+    inputs = dummy_inputs(model, model.config)
+    assert "input_ids" not in inputs and {"inputs_embeds", "shared_kv_states"} <= set(inputs)
+    assert set(inputs["shared_kv_states"]) == set(model.config.get_text_config().layer_types)
+    smoke_forward(model, inputs)

@@ -621,12 +621,13 @@ def verify_entry(entry: Path, *, hashes: bool = True) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return "unreadable completion marker"
     for rel, meta in files.items():
-        if not isinstance(rel, str) or not isinstance(meta, dict) or rel.startswith("/") or ".." in rel.split("/"):
+        if (not isinstance(rel, str) or not isinstance(meta, dict) or not rel or "\x00" in rel
+                or rel.startswith("/") or ".." in rel.split("/")):
             return "unreadable completion marker"
         path = entry / rel
         try:
             st = path.lstat()
-        except OSError:
+        except (OSError, ValueError):
             return f"missing file {rel}"
         if not stat.S_ISREG(st.st_mode):
             return f"{rel} is not a regular file"

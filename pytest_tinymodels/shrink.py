@@ -189,7 +189,7 @@ def _kind(key: str) -> str | None:
 
 #: lists with one entry per *stage* (kept length, shrunk values).
 STAGE_DEPTH_KEYS = frozenset({"depths", "num_layers_per_stage", "stage_depths", "encoder_depths", "blocks",
-                              "blocks_per_stage", "num_block_repeats"})
+                              "blocks_per_stage", "num_block_repeats", "block_sizes"})
 STAGE_DIM_KEYS = frozenset(
     {"hidden_sizes", "embed_dims", "embed_dim", "dims", "widths", "neck_hidden_sizes", "stage_dims",
      "hidden_dims", "channels", "encoder_hidden_sizes", "decoder_hidden_sizes", "embedding_dims",
@@ -851,6 +851,16 @@ def _rule_vocabulary_map(node: dict, ctx: _Ctx) -> None:
     node["vocabulary_map"] = vmap
 
 
+def _rule_six_part_layout(node: dict, ctx: _Ctx) -> None:
+    """LiLT splits the layout stream (hidden / ``channel_shrink_ratio``) into six box embeddings: the hidden
+    size must be a multiple of 6 * ratio (and of the head count)."""
+    ratio = node.get("channel_shrink_ratio")
+    heads = _first_int(node, PRIMARY_HEADS)
+    if _is_int(ratio) and _is_int(node.get("hidden_size")) and heads:
+        unit = 6 * ratio * heads // math.gcd(6 * ratio, heads)
+        node["hidden_size"] = max(unit, node["hidden_size"] // unit * unit)
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -900,6 +910,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "xpath_embeddings": _rule_xpath_embeddings,
     "pixel_window": _rule_pixel_window,
     "vocabulary_map": _rule_vocabulary_map,
+    "six_part_layout": _rule_six_part_layout,
 }
 
 

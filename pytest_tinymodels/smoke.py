@@ -202,6 +202,9 @@ def _input_values(c: _Ctx) -> torch.Tensor:
 
 
 def _bbox(c: _Ctx) -> torch.Tensor:
+    dim = getattr(c.config, "dim_bbox", None)
+    if isinstance(dim, int):  # BROS: normalised float coordinates
+        return c.torch.rand(c.b, c.t, dim, generator=c.gen)
     # (x0, y0, x1, y1) with x0 <= x1 < max_2d_position_embeddings (and <= 1000, the layout models' range)
     limit = min(int(getattr(c.config, "max_2d_position_embeddings", 1024) or 1024), 1001)
     x0 = c.torch.randint(0, max(1, limit - 12), (c.b, c.t, 2), generator=c.gen)
@@ -364,10 +367,10 @@ def dummy_inputs(
         wanted.append("decoder_input_ids")
     elif getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
         wanted.append("decoder_input_ids")
-    if "pixel_values" in params and "pixel_values" not in wanted and _dual_encoder(config):
+    if "pixel_values" in params and "pixel_values" not in wanted and "inputs" not in wanted and _dual_encoder(config):
         wanted.append("pixel_values")
     # inputs that some families need although their signature says optional
-    for name, needed in (("bbox", lambda: hasattr(config, "max_2d_position_embeddings")),
+    for name, needed in (("bbox", lambda: hasattr(config, "max_2d_position_embeddings") or hasattr(config, "dim_bbox")),
                          ("visual_feats", lambda: hasattr(config, "visual_feat_dim")),
                          ("visual_pos", lambda: hasattr(config, "visual_pos_dim"))):
         if name in params and name not in wanted and needed():
@@ -385,11 +388,19 @@ def dummy_inputs(
         if name == "inputs_embeds":
             inputs[name] = _inputs_embeds(c)
             continue
+        if name == "inputs":  # Perceiver: generic "inputs" of the modality its preprocessor expects
+            inputs[name] = _pixel_values(c) if "Image" in type(model).__name__ else _input_ids(c)
+            continue
         builder = INPUT_BUILDERS.get(name)
         if builder is None:
             raise SmokeError(f"no dummy input builder for required input {name!r} of {type(model).__name__}")
         inputs[name] = builder(c)
     cls_name = type(model).__name__
+    sep = getattr(config, "sep_token_id", None)
+    if "input_ids" in inputs and isinstance(sep, int) and cls_name.endswith(("ForQuestionAnswering",
+                                                                          "ForMultipleChoice")):
+        ids = inputs["input_ids"]  # question </s></s> context </s>: three separators (Longformer checks)
+        ids[:, 2], ids[:, 3], ids[:, -1] = sep, sep, sep
     eos = getattr(config, "eos_token_id", None)
     if "input_ids" in inputs and isinstance(eos, int) and cls_name.endswith("ForSequenceClassification"):
         inputs["input_ids"][:, -1] = eos  # encoder-decoder classifiers pool at the eos token

@@ -219,6 +219,11 @@ RULE_CASES = {
         lambda d: d["vocabulary_map"]["<image>"] < d["vocab_size"]
         and all(v < d["vocab_size"] for v in d["vocabulary_map"].values()),
     ),
+    "six_part_layout": (
+        {"model_type": "lilt", "hidden_size": 768, "num_attention_heads": 12, "num_hidden_layers": 12,
+         "channel_shrink_ratio": 4},
+        lambda d: d["hidden_size"] % (6 * 4) == 0 and d["hidden_size"] % d["num_attention_heads"] == 0,
+    ),
 }
 
 

@@ -264,26 +264,27 @@ def _read_only_runner(ro_dir: Path) -> list[str] | None:
     return ["unshare", "-m", "sh", "-c", f'mount --bind -o ro "{ro_dir}" "{ro_dir}" && exec "$@"', "sh"]
 
 
-def test_read_only_cache_dir_falls_back_with_one_warning(pytester: pytest.Pytester, tmp_path: Path,
-                                                         shared_cache: Path, _preload: None) -> None:
+def test_read_only_cache_dir_falls_back_with_one_warning(pytester: pytest.Pytester, tmp_path: Path) -> None:
     ro = tmp_path / "ro-cache"
     ro.mkdir()
-    # a complete entry in the read-only cache stays usable; a missing one is built in the fallback.
-    # The key includes a fingerprint of the builder's sources: take it from the files as they are now,
-    # as the pytest subprocess below will (others may edit them while this suite runs).
-    from pytest_tinymodels.builder import code_fingerprint
-
-    code_fingerprint.cache_clear()
-    session = _session(shared_cache)
-    built = session.ensure(_variant(session, "tiny_gpt2"))
-    shutil.copytree(built.path, ro / "entries" / built.key)
+    temp = tmp_path / "tmpdir"
+    temp.mkdir()
+    # Both processes import one snapshot of the package: cache keys include a fingerprint of the
+    # builder's sources, which others may be editing while this suite runs.
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "pytest_tinymodels", src / "pytest_tinymodels", ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTEST_TINYMODELS_CACHE=str(ro), TMPDIR=str(temp),
+               PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p))
+    # a complete entry in the (still writable) cache: it must stay usable once the dir is read-only
+    prep = subprocess.run([sys.executable, "-m", "pytest_tinymodels", "build", "tiny_gpt2"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert prep.returncode == 0, prep.stdout + prep.stderr
+    (gpt2_key,) = [p.name for p in (ro / "entries").iterdir()]
+    before = sorted(str(p.relative_to(ro)) for p in ro.rglob("*"))
     runner = _read_only_runner(ro)
     if runner is None:
         pytest.skip("cannot make a directory read-only for real here (need unshare + mount, or a non-root user)")
-    temp = tmp_path / "tmpdir"
-    temp.mkdir()
     pytester.makepyfile("def test_gpt2(tiny_gpt2):\n    pass\n\ndef test_bert(tiny_bert):\n    pass\n")
-    env = dict(os.environ, PYTEST_TINYMODELS_CACHE=str(ro), TMPDIR=str(temp))
     proc = subprocess.run(runner + [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"],
                           cwd=pytester.path, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
@@ -294,8 +295,8 @@ def test_read_only_cache_dir_falls_back_with_one_warning(pytester: pytest.Pytest
     assert str(ro) in warnings[0] and str(fallback) in warnings[0], warnings
     assert ("Read-only file system" if os.geteuid() == 0 else "Permission denied") in warnings[0]
     assert re.search(r"^tiny_gpt2 +reused", out, re.M) and re.search(r"^tiny_bert +built in", out, re.M), out
-    assert sorted(p.name for p in (ro / "entries").iterdir()) == [built.key]
-    assert not (ro / "tmp").exists() and not (ro / "locks").exists()
+    assert sorted(str(p.relative_to(ro)) for p in ro.rglob("*")) == before  # nothing written
+    assert verify_entry(ro / "entries" / gpt2_key) is None
     (bert_entry,) = (fallback / "entries").iterdir()
     assert verify_entry(bert_entry) is None
 

@@ -330,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``coverage [--task T ...] [--out DIR] [-j N] [--include PAT ...] [--exclude PAT ...] [--timeout S]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m pytest_tinymodels coverage", description=__doc__.splitlines()[0])
-    p.add_argument("--task", action="append", dest="tasks", choices=sorted(TASKS), help="task (repeatable; default all)")
+    p.add_argument("--task", action="append", dest="tasks", choices=sorted(TASKS), metavar="TASK",
+                   help="task (repeatable; default: all %d tasks, e.g. causal-lm, masked-lm, seq2seq-lm, ctc)" % len(TASKS))
     p.add_argument("--out", type=Path, default=Path("benchmarks"), help="output directory (default: benchmarks)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--include", action="append", default=None, help="model type / class glob (repeatable)")

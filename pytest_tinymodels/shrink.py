@@ -861,6 +861,14 @@ def _rule_six_part_layout(node: dict, ctx: _Ctx) -> None:
         node["hidden_size"] = max(unit, node["hidden_size"] // unit * unit)
 
 
+def _rule_output_stride(node: dict, ctx: _Ctx) -> None:
+    """Conv nets with a fixed total stride (MobileViTV2: 32) need images of at least twice that size, or
+    their last 3x3 convolutions see a 1x1 map."""
+    stride = node.get("output_stride")
+    if _is_int(stride) and _is_int(node.get("image_size")):
+        node["image_size"] = max(node["image_size"], 2 * stride)
+
+
 def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
@@ -911,6 +919,7 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
     "pixel_window": _rule_pixel_window,
     "vocabulary_map": _rule_vocabulary_map,
     "six_part_layout": _rule_six_part_layout,
+    "output_stride": _rule_output_stride,
 }
 
 

@@ -224,6 +224,10 @@ RULE_CASES = {
          "channel_shrink_ratio": 4},
         lambda d: d["hidden_size"] % (6 * 4) == 0 and d["hidden_size"] % d["num_attention_heads"] == 0,
     ),
+    "output_stride": (
+        {"model_type": "mobilevitv2", "image_size": 256, "output_stride": 32, "hidden_sizes": [64, 128, 256]},
+        lambda d: d["image_size"] >= 2 * d["output_stride"],
+    ),
 }
 
 

@@ -154,7 +154,10 @@ _register("hash_buckets", "num_hash_buckets")
 _register("attn_window", "attention_window")
 _register("image_size", "max_image_size", "min_image_size")
 _register("positions", "max_vit_seq_len", "position_embedding_size", "img_max_token_num")
-_register("hidden", "d_latents", "qk_channels", "v_channels")
+_register("hidden", "d_latents", "qk_channels", "v_channels", "class_expand")
+_register("layers", "l_layers", "x_layers", "r_layers")
+_register("positions", "max_pos_emb", "context_length")
+_register("vocoder_channels", "upsample_initial_channel", "duration_predictor_filter_channels", "output_quantile_len")
 _register("layers", "num_self_attends_per_block")
 _register("res_blocks", "num_res_blocks")
 _register("latents", "latent_query_num", "num_latents")
@@ -1047,7 +1050,7 @@ def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
         return min(value, TINY[simple[kind]])
     if kind == "vocab":
         return min(value, ctx.vocab_size if ctx.vocab_size is not None else TINY["vocab"])
-    fixed = {"attn_window": 4, "small_labels": 16, "hash_buckets": 256, "queries": 8, "window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
+    fixed = {"vocoder_channels": 32, "attn_window": 4, "small_labels": 16, "hash_buckets": 256, "queries": 8, "window": 4, "base_channels": 32, "res_blocks": 1, "latents": 64, "groups_one": 1, "first_dense": 1, "small_conv": 16, "conv_groups": 4, "ssm_state": 16,
              "dt_rank": 8, "free_head_dim": TINY["head_dim"]}
     if kind in fixed:
         return min(value, fixed[kind])

@@ -49,6 +49,17 @@ def _variant(session: Any, name: str) -> Any:
     return session.variants(name)[0]
 
 
+@pytest.fixture(scope="module")
+def package_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Child processes import a copy of the package taken once: cache keys include a fingerprint of
+    the builder's sources, and two processes of one race must not see different edits of them."""
+    src = tmp_path_factory.mktemp("package-snapshot")
+    shutil.copytree(REPO / "pytest_tinymodels", src / "pytest_tinymodels", ignore=shutil.ignore_patterns("__pycache__"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p))
+        yield src
+
+
 @pytest.fixture
 def holder(tmp_path: Path) -> Iterator[Any]:
     """Start a process that takes a key's lock and holds it; killed at teardown."""
@@ -81,6 +92,7 @@ def test_eight_processes_race_for_the_same_cold_entries(tmp_path: Path, rep: int
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("package_snapshot")
 def test_processes_race_the_real_builder(tmp_path: Path) -> None:
     """4 processes (torch imported first, then released together) ensure+load tiny_llama in one cold cache."""
     result = stress.race_real(tmp_path, procs=4)
@@ -88,6 +100,7 @@ def test_processes_race_the_real_builder(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("package_snapshot")
 def test_two_xdist_sessions_at_once_build_each_entry_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytest.importorskip("xdist")
     cache = tmp_path / "shared-cold-cache"
@@ -122,6 +135,7 @@ def test_build_killed_while_writing_the_marker_or_publishing(tmp_path: Path, die
     assert result["partial"] == [] and result["rebuilt"] and result["leftover_after"] == 0 and result["ok"], result
 
 
+@pytest.mark.usefixtures("package_snapshot")
 def test_real_build_killed_while_writing_safetensors(tmp_path: Path) -> None:
     result = stress.kill_trial(tmp_path, trial=0, real=True, die_at="safetensors")
     assert result["killed"] and not result["published_before_kill"] and result["leftover_before"] == 1, result

@@ -135,7 +135,7 @@ def _pixel_values(c: _Ctx) -> torch.Tensor:
     h, w = image_size_of(c.config)
     channels = _find(c.config, "num_channels", _VISION_KEYS) or 3
     frames = _find(c.config, "num_frames", _VISION_KEYS)
-    video = getattr(c.model, "main_input_name", "") in ("pixel_values", "pixel_values_videos")
+    video = getattr(c.model, "main_input_name", "") != "inputs"  # Perceiver's multimodal config has frames too
     if video and isinstance(frames, int) and frames > 0:  # video models: (batch, frames, channels, h, w)
         return c.randn(c.b, frames, channels, h, w)
     return c.randn(c.b, channels, h, w)

@@ -418,6 +418,7 @@ def expand(task: str, include: str | Sequence[str] = "*", exclude: Sequence[str]
 #: config attributes a task needs on top of the shrunk config (applied only where the config has them).
 TASK_CONFIG: dict[str, dict[str, object]] = {
     "causal-lm": {"is_decoder": True},
+    "text-encoding": {"is_encoder_decoder": False},  # encoder halves of seq2seq models (T5GemmaEncoderModel)
     "sequence-classification": {"num_labels": 2},
     "token-classification": {"num_labels": 3},
     "image-classification": {"num_labels": 3},

@@ -152,3 +152,11 @@ def test_task_config_updates():
 
     assert task_config_updates(resolve("bert", "BertLMHeadModel", None), BertConfig()) == {"is_decoder": True}
     assert task_config_updates(resolve("llama", None, "sequence-classification"), LlamaConfig()) == {"num_labels": 2}
+
+
+def test_text_encoding_uses_encoder_only_configs():
+    from transformers import T5Config
+
+    info = resolve("t5gemma", "T5GemmaEncoderModel", None)
+    assert info.task == "text-encoding"
+    assert task_config_updates(info, T5Config()) == {"is_encoder_decoder": False}

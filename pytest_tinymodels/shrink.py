@@ -155,9 +155,12 @@ _register("attn_window", "attention_window")
 _register("image_size", "max_image_size", "min_image_size")
 _register("positions", "max_vit_seq_len", "position_embedding_size", "img_max_token_num")
 _register("hidden", "d_latents", "qk_channels", "v_channels", "class_expand")
-_register("layers", "l_layers", "x_layers", "r_layers")
+_register("layers", "l_layers", "x_layers", "r_layers", "speech_encoder_layers", "t2u_encoder_layers",
+          "t2u_decoder_layers")
+_register("heads", "speech_encoder_attention_heads", "t2u_encoder_attention_heads", "t2u_decoder_attention_heads")
 _register("positions", "max_pos_emb", "context_length")
-_register("vocoder_channels", "upsample_initial_channel", "duration_predictor_filter_channels", "output_quantile_len")
+_register("vocoder_channels", "upsample_initial_channel", "duration_predictor_filter_channels", "output_quantile_len",
+          "duration_predictor_channels", "speech_decoder_postnet_units")
 _register("layers", "num_self_attends_per_block")
 _register("res_blocks", "num_res_blocks")
 _register("latents", "latent_query_num", "num_latents")
@@ -175,7 +178,8 @@ KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(lowrank|lora_rank|adapter_rank|laurel_rank)$"), "lora_rank"),
     (re.compile(r"^num_\w+_labels$"), "small_labels"),
     (re.compile(r"^max_\w*position_embeddings$"), "positions"),
-    (re.compile(r"^(num|n)_\w*layers$"), "layers"),
+    (re.compile(r"(^|_)(num|n)_\w*layers$"), "layers"),
+    (re.compile(r"linear_units$"), "intermediate"),
     (re.compile(r"(^|_)(num_experts|n_experts|num_routed_experts)$"), "experts"),
 ]
 

@@ -193,6 +193,11 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
             special_token_ids=ids,
             overrides=spec.config,
         )
+        for key, value in architectures.task_config_updates(arch, config).items():
+            if key not in spec.config:  # the manifest's config wins over task defaults
+                setattr(config, key, value)
+        model_cls = _model_class(arch.class_name)
+        config = shrink.config_for_class(config, model_cls)  # e.g. Emu3ForCausalLM takes the text config
         config.architectures = [arch.class_name]
         if ids and ids.get("decoder_start_token_id") is not None:
             config.decoder_start_token_id = ids["decoder_start_token_id"]
@@ -206,7 +211,6 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
         elif tokenizer is not None:
             tokenizer.save_pretrained(str(repo))
     with stage("model"):
-        model_cls = _model_class(arch.class_name)
         torch.manual_seed(spec.seed)
         model = model_cls(config)
         model.eval()
@@ -215,9 +219,9 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
             model = model.to(dtype)
     if spec.smoke:
         with stage("smoke"):
-            from . import smoke
+            from . import processors, smoke
 
-            smoke.smoke_forward(model, smoke.dummy_inputs(model, config, tokenizer))
+            smoke.smoke_forward(model, smoke.dummy_inputs(model, config, processors.smoke_processor(arch, config)))
     with stage("save"):
         model.save_pretrained(str(repo), safe_serialization=True)
         _drop_unsafe_files(repo)

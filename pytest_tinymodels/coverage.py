@@ -78,7 +78,9 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
         row["built"] = True
         stage = "inputs"
         t1 = time.perf_counter()
-        processor = _feature_extractor(info, config)
+        from .processors import smoke_processor
+
+        processor = smoke_processor(info, config)
         inputs = dummy_inputs(model, config, processor, task=info.task)
         stage = "forward"
         smoke_forward(model, inputs)
@@ -96,16 +98,6 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
     return row
 
 
-def _feature_extractor(info: ArchInfo, config: Any) -> Any:
-    """The tiny feature extractor of audio models (their input layout is the extractor's), else None."""
-    if info.modality not in ("audio", "multimodal"):
-        return None
-    from .processors import ProcessorError, tiny_feature_extractor
-
-    try:
-        return tiny_feature_extractor(info.model_type, config)
-    except ProcessorError:
-        return None
 
 
 # --------------------------------------------------------------------------- worker pool

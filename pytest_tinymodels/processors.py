@@ -243,3 +243,13 @@ def build_dataset(modality: str, params: Mapping[str, Any] | None = None, *, see
         return Dataset.from_dict({"audio": rows, "label": [int(i % labels) for i in range(n)], "text": texts},
                                  features=features)
     raise ProcessorError(f"no tiny dataset for modality {modality!r}; use 'image' or 'audio' (text: dataset.py)")
+
+
+def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:
+    """The feature extractor that lays out audio inputs for a smoke forward (None for other models)."""
+    if arch.modality not in ("audio", "multimodal"):
+        return None
+    try:
+        return tiny_feature_extractor(arch.model_type, config)
+    except ProcessorError:
+        return None

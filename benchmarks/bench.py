@@ -583,10 +583,10 @@ def _built_count(stdout: str) -> str:
 
 
 def _skip_reasons(suite: Path, cache: Path, arch: list[str]) -> list[str]:
-    """The skip reasons of a warm run (why an architecture could not be built), for the details."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "-n", "2", *arch]
+    """Why architectures were skipped (could not be built) or failed the forward test, for the details."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs", "--tb=no", "-n", "2", *arch]
     _, proc = timed_run(cmd, cwd=suite, cache=cache)
-    return ["  " + line for line in proc.stdout.splitlines() if line.startswith("SKIPPED")][:80]
+    return ["  " + line[:400] for line in proc.stdout.splitlines() if line.startswith(("SKIPPED", "FAILED"))][:120]
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -179,6 +179,24 @@ def bench_overhead(report: Report, work: Path, reps: int) -> None:
     report.add("overhead", "200 plain tests, pytest wall time, -p no:tinymodels", fmt_s(without),
                note=_spread(times["-p no:tinymodels"]))
     report.add("overhead", "ratio with / without", f"{ratio:.3f}x", "<= 1.05", verdict(ratio <= 1.05))
+    inproc = run_child("""
+        import contextlib, io, json, os, statistics, sys, time
+        import pytest
+        os.chdir(sys.argv[1])
+        args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+        runs = {"with": [], "without": []}
+        for i in range(int(sys.argv[2]) + 2):
+            for key, extra in (("with", []), ("without", ["-p", "no:tinymodels"])):
+                start = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    pytest.main(args + extra)
+                if i >= 2:  # the first runs import everything
+                    runs[key].append(time.perf_counter() - start)
+        print(json.dumps({k: statistics.median(v) for k, v in runs.items()}))
+    """, str(suite), str(reps), cache=cache)
+    report.add("overhead", "same suite in one process (imports paid once): per-session cost of the plugin",
+               f"{(inproc['with'] - inproc['without']) * 1000:.1f} ms",
+               note=f"median pytest.main() {inproc['with']:.3f} s with, {inproc['without']:.3f} s without")
     imports = run_child("""
         import json, subprocess, sys
         out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pytest; import pytest_tinymodels.plugin"],
@@ -662,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pytest-tinymodels benchmarks: {', '.join(sections)}; reps {reps}; work dir {work}\n{machine()}", flush=True)
     report = Report()
     runners: dict[str, Callable[[], None]] = {
-        "overhead": lambda: bench_overhead(report, work, reps),
+        "overhead": lambda: bench_overhead(report, work, max(reps, 15) if not args.quick else reps),
         "warm": lambda: bench_warm(report, work, reps),
         "fresh": lambda: bench_fresh(report, work, reps),
         "cold": lambda: bench_cold(report, work, max(3, reps // 2) if not args.quick else 1),

@@ -207,7 +207,14 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
         if arch.modality != "text" and not spec.source:
             from . import processors
 
-            processor_info["processor"] = processors.build_processor(arch, config, repo, tokenizer=tokenizer)
+            try:
+                processor_info["processor"] = processors.build_processor(arch, config, repo, tokenizer=tokenizer)
+            except processors.ProcessorError as exc:
+                if tokenizer is None:
+                    raise
+                # e.g. Llama4ForCausalLM: a multimodal model type used for a text task needs its tokenizer only
+                tokenizer.save_pretrained(str(repo))
+                processor_info["processor_error"] = str(exc).splitlines()[0][:300]
         elif tokenizer is not None:
             tokenizer.save_pretrained(str(repo))
     with stage("model"):
@@ -276,7 +283,7 @@ def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
     """
     from .tokenizer_train import special_token_ids
 
-    ids = special_token_ids(tokenizer)
+    ids = {k: v for k, v in special_token_ids(tokenizer).items() if v is not None}  # configs validate ids as ints
     start = getattr(base, "decoder_start_token_id", None)
     if start is not None or getattr(base, "is_encoder_decoder", False):
         role = next((r for r in ("pad", "eos", "bos") if start is not None and getattr(base, f"{r}_token_id", None) == start), "pad")

@@ -100,10 +100,46 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
 
 
 
+def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
+    """Build ``info`` exactly as a fixture entry is built (``builder.build_entry``); return its row."""
+    row: dict[str, Any] = {
+        "id": info.id, **asdict(info), "built": False, "forward": False, "params": None,
+        "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
+    }
+    try:
+        from .builder import build_entry
+        from .errors import BuildError
+        from .manifest import FixtureSpec
+
+        spec = FixtureSpec(name=f"coverage_{info.model_type}", manifest=Path("<coverage>"),
+                           model_type=info.model_type, architecture=info.class_name, task=info.task)
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            t0 = time.perf_counter()
+            try:
+                recipe = build_entry(spec, Path(tmp) / "entry", arch=info)
+            except BuildError as exc:
+                row["stage"], row["reason"] = exc.stage, _one_line(exc)
+                row["built"] = exc.stage in ("smoke",)
+                return row
+            row["build_s"] = round(time.perf_counter() - t0, 3)
+            row["built"] = row["forward"] = True  # build_entry runs the smoke forward
+            row["params"] = recipe.get("num_parameters")
+            row["size_bytes"] = recipe.get("safetensors_bytes")
+            row["forward_s"] = recipe.get("timings", {}).get("smoke")
+            if row["size_bytes"] and row["size_bytes"] > SIZE_LIMIT_BYTES:
+                row["stage"], row["reason"] = "size", f"safetensors {row['size_bytes']} bytes > {SIZE_LIMIT_BYTES}"
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        row["stage"] = row["stage"] or "build"
+        row["reason"] = _one_line(exc)
+    return row
+
+
 # --------------------------------------------------------------------------- worker pool
 
 
-def _worker(conn: Any, workdir: str) -> None:
+def _worker(conn: Any, workdir: str, fixtures: bool = False) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -123,13 +159,14 @@ def _worker(conn: Any, workdir: str) -> None:
             return
         if msg is None:
             return
-        conn.send(check_architecture(ArchInfo(**msg), Path(workdir)))
+        check = check_fixture if fixtures else check_architecture
+        conn.send(check(ArchInfo(**msg), Path(workdir)))
 
 
 class _Slot:
-    def __init__(self, ctx: Any, workdir: str) -> None:
+    def __init__(self, ctx: Any, workdir: str, fixtures: bool = False) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, workdir), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, workdir, fixtures), daemon=True)
         self.proc.start()
         child.close()
         self.info: ArchInfo | None = None
@@ -157,18 +194,19 @@ def _failed_row(info: ArchInfo, stage: str, reason: str) -> dict:
             "build_s": None, "forward_s": None, "stage": stage, "reason": reason}
 
 
-def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, progress: bool) -> list[dict]:
+def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, progress: bool,
+              fixtures: bool = False) -> list[dict]:
     ctx = mp.get_context("spawn")
     pending = list(archs)
     results: dict[str, dict] = {}
-    slots = [_Slot(ctx, workdir) for _ in range(max(1, min(jobs, len(archs))))]
+    slots = [_Slot(ctx, workdir, fixtures) for _ in range(max(1, min(jobs, len(archs))))]
     done = 0
     try:
         while pending or any(s.info for s in slots):
             for i, s in enumerate(slots):
                 if s.info is None and pending:
                     if not s.proc.is_alive():
-                        slots[i] = s = _Slot(ctx, workdir)
+                        slots[i] = s = _Slot(ctx, workdir, fixtures)
                     s.info, s.started = pending.pop(0), time.monotonic()
                     s.conn.send(asdict(s.info))
             busy = [s for s in slots if s.info]
@@ -242,8 +280,12 @@ def _markdown(report: dict) -> str:
         f"(transformers {meta['transformers']}, torch {meta['torch']}, {meta['jobs']} process(es), "
         f"{meta['wall_s']} s wall).",
         "",
-        "Each architecture: generic shrink of the library's default config (stand-in vocabulary "
-        f"{COVERAGE_VOCAB}), `cls(config)`, `save_pretrained` (safetensors), one forward pass with finite outputs.",
+        ("Each architecture is built exactly as a fixture is (`builder.build_entry`): shrunk config, tokenizer "
+         "trained on the corpus or tiny image processor / feature extractor, model, smoke forward with finite "
+         "outputs, safetensors, dataset."
+         if str(meta.get("mode", "")).startswith("fixtures") else
+         "Each architecture: generic shrink of the library's default config (stand-in vocabulary "
+         f"{COVERAGE_VOCAB}), `cls(config)`, `save_pretrained` (safetensors), one forward pass with finite outputs."),
         "",
         "| task | classes | built | forward ok | forward % | ≤ 2 MB | forward ok and ≤ 2 MB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -287,6 +329,7 @@ def run_coverage(
     *,
     command: str | None = None,
     progress: bool = True,
+    fixtures: bool = False,
 ) -> dict:
     """Sweep every architecture of ``tasks`` (all tasks when None); write ``coverage.json`` and
     ``COVERAGE.md`` into ``out_dir`` and return the report dict."""
@@ -298,7 +341,7 @@ def run_coverage(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinymodels-coverage-") as workdir:
-        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress)
+        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress, fixtures)
     report = {
         "meta": {
             "command": command or f"run_coverage(tasks={tasks!r}, jobs={jobs})",
@@ -309,6 +352,8 @@ def run_coverage(
             "tasks": tasks or "all",
             "wall_s": round(time.monotonic() - t0, 1),
             "vocab_size": COVERAGE_VOCAB,
+            "mode": "fixtures (full builder: trained tokenizer, processor, dataset, smoke)" if fixtures
+            else "generic (config + model + forward, stand-in vocabulary)",
         },
         "summary": _summary(rows),
         "results": rows,
@@ -330,10 +375,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--exclude", action="append", default=[], help="model type / class glob to leave out")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per architecture (default 60)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-architecture progress lines")
+    p.add_argument("--fixtures", action="store_true",
+                   help="build each architecture exactly as a fixture is built (trained tokenizer, processor, dataset)")
     args = p.parse_args(argv)
     command = "python -m pytest_tinymodels coverage " + " ".join(shlex.quote(a) for a in argv)
     report = run_coverage(args.tasks, args.out, args.include or "*", args.exclude, args.jobs, args.timeout,
-                          command=command.strip(), progress=not args.quiet)
+                          command=command.strip(), progress=not args.quiet, fixtures=args.fixtures)
     for task, s in sorted(report["summary"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
         print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built")
     print(f"wrote {args.out / 'COVERAGE.md'} and {args.out / 'coverage.json'}")

@@ -543,13 +543,19 @@ architectures = "*"
 SWEEP_TEST = """
 import torch
 
+from pytest_tinymodels import smoke
+
 
 def test_forward(tiny_causal):
-    model, tokenizer, dataset = tiny_causal
-    batch = tokenizer(dataset["text"][:2], padding=True, truncation=True, max_length=16, return_tensors="pt")
+    model, processor, dataset = tiny_causal
+    if tiny_causal.recipe.get("modality", "text") == "text":
+        batch = processor(dataset["text"][:2], padding=True, truncation=True, max_length=16, return_tensors="pt")
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    else:  # image/audio/multimodal causal LMs: the library's dummy inputs for the model's processor
+        inputs = smoke.dummy_inputs(model, model.config, processor)
     with torch.no_grad():
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    assert out.logits.shape[-1] >= len(tokenizer)
+        out = model(**inputs)
+    assert torch.isfinite(out.logits).all()
 """
 
 

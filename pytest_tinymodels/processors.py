@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import TinyModelsError
+from .smoke import _AUDIO_KEYS, _VISION_KEYS, _find
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -42,23 +43,8 @@ AUDIO_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "sampling_rate": 16000, "s
 #: sampling rate of every tiny feature extractor (Hz).
 SAMPLING_RATE = 16000
 
-_VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
-_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config", "encoder_config")
-
-
-def _lookup(config: Any, attr: str, subkeys: tuple[str, ...]) -> Any:
-    value = getattr(config, attr, None)
-    if value is not None:
-        return value
-    for key in subkeys:
-        sub = getattr(config, key, None)
-        if sub is not None and getattr(sub, attr, None) is not None:
-            return getattr(sub, attr)
-    return None
-
-
 def _image_size(config: Any) -> int:
-    size = _lookup(config, "image_size", _VISION_KEYS)
+    size = _find(config, "image_size", _VISION_KEYS)
     if isinstance(size, (list, tuple)) and size:
         size = size[0]
     return int(size) if isinstance(size, int) and size > 0 else 32
@@ -144,12 +130,12 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
         kwargs["sampling_rate"] = SAMPLING_RATE
     bins = None
     if config is not None:
-        bins = _lookup(config, "num_mel_bins", _AUDIO_KEYS) or _lookup(config, "input_feat_per_channel", _AUDIO_KEYS)
+        bins = _find(config, "num_mel_bins", _AUDIO_KEYS) or _find(config, "input_feat_per_channel", _AUDIO_KEYS)
     if bins and "feature_size" in params:
         kwargs["feature_size"] = int(bins)
     if bins and "num_mel_bins" in params:
         kwargs["num_mel_bins"] = int(bins)
-    src = _lookup(config, "max_source_positions", _AUDIO_KEYS) if config is not None else None
+    src = _find(config, "max_source_positions", _AUDIO_KEYS) if config is not None else None
     if isinstance(src, int) and "chunk_length" in params and "hop_length" in params:
         hop = params["hop_length"].default if isinstance(params["hop_length"].default, int) else 160
         samples = 2 * src * hop

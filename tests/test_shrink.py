@@ -360,7 +360,8 @@ def test_representative_family_builds_and_runs(model_type, architecture):
     import torch
     import transformers
 
-    from pytest_tinymodels.coverage import COVERAGE_SPECIAL_IDS, SIZE_LIMIT_BYTES, _feature_extractor
+    from pytest_tinymodels.coverage import COVERAGE_SPECIAL_IDS, SIZE_LIMIT_BYTES
+    from pytest_tinymodels.processors import smoke_processor
     from pytest_tinymodels.smoke import dummy_inputs, smoke_forward
 
     info = resolve(model_type, architecture, None)
@@ -373,7 +374,7 @@ def test_representative_family_builds_and_runs(model_type, architecture):
         model.save_pretrained(tmp)
         size = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
     assert 0 < size < SIZE_LIMIT_BYTES
-    smoke_forward(model, dummy_inputs(model, model.config, _feature_extractor(info, model.config), task=info.task))
+    smoke_forward(model, dummy_inputs(model, model.config, smoke_processor(info, model.config), task=info.task))
 
 
 def test_base_config_fixes_only_invalid_library_defaults():

@@ -1,0 +1,1 @@
+"""benchmarks/gpu: its own rootdir manifest (fixtures.toml beside this file)."""

@@ -54,7 +54,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "tiny_cuda: the test needs a CUDA GPU (skipped where none exists)")
     try:
         manifest, manifest_setting = _load_manifest(config)
     except ManifestError as exc:

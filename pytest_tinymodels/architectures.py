@@ -298,7 +298,14 @@ def _class_index() -> dict[str, list[tuple[str, str]]]:
 
 
 def resolve(model_type: str | None, architecture: str | None, task: str | None) -> ArchInfo:
-    """Resolve a (model type, architecture class, task) triple, any of which may be omitted.
+    """Resolve a (model type, architecture class, task) triple, any of which may be omitted;
+    see :func:`resolve_names`.  The result also carries the modality (which costs importing
+    transformers' processor auto-mappings)."""
+    return _info(*resolve_names(model_type, architecture, task))
+
+
+def resolve_names(model_type: str | None, architecture: str | None, task: str | None) -> tuple[str, str, str]:
+    """The ``(model_type, class_name, task)`` a partial triple stands for, any part of which may be omitted.
 
     * model type only: the class of the first task of :data:`TASK_ORDER` that has it
       (``base`` = AutoModel last);
@@ -354,14 +361,14 @@ def resolve(model_type: str | None, architecture: str | None, task: str | None) 
         owners = list(dict.fromkeys(mt for _, mt in hits))
         chosen_mt = owners[0] if len(owners) == 1 else _owner_of_class(architecture, owners)
         chosen_task = next(t for t, mt in hits if mt == chosen_mt)
-        return _info(chosen_mt, architecture, chosen_task)
+        return chosen_mt, architecture, chosen_task
 
     assert model_type is not None
     tasks = [task] if task is not None else [t for t in TASK_ORDER]
     for t in tasks:
         classes = _task_table(t).get(model_type)
         if classes:
-            return _info(model_type, classes[0], t)
+            return model_type, classes[0], t
     if task is not None:
         available = [t for t in sorted(TASKS) if model_type in _task_table(t)]
         raise ArchitectureError(

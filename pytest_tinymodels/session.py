@@ -118,10 +118,10 @@ class TinySession:
             if not spec.parametrized:
                 if spec.download or spec.source:  # resolved by the builder from the repo's config.json
                     return [Variant("", spec)]
-                arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
-                # normalized: "llama" and "llama"+"LlamaForCausalLM" are the same entry
-                return [Variant("", replace(spec, model_type=arch.model_type, architecture=arch.class_name,
-                                            task=arch.task), arch)]
+                # normalized: "llama" and "llama"+"LlamaForCausalLM" are the same entry; the modality
+                # (ArchInfo) is left to the builder: reusing a built entry never needs it
+                model_type, class_name, task = architectures.resolve_names(spec.model_type, spec.architecture, spec.task)
+                return [Variant("", replace(spec, model_type=model_type, architecture=class_name, task=task))]
             include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
             infos = architectures.expand(spec.task, include, spec.exclude)
         except architectures.ArchitectureError as exc:

@@ -26,14 +26,21 @@ def get_fixture(
     manifest: str | None = None,
     cache_dir: str | None = None,
     device: str | None = None,
+    dtype: str | None = None,
     variant: str | None = None,
 ) -> "TinyTriple":
-    """Build (or reuse) the tiny entry ``name`` and return a fresh triple, without pytest."""
+    """Build (or reuse) the tiny entry ``name`` and return a fresh triple, without pytest.
+
+    ``device``/``dtype`` override the manifest (like ``--tiny-device``/``--tiny-dtype``); ``variant``
+    picks one architecture of a parametrized fixture (its test id, e.g. ``"llama"``).
+    """
     from .cache import Cache
     from .manifest import load_manifest
     from .session import TinySession, resolve_cache_dir
 
-    session = TinySession(load_manifest(manifest), Cache(resolve_cache_dir(cache_dir).value), device=device)
+    session = TinySession(
+        load_manifest(manifest), Cache(resolve_cache_dir(cache_dir).value), device=device, dtype=dtype
+    )
     variants = session.variants(name)
     chosen = next((v for v in variants if v.id == (variant or "")), None) if variant or len(variants) != 1 else variants[0]
     if chosen is None:

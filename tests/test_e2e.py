@@ -130,3 +130,16 @@ def test_triple_api(tiny_gpt2) -> None:
     again = AutoModelForCausalLM.from_pretrained(tiny_gpt2.path)
     assert AutoTokenizer.from_pretrained(tiny_gpt2.path).get_vocab() == tiny_gpt2.tokenizer.get_vocab()
     assert all(torch.equal(p, q) for p, q in zip(again.parameters(), tiny_gpt2.model.parameters()))
+
+
+def test_get_fixture_outside_pytest(tmp_path: Path) -> None:
+    from pytest_tinymodels import get_fixture
+
+    manifest = tmp_path / "fixtures.toml"
+    manifest.write_text('[fixtures.lm]\ntask = "causal-lm"\narchitectures = ["gpt2", "llama"]\n')
+    model, tokenizer, _ = get_fixture("tiny_gpt2", cache_dir=str(tmp_path / "c"), dtype="bfloat16")
+    assert model.dtype == torch.bfloat16 and len(tokenizer) == model.config.vocab_size
+    llama = get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"), variant="llama")
+    assert type(llama.model).__name__ == "LlamaForCausalLM"
+    with pytest.raises(KeyError, match="variant="):
+        get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"))

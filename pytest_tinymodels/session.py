@@ -11,7 +11,7 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from .cache import Cache, CacheResult, cache_key
 from .errors import ManifestError, TinyModelsError
@@ -95,6 +95,7 @@ class TinySession:
         self._loaded: dict[tuple[str, str, str], Any] = {}
         self._variants: dict[str, list[Variant]] = {}
         self._failures: dict[str, TinyModelsError] = {}
+        self._keys: dict[int, tuple[FixtureSpec, str]] = {}
         self._lock = threading.RLock()
 
     # -- what to build ------------------------------------------------------------------------
@@ -125,8 +126,7 @@ class TinySession:
             include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
             infos = architectures.expand(spec.task, include, spec.exclude)
         except architectures.ArchitectureError as exc:
-            raise ManifestError(str(exc.message if hasattr(exc, "message") else exc), path=spec.manifest,
-                                fixture=spec.name, field=getattr(exc, "field", None)) from None
+            raise ManifestError(exc.message, path=spec.manifest, fixture=spec.name, field=exc.field) from None
         if self.arch_filter:
             infos = [i for i in infos if _matches(i, self.arch_filter)]
         ids = _unique_ids(infos)
@@ -134,19 +134,27 @@ class TinySession:
 
     # -- build / reuse ------------------------------------------------------------------------
     def key(self, spec: FixtureSpec) -> str:
+        """The cache key of ``spec``; every test's fixture asks for it, so it is computed once per spec
+        object, except for ``source`` specs, whose key follows the source files' current content."""
+        with self._lock:
+            known = self._keys.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
         from .builder import key_fields
 
-        return cache_key(key_fields(spec))
+        key = cache_key(key_fields(spec))
+        if not spec.source:
+            with self._lock:
+                self._keys[id(spec)] = (spec, key)  # holding spec keeps its id from being reused
+        return key
 
-    def ensure(self, variant: Variant, *, progress: Callable[[str], None] | None = None) -> CacheResult:
+    def ensure(self, variant: Variant) -> CacheResult:
         """Build the entry of ``variant`` if needed (exactly once across processes), else reuse it."""
         from .builder import build_entry, label_of
 
         spec = variant.spec
         key = self.key(spec)
         label = label_of(spec)
-        if progress is not None and not self.cache.lookup(key):
-            progress(f"building tiny entry {spec.name}{'[' + variant.id + ']' if variant.id else ''} ({label})")
         result = self.cache.get_or_build(
             key,
             lambda dest: build_entry(spec, dest, arch=variant.arch),

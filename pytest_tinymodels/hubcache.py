@@ -123,9 +123,10 @@ class HubTarget:
     def label(self) -> str:
         if self.fixture:
             return f"fixture {self.fixture}"
-        spec = self.spec
-        assert spec is not None
-        return spec.architecture or spec.model_type or spec.download or spec.source or spec.name
+        assert self.spec is not None
+        from .builder import label_of
+
+        return label_of(self.spec)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ def code_fingerprint() -> str:
         path = here / f"{name}.py"
         digest.update(name.encode())
         digest.update(path.read_bytes() if path.is_file() else b"-")
+    for path in sorted((here / "families").glob("*.py")):  # the per-family rules shape entries too
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -145,7 +148,8 @@ class _Stage:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.timings[self.name] = time.perf_counter() - self.start
         if exc is not None and isinstance(exc, Exception) and not isinstance(exc, TinyModelsError):
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+            message = f"{type(exc).__name__}: {text}"[:500]
             raise BuildError(message, fixture=self.fixture, stage=self.name) from exc
 
 

@@ -114,7 +114,8 @@ class LoadedEntry:
         )
         model.to(self.device)
         model.eval()
-        tokenizer = load_processor(repo, recipe.get("modality", "text"))
+        needs = (recipe.get("processor") or {}).get("needs") if isinstance(recipe.get("processor"), dict) else None
+        tokenizer = load_processor(repo, recipe.get("modality", "text"), needs=needs)
         dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=self._scratch() / "dataset")
         return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe)
 
@@ -182,8 +183,12 @@ def _copy_memo(flat: list[Any]) -> dict[int, Any]:
     return memo
 
 
-def load_processor(repo: Path, modality: str) -> Any:
-    """The tokenizer (text) or processor (image/audio/multimodal) saved in ``repo``."""
+def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None) -> Any:
+    """The tokenizer (text) or processor (image/audio/multimodal) saved in ``repo``.
+
+    ``needs``: libraries the saved processor class requires (recorded at build time).  When one is
+    missing here, the tokenizer alone (multimodal) or None is returned, with a warning that says which.
+    """
     from transformers import AutoTokenizer
 
     if modality == "text":
@@ -191,11 +196,29 @@ def load_processor(repo: Path, modality: str) -> Any:
     from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoProcessor
 
     errors = []
-    for loader in (AutoProcessor, AutoImageProcessor, AutoFeatureExtractor, AutoTokenizer):
+    for loader in (AutoProcessor, AutoImageProcessor, AutoFeatureExtractor):
         try:
             return loader.from_pretrained(str(repo), trust_remote_code=False)
         except Exception as exc:  # noqa: BLE001 - try the next kind of processor
             errors.append(f"{loader.__name__}: {exc}")
+    tokenizer = None
+    if (repo / "tokenizer_config.json").is_file() or (repo / "tokenizer.json").is_file():
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"AutoTokenizer: {exc}")
+    if needs:
+        import warnings
+
+        warnings.warn(
+            f"the processor saved in {repo} needs {', '.join(needs)}, which is not installed: "
+            f"the fixture gives {'the tokenizer alone' if tokenizer is not None else 'no processor'} "
+            f"(pip install {' '.join(needs)} to get it)",
+            stacklevel=2,
+        )
+        return tokenizer
+    if tokenizer is not None:
+        return tokenizer
     raise RuntimeError(f"no processor could be loaded from {repo}: " + "; ".join(errors))
 
 

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ProcessorError",
+    "SavedProcessorConfig",
+    "IMAGE_PROCESSOR_OF",
+    "FEATURE_EXTRACTOR_OF",
+    "missing_library",
     "IMAGE_DATASET_DEFAULTS",
     "AUDIO_DATASET_DEFAULTS",
     "tiny_image_processor",
@@ -42,6 +48,41 @@ IMAGE_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "image_size": 32, "num_lab
 AUDIO_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "sampling_rate": 16000, "samples": 8000, "num_labels": 2}
 #: sampling rate of every tiny feature extractor (Hz).
 SAMPLING_RATE = 16000
+#: model types with no image processor / feature extractor of their own (backbones and encoders used
+#: inside other models) -> the model type whose one they use.  Filled by :mod:`.families`.
+IMAGE_PROCESSOR_OF: dict[str, str] = {}
+FEATURE_EXTRACTOR_OF: dict[str, str] = {}
+#: the image processor of image model types that have none and no entry in :data:`IMAGE_PROCESSOR_OF`:
+#: ViT's (resize to the tiny size, rescale, normalize).
+GENERIC_IMAGE_PROCESSOR_OF = "vit"
+
+_MISSING_LIBRARY = re.compile(r"requires (?:the )?(\S+) library", re.IGNORECASE)
+
+
+def missing_library(exc: BaseException) -> str | None:
+    """The library an ``ImportError`` of transformers' backend checks names (``torchvision``...), else None."""
+    if not isinstance(exc, ImportError):
+        return None
+    found = _MISSING_LIBRARY.search(str(exc))
+    return found.group(1).lower() if found else None
+
+
+class SavedProcessorConfig:
+    """A processor whose class needs a library that is not installed (torchvision, torchaudio...).
+
+    Its ``preprocessor_config.json`` is written with the tiny sizes and the class name, so the entry
+    holds the model's own processor, which loads wherever that library is installed.
+    """
+
+    def __init__(self, class_name: str, type_key: str, values: Mapping[str, Any], missing: str) -> None:
+        self.class_name, self.type_key, self.values, self.missing = class_name, type_key, dict(values), missing
+
+    def save_pretrained(self, save_directory: str | Path) -> None:
+        path = Path(save_directory) / "preprocessor_config.json"
+        path.write_text(json.dumps({self.type_key: self.class_name, **self.values}, indent=2, sort_keys=True) + "\n")
+
+    def __repr__(self) -> str:
+        return f"SavedProcessorConfig({self.class_name}, needs {self.missing})"
 
 def _image_size(config: Any) -> int:
     size = _find(config, "image_size", _VISION_KEYS)
@@ -80,13 +121,22 @@ def _sized(value: Any, size: int) -> dict[str, int] | None:
 
 
 def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None, *, image_size: int | None = None):
-    """The model type's own image processor, resizing/cropping to the tiny image size (default: the config's)."""
+    """The model type's own image processor, resizing/cropping to the tiny image size (default: the config's).
+
+    Model types without one use :data:`IMAGE_PROCESSOR_OF`'s, else ViT's.  When the class needs a
+    library that is not installed (torchvision), a :class:`SavedProcessorConfig` of it is returned.
+    """
     import transformers
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
     size = image_size or (_image_size(config) if config is not None else 32)
     errors = []
-    for name in _class_names(IMAGE_PROCESSOR_MAPPING_NAMES, model_type):
+    source = IMAGE_PROCESSOR_OF.get(model_type, model_type)
+    names = _class_names(IMAGE_PROCESSOR_MAPPING_NAMES, source)
+    if not names and model_type not in IMAGE_PROCESSOR_OF and _takes_images(config):
+        names = _class_names(IMAGE_PROCESSOR_MAPPING_NAMES, GENERIC_IMAGE_PROCESSOR_OF)
+    missing: tuple[str, str] | None = None
+    for name in names:
         cls = getattr(transformers, name, None)
         if cls is None:
             errors.append(f"{name}: not in transformers")
@@ -100,11 +150,26 @@ def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None
                     kwargs[attr] = sized
             return cls(**kwargs)
         except Exception as exc:  # noqa: BLE001 - try the next backend
-            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+            lib = missing_library(exc)
+            if lib and missing is None:
+                missing = (name, lib)
+            errors.append(f"{name}: {type(exc).__name__}: {_first_line(exc)[:120]}")
+    if missing is not None:
+        return SavedProcessorConfig(missing[0], "image_processor_type",
+                                    {"size": {"height": size, "width": size}}, missing[1])
     raise ProcessorError(
         f"no image processor for model type {model_type!r}"
         + (f" ({'; '.join(errors)})" if errors else " in transformers' IMAGE_PROCESSOR_MAPPING_NAMES")
     )
+
+
+def _takes_images(config: Any) -> bool:
+    """Whether a config describes an image input (image size or channel count, here or in a vision sub-config)."""
+    return config is not None and any(_find(config, k, _VISION_KEYS) is not None for k in ("image_size", "num_channels"))
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
 
 
 def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = None):
@@ -118,7 +183,7 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
     import transformers
     from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 
-    names = _class_names(FEATURE_EXTRACTOR_MAPPING_NAMES, model_type)
+    names = _class_names(FEATURE_EXTRACTOR_MAPPING_NAMES, FEATURE_EXTRACTOR_OF.get(model_type, model_type))
     if not names:
         raise ProcessorError(f"no feature extractor for model type {model_type!r} in FEATURE_EXTRACTOR_MAPPING_NAMES")
     cls = getattr(transformers, names[0], None)
@@ -144,7 +209,10 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
     try:
         return cls(**kwargs)
     except Exception as exc:
-        raise ProcessorError(f"{cls.__name__}({kwargs}) failed: {type(exc).__name__}: {exc}") from exc
+        lib = missing_library(exc)
+        if lib:
+            return SavedProcessorConfig(cls.__name__, "feature_extractor_type", kwargs, lib)
+        raise ProcessorError(f"{cls.__name__}({kwargs}) failed: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *, tokenizer: Any = None) -> dict:
@@ -177,10 +245,14 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
     if not parts:
         raise ProcessorError(f"{arch.id}: " + "; ".join(errors))
     for key, part in parts.items():
-        desc[key] = type(part).__name__
+        if isinstance(part, SavedProcessorConfig):
+            desc[key] = part.class_name
+            desc.setdefault("needs", []).append(part.missing)
+        else:
+            desc[key] = type(part).__name__
     processor_name = PROCESSOR_MAPPING_NAMES.get(arch.model_type)
     processor_cls = getattr(transformers, processor_name, None) if isinstance(processor_name, str) else None
-    if processor_cls is not None and tokenizer is not None:
+    if processor_cls is not None and tokenizer is not None and "needs" not in desc:
         try:
             processor = processor_cls(**parts, tokenizer=tokenizer)
             processor.save_pretrained(str(repo_dir))
@@ -236,6 +308,7 @@ def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:
     if arch.modality not in ("audio", "multimodal"):
         return None
     try:
-        return tiny_feature_extractor(arch.model_type, config)
+        extractor = tiny_feature_extractor(arch.model_type, config)
     except ProcessorError:
         return None
+    return None if isinstance(extractor, SavedProcessorConfig) else extractor

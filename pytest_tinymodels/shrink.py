@@ -13,7 +13,10 @@ It is driven by **data**:
   scaled by one power of two per config;
 * integer attributes whose *name* looks like a dimension and whose *value* equals an old hidden or
   intermediate size anywhere in the tree are mapped to the new one (``mm_hidden_size``...);
-* the few families the generic rules cannot handle have small named rules in :data:`FAMILY_RULES`.
+* the few families the generic rules cannot handle have small named rules in :data:`FAMILY_RULES`
+  (generic ones here, family-specific ones registered by :mod:`pytest_tinymodels.families` with
+  :func:`family_rule`), and model types whose defaults the rules cannot fix get a nested dict of
+  values in :data:`MODEL_TYPE_CONFIG`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ __all__ = [
     "TINY",
     "KEY_RULES",
     "FAMILY_RULES",
+    "MODEL_TYPE_CONFIG",
+    "family_rule",
     "ShrinkError",
     "shrink_config",
     "shrink_dict",
@@ -930,6 +935,33 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
 }
 
 
+#: model type -> nested dict applied to the shrunk config dict of that model type (at any depth),
+#: before the manifest's ``config`` overrides.  Filled by :mod:`pytest_tinymodels.families`.
+MODEL_TYPE_CONFIG: dict[str, dict[str, Any]] = {}
+
+
+def family_rule(name: str) -> Callable[[Callable[[dict, _Ctx], None]], Callable[[dict, _Ctx], None]]:
+    """Register a named node rule ``rule(node, ctx)`` in :data:`FAMILY_RULES` (runs on every config node
+    after the generic shrinking; it must check that the node is one of its family's)."""
+
+    def register(rule: Callable[[dict, _Ctx], None]) -> Callable[[dict, _Ctx], None]:
+        if name in FAMILY_RULES and FAMILY_RULES[name] is not rule:
+            raise ValueError(f"family rule {name!r} is registered twice")
+        FAMILY_RULES[name] = rule
+        return rule
+
+    return register
+
+
+def _apply_model_type_config(node: dict) -> None:
+    for k, v in node.items():
+        if _is_config_dict(k, v):
+            _apply_model_type_config(v)
+    values = MODEL_TYPE_CONFIG.get(node.get("model_type", ""))
+    if values:
+        _apply_overrides(node, values)
+
+
 # --------------------------------------------------------------------------- node shrinking
 
 
@@ -1228,6 +1260,7 @@ def shrink_dict(
     ctx = _Ctx(value_map={}, vocab_size=vocab_size, special=dict(special_token_ids or {}))
     _collect(node, ctx)
     _shrink_node(node, ctx, top=True)
+    _apply_model_type_config(node)
     if overrides:
         _apply_overrides(node, overrides)
     return node
@@ -1400,3 +1433,6 @@ def base_config(model_type: str) -> PretrainedConfig:
             "model_type",
             f"no config class for model type {model_type!r}.{_close(model_type, _all_model_types())}",
         ) from exc
+
+
+from . import families as _families  # noqa: E402,F401  (registers the family rules and model-type values)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "INPUT_BUILDERS", "text_vocab_size", "image_size_of"]
+__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "INPUT_BUILDERS", "INPUT_FIXUPS", "input_builder",
+           "input_fixup", "text_vocab_size", "image_size_of"]
 
 
 class SmokeError(TinyModelsError):
@@ -308,6 +309,36 @@ INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
     "past_observed_mask": _past_observed_mask,
 }
 
+#: fixups ``fixup(ctx, inputs)`` run in order after the inputs are built: family special cases that add,
+#: drop or reshape inputs (registered by :mod:`pytest_tinymodels.families` with :func:`input_fixup`).
+INPUT_FIXUPS: dict[str, Callable[[_Ctx, dict[str, Any]], None]] = {}
+
+
+def input_builder(name: str) -> Callable[[Callable[[_Ctx], Any]], Callable[[_Ctx], Any]]:
+    """Register the builder of the forward argument ``name`` in :data:`INPUT_BUILDERS`."""
+
+    def register(builder: Callable[[_Ctx], Any]) -> Callable[[_Ctx], Any]:
+        if name in INPUT_BUILDERS and INPUT_BUILDERS[name] is not builder:
+            raise ValueError(f"input builder {name!r} is registered twice")
+        INPUT_BUILDERS[name] = builder
+        return builder
+
+    return register
+
+
+def input_fixup(name: str) -> Callable[[Callable[[_Ctx, dict[str, Any]], None]], Callable[[_Ctx, dict[str, Any]], None]]:
+    """Register a named fixup ``fixup(ctx, inputs)`` in :data:`INPUT_FIXUPS` (it must check that the model
+    is one of its family's: ``type(ctx.model).__name__``, ``ctx.config.model_type``)."""
+
+    def register(fixup: Callable[[_Ctx, dict[str, Any]], None]) -> Callable[[_Ctx, dict[str, Any]], None]:
+        if name in INPUT_FIXUPS and INPUT_FIXUPS[name] is not fixup:
+            raise ValueError(f"input fixup {name!r} is registered twice")
+        INPUT_FIXUPS[name] = fixup
+        return fixup
+
+    return register
+
+
 #: inputs added whenever the forward accepts them, on top of the main and required ones.
 _ALWAYS = ("attention_mask",)
 _SEQ_INPUTS = frozenset({"input_ids", "decoder_input_ids"})
@@ -382,6 +413,7 @@ def dummy_inputs(
         wanted += [n for n in ("past_time_features", "past_observed_mask") if n in params]
     grid_tower = "grid_thw" in params
     inputs: dict[str, Any] = {}
+    missing: list[str] = []
     for name in dict.fromkeys(wanted):
         if name == "hidden_states" and grid_tower:
             inputs[name] = _flat_patches(c)
@@ -394,8 +426,14 @@ def dummy_inputs(
             continue
         builder = INPUT_BUILDERS.get(name)
         if builder is None:
-            raise SmokeError(f"no dummy input builder for required input {name!r} of {type(model).__name__}")
+            missing.append(name)
+            continue
         inputs[name] = builder(c)
+    for fixup in INPUT_FIXUPS.values():
+        fixup(c, inputs)
+    missing = [name for name in missing if name not in inputs]
+    if missing:
+        raise SmokeError(f"no dummy input builder for required input {missing[0]!r} of {type(model).__name__}")
     cls_name = type(model).__name__
     sep = getattr(config, "sep_token_id", None)
     if "input_ids" in inputs and isinstance(sep, int) and cls_name.endswith(("ForQuestionAnswering",
@@ -468,3 +506,6 @@ def smoke_forward(model: PreTrainedModel, inputs: Mapping[str, Any]) -> Any:
         if not torch.isfinite(t).all():
             raise SmokeError(f"forward of {type(model).__name__} produced non-finite values (shape {tuple(t.shape)})")
     return out
+
+
+from . import families as _families  # noqa: E402,F401  (registers the family input builders and fixups)

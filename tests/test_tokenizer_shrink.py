@@ -423,8 +423,9 @@ def test_truncate_without_sentencepiece_skips_the_model_file(mistral_shrunk, tmp
     def missing():
         raise ImportError("no sentencepiece")
 
+    source = mistral_shrunk("v1", "truncate").dest  # built (or reused) before SentencePiece goes missing
     monkeypatch.setattr(tokenizer_shrink, "_spm_pb2", missing)
-    result = shrink_tokenizer(mistral_shrunk("v1", "truncate").dest, tmp_path / "tok", 600)
+    result = shrink_tokenizer(source, tmp_path / "tok", 600)
     assert "tokenizer.model" not in result.files and any("tokenizer.model not written" in n for n in result.notes)
     tok = check_consistent(result, 600)
     assert tok.decode(tok.encode(EMOJI_TEXT), skip_special_tokens=True) == EMOJI_TEXT

@@ -5,7 +5,9 @@ architectures from their configs and ``forward`` signatures alone.  What it cann
 as data or small named rules, one module per group of families:
 
 * :mod:`.audio` — speech encoders, speech seq2seq, codecs, vocoders, text-to-speech;
-* :mod:`.vision` — image/video backbones, detection, segmentation, depth, keypoints;
+* :mod:`.vision` — image/video backbones, SAM, keypoint matching, video models;
+* :mod:`.detection` — detection, segmentation, depth, document layout and OCR models;
+* :mod:`.size` — what keeps weights big (codebooks, vocoder upsampling, embedding tables);
 * :mod:`.multimodal` — vision-language and omni models and their vision towers;
 * :mod:`.text` — text, time-series and decision models.
 
@@ -22,4 +24,4 @@ Every rule checks that a node / model is one of its family's before touching it,
 different families never interfere; each is covered by the coverage sweep and ``tests/test_families_rules.py``.
 """
 
-from . import audio, multimodal, text, vision  # noqa: F401
+from . import audio, detection, multimodal, size, text, vision  # noqa: F401

@@ -1,7 +1,165 @@
-"""Family special cases: multimodal (see :mod:`pytest_tinymodels.families`)."""
+"""Family special cases: multimodal (see :mod:`pytest_tinymodels.families`).
+
+Vision-language, omni and robotics models.  Their forwards usually need ``input_ids`` holding as many
+image placeholder tokens as the tiny vision tower produces image features, plus extra inputs; the
+configs rules here keep those counts small and the fixups put the placeholders where the model looks.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _forward_params(model: Any) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _with_prefix(c: smoke._Ctx, inputs: dict, token: int, count: int) -> None:
+    """``input_ids`` (and ``attention_mask``) starting with ``count`` copies of ``token``, then text."""
+    torch = c.torch
+    ids = inputs["input_ids"]
+    length = max(ids.shape[-1], count + 4)
+    if ids.shape[-1] < length:
+        ids = torch.cat([ids, c.ids((*ids.shape[:-1], length - ids.shape[-1]))], dim=-1)
+    ids = ids.clone()
+    ids[..., :count] = token
+    inputs["input_ids"] = ids
+    if "attention_mask" in inputs:
+        inputs["attention_mask"] = torch.ones_like(ids)
+
+
+# --------------------------------------------------------------------------- text next to the image
+
+
+@smoke.input_fixup("text_with_pixels")
+def _fix_text_with_pixels(c: smoke._Ctx, inputs: dict) -> None:
+    """Image-to-text models whose main input is ``pixel_values`` but whose forward needs the text too
+    (BLIP captioning, Kosmos-2, InstructBLIP, SAM 3's text prompt): ``input_ids`` and their mask."""
+    if "pixel_values" not in inputs or "input_ids" in inputs:
+        return
+    params = _forward_params(c.model)
+    if "input_ids" not in params:
+        return
+    inputs["input_ids"] = smoke.INPUT_BUILDERS["input_ids"](c)
+    if "attention_mask" in params:
+        inputs["attention_mask"] = c.torch.ones_like(inputs["input_ids"])
+
+
+@smoke.input_fixup("attention_mask_with_ids")
+def _fix_attention_mask(c: smoke._Ctx, inputs: dict) -> None:
+    """Multimodal models that slice the text mask (BLIP-2 image-text retrieval) need it passed explicitly."""
+    if "input_ids" in inputs and "attention_mask" not in inputs and "pixel_values" in inputs:
+        if "attention_mask" in _forward_params(c.model):
+            inputs["attention_mask"] = c.torch.ones_like(inputs["input_ids"])
+
+
+# --------------------------------------------------------------------------- Q-Former models (BLIP-2 family)
+
+
+@shrink.family_rule("query_token_placeholders")
+def _rule_query_tokens(node: dict, ctx: shrink._Ctx) -> None:
+    """BLIP-2 / InstructBLIP(Video): few learned query tokens, and an image / video placeholder id in the
+    vocabulary (library default: None) so the query outputs have a place in the text."""
+    if not (isinstance(node.get("qformer_config"), dict) and _int(node.get("num_query_tokens"))):
+        return
+    node["num_query_tokens"] = min(node["num_query_tokens"], 2)
+    vocab = shrink._tree_vocab(node, ctx)
+    if not _int(vocab):
+        return
+    for k in ("image_token_index", "video_token_index"):
+        if k in node and node[k] is None:
+            node[k] = vocab - 1
+
+
+#: the Q-Former of BLIP-2 also gets its text feed-forward, used by image-text retrieval (ITM) heads.
+shrink.MODEL_TYPE_CONFIG["blip_2_qformer"] = {"use_qformer_text_input": True}
+
+
+def _qformer_config(config: Any) -> Any:
+    return getattr(config, "qformer_config", None) or config
+
+
+@smoke.input_builder("qformer_input_ids")
+def _qformer_input_ids(c: smoke._Ctx) -> Any:
+    """InstructBLIP: the instruction, tokenized for the Q-Former (ids below its own vocabulary)."""
+    vocab = int(getattr(_qformer_config(c.config), "vocab_size", 64) or 64)
+    return c.torch.randint(3, max(4, min(vocab, 512)), (c.b, c.t), generator=c.gen)
+
+
+@smoke.input_builder("query_embeds")
+def _query_embeds(c: smoke._Ctx) -> Any:
+    """A standalone Q-Former: the learned query embeddings, (batch, queries, hidden)."""
+    q = _qformer_config(c.config)
+    return c.randn(c.b, int(getattr(c.config, "num_query_tokens", 4) or 4), int(q.hidden_size))
+
+
+@smoke.input_fixup("qformer_inputs")
+def _fix_qformer(c: smoke._Ctx, inputs: dict) -> None:
+    """Q-Former models: placeholder tokens for the query outputs (one set per video frame), the
+    instruction mask, and image features for a standalone Q-Former's cross-attention."""
+    cfg = c.config
+    if "query_embeds" in inputs and getattr(cfg, "encoder_hidden_size", None):
+        params = _forward_params(c.model)
+        if "encoder_hidden_states" in params and "encoder_hidden_states" not in inputs:
+            inputs["encoder_hidden_states"] = c.randn(c.b, 4, int(cfg.encoder_hidden_size))
+        return
+    if getattr(cfg, "qformer_config", None) is None or not _int(getattr(cfg, "num_query_tokens", None)):
+        return
+    pixels = inputs.get("pixel_values")
+    if pixels is None:
+        return
+    video = "Video" in type(c.model).__name__
+    if video and pixels.dim() == 4:  # (batch, frames, channels, h, w)
+        pixels = inputs["pixel_values"] = pixels.unsqueeze(1).repeat(1, 2, 1, 1, 1)
+    frames = pixels.shape[1] if pixels.dim() == 5 else 1
+    if "qformer_input_ids" in inputs and "qformer_attention_mask" in _forward_params(c.model):
+        inputs["qformer_attention_mask"] = c.torch.ones_like(inputs["qformer_input_ids"])
+    token = getattr(cfg, "video_token_id", None) if video else None
+    token = token if _int(token) else getattr(cfg, "image_token_id", None)
+    if "input_ids" in inputs and _int(token):
+        _with_prefix(c, inputs, token, cfg.num_query_tokens * frames)
+
+
+# --------------------------------------------------------------------------- Kosmos-2
+
+
+#: Kosmos-2 resamples the image into ``latent_query_num`` embeddings (64): a few are enough.
+shrink.MODEL_TYPE_CONFIG["kosmos-2"] = {"latent_query_num": 4}
+
+
+@smoke.input_fixup("image_embeds_position_mask")
+def _fix_image_embeds_position_mask(c: smoke._Ctx, inputs: dict) -> None:
+    """Kosmos-2: the positions of the ``latent_query_num`` image embeddings inside the text (after the
+    first token), given as a 0/1 mask over ``input_ids``."""
+    n = getattr(c.config, "latent_query_num", None)
+    if not (_int(n) and "pixel_values" in inputs and "input_ids" in inputs):
+        return
+    if "image_embeds_position_mask" not in _forward_params(c.model):
+        return
+    ids = inputs["input_ids"]
+    if ids.shape[-1] < n + 2:
+        ids = inputs["input_ids"] = c.torch.cat([ids, c.ids((ids.shape[0], n + 2 - ids.shape[-1]))], dim=-1)
+        if "attention_mask" in inputs:
+            inputs["attention_mask"] = c.torch.ones_like(ids)
+    mask = c.torch.zeros_like(ids)
+    mask[:, 1:n + 1] = 1
+    inputs["image_embeds_position_mask"] = mask
+
+
+@smoke.input_fixup("answer_decoder_ids")
+def _fix_answer_decoder(c: smoke._Ctx, inputs: dict) -> None:
+    """Visual question answering with an answer decoder (BLIP VQA): inference needs ``decoder_input_ids``."""
+    if "pixel_values" not in inputs or "decoder_input_ids" in inputs:
+        return
+    if type(c.model).__name__.endswith("ForQuestionAnswering") and "decoder_input_ids" in _forward_params(c.model):
+        inputs["decoder_input_ids"] = smoke.INPUT_BUILDERS["decoder_input_ids"](c)

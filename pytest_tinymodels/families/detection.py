@@ -1,7 +1,120 @@
-"""Family special cases: detection (see :mod:`pytest_tinymodels.families`)."""
+"""Family special cases: detection (see :mod:`pytest_tinymodels.families`).
+
+Detection, segmentation, depth, document-layout and OCR models: DETR-like models over a timm backbone,
+RT-DETR-like hybrid encoders over CNN backbones, grounding models, PaddlePaddle OCR / layout models,
+DPT-style depth heads.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
+
+_is_int = shrink._is_int
+
+# --------------------------------------------------------------------------- timm backbones
+
+#: timm backbone name prefix -> (transformers model type of the same architecture, offset from timm's
+#: ``features_only`` ``out_indices`` to the transformers backbone's ``out_indices`` over ``stage_names``).
+#: timm's resnet features are [stem, layer1..4] like transformers' stage names; timm's swin has no stem feature.
+TIMM_BACKBONES: dict[str, tuple[str, int]] = {
+    "resnet": ("resnet", 0),
+    "swin": ("swin", 1),
+}
+
+
+def timm_replacement(node: dict) -> dict | None:
+    """The tiny transformers backbone config dict replacing a ``timm_backbone`` config dict, or None."""
+    name = str(node.get("backbone") or "")
+    entry = next((v for k, v in TIMM_BACKBONES.items() if name.startswith(k)), None)
+    if entry is None:
+        return None
+    model_type, offset = entry
+    from transformers import AutoConfig
+
+    base = AutoConfig.for_model(model_type).to_dict()
+    small = shrink.shrink_dict(base)
+    stages = small.get("stage_names") or []
+    idx = node.get("out_indices")
+    if isinstance(idx, (list, tuple)) and idx and stages:
+        new_idx = sorted({min(max(int(i) + offset, 1), len(stages) - 1) for i in idx})
+    else:
+        new_idx = [len(stages) - 1] if stages else None
+    small.pop("out_features", None)
+    small.pop("transformers_version", None)
+    if new_idx is not None:
+        small["out_indices"] = new_idx
+        small["out_features"] = [stages[i] for i in new_idx]
+    if _is_int(node.get("num_channels")):
+        small["num_channels"] = node["num_channels"]
+    return small
+
+
+@shrink.family_rule("detection_timm_backbone")
+def _rule_timm_backbone(node: dict, ctx: shrink._Ctx) -> None:
+    """DETR family: timm is not installed, so a ``timm_backbone`` config becomes the same architecture's
+    transformers backbone config (tiny), with the same feature maps."""
+    if node.get("model_type") != "timm_backbone":
+        return
+    new = timm_replacement(node)
+    if new is not None:
+        node.clear()
+        node.update(new)
+
+
+def backbone_out_channels(bb: dict) -> list[int] | None:
+    """Channels of the feature maps a (tiny) backbone config dict outputs, one per ``out_indices`` entry."""
+    idx = bb.get("out_indices")
+    if not (isinstance(idx, list) and idx and all(_is_int(i) for i in idx)):
+        return None
+    widths = bb.get("stage_out_channels") or bb.get("hidden_sizes")
+    if isinstance(widths, list) and widths and all(1 <= i <= len(widths) for i in idx):
+        return [widths[i - 1] for i in idx]
+    embed, depths = bb.get("embed_dim"), bb.get("depths")
+    if _is_int(embed) and isinstance(depths, list) and all(1 <= i <= len(depths) for i in idx):
+        return [embed * 2 ** (i - 1) for i in idx]  # swin-like: channels double at every stage
+    return None
+
+
+@shrink.family_rule("detection_encoder_in_channels")
+def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
+    """Hybrid encoders over a backbone (RT-DETR, OmDet-Turbo): ``encoder_in_channels`` are the backbone's
+    output channels."""
+    bb = node.get("backbone_config")
+    if not (isinstance(bb, dict) and isinstance(node.get("encoder_in_channels"), list)):
+        return
+    chans = backbone_out_channels(bb)
+    if chans is not None and len(chans) == len(node["encoder_in_channels"]):
+        node["encoder_in_channels"] = chans
+
+
+@shrink.family_rule("detection_hidden_channel_lists")
+def _rule_hidden_channel_lists(node: dict, ctx: shrink._Ctx) -> None:
+    """Per-level channel lists equal to a hidden size of the same config (``decoder_in_channels`` = the
+    encoder's hidden dim in RT-DETR) follow that hidden size."""
+    old = ctx.old.get(id(node), {})
+    moved = {old[k]: node[k] for k in node if _is_int(node.get(k)) and _is_int(old.get(k)) and old[k] != node[k]
+             and shrink._kind(k) == "hidden" or k.endswith("hidden_dim") and _is_int(old.get(k))
+             and _is_int(node.get(k)) and old[k] != node[k]}
+    if not moved:
+        return
+    for k, v in list(node.items()):
+        if not (k.endswith("channels") and isinstance(v, list) and v and all(_is_int(x) for x in v)):
+            continue
+        if k in shrink.STAGE_DIM_KEYS or k == "encoder_in_channels" or v != old.get(k):
+            continue
+        if all(x in moved for x in v):
+            node[k] = [moved[x] for x in v]
+
+
+@shrink.family_rule("detection_csp_expansion")
+def _rule_csp_expansion(node: dict, ctx: shrink._Ctx) -> None:
+    """RT-DETR-style hybrid encoders: three 3x3 RepVGG blocks per CSP layer at ``encoder_hidden_dim *
+    hidden_expansion`` channels dominate the weights; half the width keeps them under the size budget."""
+    if _is_int(node.get("encoder_hidden_dim")) and isinstance(node.get("hidden_expansion"), (int, float)):
+        node["hidden_expansion"] = min(float(node["hidden_expansion"]), 0.5)
+
+
+#: DETR's mask head takes ``d_model + encoder_attention_heads`` channels, which must be a multiple of 8.
+shrink.MODEL_TYPE_CONFIG["detr"] = {"encoder_attention_heads": 8, "decoder_attention_heads": 8}

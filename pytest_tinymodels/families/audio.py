@@ -1,7 +1,135 @@
-"""Family special cases: audio (see :mod:`pytest_tinymodels.families`)."""
+"""Family special cases: audio (see :mod:`pytest_tinymodels.families`).
+
+Speech encoders used inside larger models (``*_encoder``, ``*_audio``) take their parent model type's
+feature extractor; encoder-decoder speech configs with per-side head counts keep their kv heads
+dividing the heads; a few forwards need inputs the generic builders do not make (masks of the mel
+frames, codec latents, fixed frame counts).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
+
+# --------------------------------------------------------------------------- feature extractors
+
+#: audio towers / sub-models without a feature extractor of their own -> their parent model type's.
+FEATURE_EXTRACTOR_OF: dict[str, str] = {
+    "qwen2_audio_encoder": "qwen2_audio",
+    "voxtral_encoder": "voxtral",
+    "moss_transcribe_diarize_audio": "moss_transcribe_diarize",
+    "audioflamingo3_encoder": "audioflamingo3",
+    "fun_asr_nano_encoder": "fun_asr_nano",
+    "qwen3_asr_encoder": "qwen3_asr",
+    "gemma3n_audio": "gemma3n",
+    "gemma4_audio": "gemma4",
+    "nemotron3_diarization_audio": "nemotron3_diarization",
+    "nemotron3_5_transcribe_asr_audio": "nemotron3_5_asr",
+    "omniasr_audio": "omniasr",
+    "pe_audio_encoder": "pe_audio",
+    "muse_spark_audio": "muse_spark",
+    "mimi_decoder": "mimi",
+    "vibevoice_acoustic_tokenizer_encoder": "vibevoice_acoustic_tokenizer",
+    "vibevoice_acoustic_tokenizer_decoder": "vibevoice_acoustic_tokenizer",
+    "moonshine_streaming": "moonshine",  # raw 16 kHz waveform (Wav2Vec2FeatureExtractor) like moonshine
+    "speech-encoder-decoder": "wav2vec2",  # the library default's encoder is wav2vec2
+}
+
+
+def _register_extractors() -> None:
+    """Add :data:`FEATURE_EXTRACTOR_OF` to ``processors.FEATURE_EXTRACTOR_OF``.
+
+    When ``processors`` is the first module imported, this module runs while ``processors`` is still
+    half-initialised (processors -> smoke -> families): the table is then added by the first audio rule
+    run (every build shrinks its config before making its processor)."""
+    table = getattr(processors, "FEATURE_EXTRACTOR_OF", None)
+    if table is not None and not FEATURE_EXTRACTOR_OF.items() <= table.items():
+        table.update(FEATURE_EXTRACTOR_OF)
+
+
+_register_extractors()
+
+# --------------------------------------------------------------------------- config rules
+
+#: the library default of moonshine_streaming lacks the decoder's kv head count the modeling code reads.
+shrink.MODEL_TYPE_CONFIG["moonshine_streaming"] = {"num_key_value_heads": 2}
+
+
+@shrink.family_rule("audio_prefixed_kv_heads")
+def _rule_prefixed_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
+    """Speech encoder-decoders (moonshine) give ``encoder_``/``decoder_`` head counts: each side's kv heads
+    must divide its heads (multi-head attention stays multi-head)."""
+    _register_extractors()
+    old = ctx.old.get(id(node), {})
+    for prefix in ("encoder_", "decoder_"):
+        heads_key, kv_key = f"{prefix}num_attention_heads", f"{prefix}num_key_value_heads"
+        heads, kv = node.get(heads_key), node.get(kv_key)
+        if not (shrink._is_int(heads) and shrink._is_int(kv)) or heads % kv == 0 and kv <= heads:
+            continue
+        node[kv_key] = heads if old.get(kv_key) == old.get(heads_key) else shrink._divisor_at_most(heads, kv)
+
+
+# --------------------------------------------------------------------------- inputs
+
+#: audio towers whose forward names a feature-extractor output differently: {output: argument}; a leading
+#: "~" inverts a boolean mask (Gemma 3n's ``audio_mel_mask`` is True on padding, the extractor's on audio).
+TOWER_ARGUMENT_NAMES: dict[str, dict[str, str]] = {
+    "gemma3n_audio": {"input_features": "audio_mel", "input_features_mask": "~audio_mel_mask"},
+}
+
+
+def _extractor_outputs(c: smoke._Ctx, extractor: Any) -> dict[str, Any]:
+    """The extractor's outputs for ``c.b`` half-second random waveforms at its sampling rate."""
+    import numpy as np
+
+    sr = int(getattr(extractor, "sampling_rate", None) or processors.SAMPLING_RATE)
+    rng = np.random.default_rng(0)
+    waves = [(0.1 * rng.standard_normal(sr // 2)).astype("float32") for _ in range(c.b)]
+    return dict(extractor(waves, sampling_rate=sr, return_tensors="pt"))
+
+
+@smoke.input_fixup("audio_tower_features")
+def _fixup_tower_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Audio towers (``*_encoder``/``*_audio`` model types) have no feature extractor of their own, so no
+    processor reaches the smoke inputs: their parent's extractor (:data:`FEATURE_EXTRACTOR_OF`) lays out the
+    main input and the masks the forward takes (fixed frame counts, channel axes, multiples of a hop)."""
+    import inspect
+
+    model_type = str(getattr(c.config, "model_type", ""))
+    if c.processor is not None or model_type not in FEATURE_EXTRACTOR_OF:
+        return
+    _register_extractors()
+    try:
+        extractor = processors.tiny_feature_extractor(model_type, c.config)
+        outputs = _extractor_outputs(c, extractor) if callable(extractor) else {}
+    except Exception:  # noqa: BLE001 - keep the generic inputs (the forward then says what is wrong)
+        return
+    params = inspect.signature(c.model.forward).parameters
+    names = TOWER_ARGUMENT_NAMES.get(model_type, {})
+    main = getattr(c.model, "main_input_name", None)
+    if not any(names.get(k, k).lstrip("~") == main for k in outputs):
+        return  # the extractor does not make this model's main input (e.g. a codec decoder)
+    for key, value in outputs.items():
+        target = names.get(key, key)
+        invert = target.startswith("~")
+        target = target.lstrip("~")
+        if target in params and hasattr(value, "shape"):
+            inputs[target] = ~value.bool() if invert else value
+
+
+@smoke.input_fixup("audio_feature_mask")
+def _fixup_feature_mask(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Speech encoders that read ``input_features_mask`` (FunASR, Qwen3-ASR, AudioFlamingo3: lengths come
+    from it, even where the signature says optional) get an all-valid mask over the feature frames."""
+    import inspect
+
+    feats = inputs.get("input_features")
+    if "input_features_mask" in inputs or feats is None or getattr(feats, "ndim", 0) != 3:
+        return
+    if "input_features_mask" not in inspect.signature(c.model.forward).parameters:
+        return
+    bins = smoke._find(c.config, "num_mel_bins", smoke._AUDIO_KEYS) or smoke._find(c.config, "feature_size",
+                                                                                   smoke._AUDIO_KEYS)
+    frames = feats.shape[2] if feats.shape[1] == bins else feats.shape[1]
+    inputs["input_features_mask"] = c.torch.ones(feats.shape[0], frames, dtype=c.torch.long)

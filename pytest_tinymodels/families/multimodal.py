@@ -163,3 +163,71 @@ def _fix_answer_decoder(c: smoke._Ctx, inputs: dict) -> None:
         return
     if type(c.model).__name__.endswith("ForQuestionAnswering") and "decoder_input_ids" in _forward_params(c.model):
         inputs["decoder_input_ids"] = smoke.INPUT_BUILDERS["decoder_input_ids"](c)
+
+
+# --------------------------------------------------------------------------- token-range layouts
+
+
+#: tiny codebooks of discrete image / audio tokenizers whose codes live in the text vocabulary.
+_CODEBOOK = 64
+
+
+@shrink.family_rule("code_token_ranges")
+def _rule_code_token_ranges(node: dict, ctx: shrink._Ctx) -> None:
+    """Apertus 1.5: image then audio codebook ranges sit at the top of the text vocabulary
+    (``image_token_offset + codebook == audio_token_offset``, audio range inside the vocabulary), with the
+    image / audio placeholder ids just below them."""
+    vision, audio, text = (node.get(k) for k in ("vision_config", "audio_config", "text_config"))
+    if not (_int(node.get("image_token_offset")) and _int(node.get("audio_token_offset"))
+            and all(isinstance(x, dict) for x in (vision, audio, text)) and _int(text.get("vocab_size"))):
+        return
+    for sub in (vision, audio):
+        if _int(sub.get("codebook_size")):
+            sub["codebook_size"] = min(sub["codebook_size"], _CODEBOOK)
+    vocab = text["vocab_size"]
+    node["audio_token_offset"] = vocab - int(audio.get("codebook_size") or _CODEBOOK)
+    node["image_token_offset"] = node["audio_token_offset"] - int(vision.get("codebook_size") or _CODEBOOK)
+    for i, k in enumerate(("image_token_id", "audio_token_id")):
+        if k in node:
+            node[k] = node["image_token_offset"] - 1 - i
+    width, groups = audio.get("decoder_hidden_size"), audio.get("decoder_attention_num_groups")
+    if _int(width) and _int(groups) and width % groups:  # unless the audio family already made it valid
+        audio["decoder_attention_num_groups"] = shrink._divisor_at_most(width, groups)
+
+
+# --------------------------------------------------------------------------- multimodal RoPE
+
+
+@shrink.family_rule("mla_mrope_sections")
+def _rule_mla_mrope(node: dict, ctx: shrink._Ctx) -> None:
+    """MLA text models with multimodal RoPE (HY-V4-VL): ``mrope_section`` sums to ``qk_rope_head_dim // 2``
+    of the *final* rope dim (the generic mrope rule runs before the MLA rule picks it)."""
+    if _int(node.get("qk_rope_head_dim")) and "kv_lora_rank" in node:
+        shrink.FAMILY_RULES["mrope_sections"](node, ctx)
+
+
+#: text model types whose modeling code assumes an ``mrope_section`` default the config does not write out.
+IMPLICIT_MROPE_SECTIONS: dict[str, list[int]] = {
+    "paddleocr_vl_text": [16, 24, 24],
+    "ernie4_5_vl_moe_text": [22, 22, 20],  # height and width interleaved: the first two stay equal
+}
+
+
+def _scaled_sections(sections: list[int], half: int) -> list[int]:
+    """``sections`` scaled to sum to ``half``; equal height/width sections stay equal."""
+    total = sum(sections)
+    new = [max(1, s * half // total) for s in sections]
+    new[-1 if sections[0] == sections[1] else 0] += half - sum(new)
+    return new
+
+
+@shrink.family_rule("implicit_mrope_sections")
+def _rule_implicit_mrope(node: dict, ctx: shrink._Ctx) -> None:
+    """PaddleOCR-VL / ERNIE-4.5-VL text models: write their implicit ``mrope_section`` scaled to the tiny
+    head dim (the modeling code otherwise splits the tiny rotary dim by the full-size sections)."""
+    default = IMPLICIT_MROPE_SECTIONS.get(node.get("model_type", ""))
+    rope = node.get("rope_parameters")
+    if default is None or not isinstance(rope, dict):
+        return
+    prf = rope.get("partial_rotary_factor") or node.get("partial_rotary_factor") or 1.0
+    rope["mrope_section"] = _scaled_sections(default, int(shrink._node_head_dim(node) * prf) // 2)

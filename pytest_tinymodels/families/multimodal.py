@@ -231,3 +231,42 @@ def _rule_implicit_mrope(node: dict, ctx: shrink._Ctx) -> None:
         return
     prf = rope.get("partial_rotary_factor") or node.get("partial_rotary_factor") or 1.0
     rope["mrope_section"] = _scaled_sections(default, int(shrink._node_head_dim(node) * prf) // 2)
+
+
+# --------------------------------------------------------------------------- defaults the modeling code needs
+
+
+@shrink.family_rule("moe_intermediate_fill")
+def _rule_moe_intermediate(node: dict, ctx: shrink._Ctx) -> None:
+    """MoE text configs whose expert width defaults to None although experts are built (DiffusionGemma)."""
+    if node.get("moe_intermediate_size", 0) is None and any(
+            _int(node.get(k)) and node[k] > 0 for k in ("num_experts", "n_routed_experts", "num_local_experts")):
+        node["moe_intermediate_size"] = shrink.TINY["moe_intermediate"]
+
+
+#: text model types whose ``mlp_layer_types`` default (None) is indexed by the modeling code: first layer
+#: dense, the others sparse (as the released checkpoints).
+MLP_LAYER_TYPES_UNSET = frozenset({"deepseek_ocr2_text"})
+
+
+@shrink.family_rule("mlp_layer_types_fill")
+def _rule_mlp_layer_types(node: dict, ctx: shrink._Ctx) -> None:
+    """DeepSeek-OCR-2 text model: one dense then sparse MLP layers (library default None crashes)."""
+    layers = shrink._node_layers(node)
+    if node.get("model_type") in MLP_LAYER_TYPES_UNSET and node.get("mlp_layer_types") is None and layers:
+        node["mlp_layer_types"] = ["dense"] + ["sparse"] * (layers - 1)
+
+
+@shrink.family_rule("deepstack_window_qformer")
+def _rule_deepstack_window_qformer(node: dict, ctx: shrink._Ctx) -> None:
+    """Granite 4 Vision: the window Q-Former projectors need a downsample rate dividing the tiny patch grid,
+    deepstack (vision layer, LLM layer) pairs and spatial target layers inside the tiny towers."""
+    if not ("deepstack_layer_map" in node and "spatial_target_layers" in node and "downsample_rate" in node):
+        return
+    text, vision = node.get("text_config"), node.get("vision_config")
+    llm_layers = shrink._node_layers(text) if isinstance(text, dict) else None
+    if not llm_layers:
+        return
+    node["downsample_rate"] = "1/2"
+    node["deepstack_layer_map"] = [[-1, 0], [-2, llm_layers - 1]]
+    node["spatial_target_layers"] = [i % llm_layers for i in range(4)]

@@ -52,8 +52,18 @@ _register_extractors()
 
 # --------------------------------------------------------------------------- config rules
 
-#: the library default of moonshine_streaming lacks the decoder's kv head count the modeling code reads.
-shrink.MODEL_TYPE_CONFIG["moonshine_streaming"] = {"num_key_value_heads": 2}
+
+
+@shrink.family_rule("audio_query_viewed_as_kv_heads")
+def _rule_query_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
+    """Moonshine Streaming reshapes queries with ``num_key_value_heads`` (multi-head attention only), and its
+    library default lacks that field on the decoder config: kv heads = heads."""
+    if node.get("model_type") in ("moonshine_streaming", "moonshine_streaming_encoder"):
+        heads = node.get("num_attention_heads")
+        if shrink._is_int(heads):
+            node["num_key_value_heads"] = heads
+#: Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes.
+shrink.MODEL_TYPE_CONFIG["gemma3n_audio"] = {"input_feat_size": 128}
 
 
 @shrink.family_rule("audio_prefixed_kv_heads")
@@ -68,6 +78,30 @@ def _rule_prefixed_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
         if not (shrink._is_int(heads) and shrink._is_int(kv)) or heads % kv == 0 and kv <= heads:
             continue
         node[kv_key] = heads if old.get(kv_key) == old.get(heads_key) else shrink._divisor_at_most(heads, kv)
+
+
+@shrink.family_rule("audio_adaptor_ratio")
+def _rule_adaptor_ratio(node: dict, ctx: shrink._Ctx) -> None:
+    """FunASR-Nano: the audio adaptor's width is the text model's (its intermediate size a fixed fraction of
+    it, as in the full config)."""
+    adaptor, text = node.get("adaptor_config"), node.get("text_config")
+    if not (isinstance(adaptor, dict) and isinstance(text, dict) and shrink._is_int(text.get("hidden_size"))):
+        return
+    old_a, old_t = ctx.old.get(id(adaptor), {}), ctx.old.get(id(text), {})
+    hidden, old_hidden = text["hidden_size"], old_t.get("hidden_size")
+    adaptor["hidden_size"] = hidden
+    inter = old_a.get("intermediate_size")
+    if shrink._is_int(inter) and shrink._is_int(old_hidden) and inter and old_hidden % inter == 0:
+        adaptor["intermediate_size"] = hidden // (old_hidden // inter)
+
+
+@shrink.family_rule("audio_timestamp_layers")
+def _rule_timestamp_layers(node: dict, ctx: shrink._Ctx) -> None:
+    """FunASR-Nano encoders end with timestamp-prediction layers after the transcription ones: keep one of
+    each."""
+    if shrink._is_int(node.get("num_timestamp_prediction_layers")) and shrink._is_int(node.get("num_hidden_layers")):
+        node["num_hidden_layers"] = max(node["num_hidden_layers"], 2)
+        node["num_timestamp_prediction_layers"] = node["num_hidden_layers"] - 1
 
 
 # --------------------------------------------------------------------------- inputs
@@ -118,6 +152,22 @@ def _fixup_tower_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
             inputs[target] = ~value.bool() if invert else value
 
 
+@smoke.input_fixup("audio_stacked_frames")
+def _fixup_stacked_frames(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Low-frame-rate encoders (FunASR) take ``num_stacked_frames`` mel frames stacked on the feature axis:
+    (batch, frames, mel bins * stacked frames)."""
+    import inspect
+
+    stack, bins = getattr(c.config, "num_stacked_frames", None), getattr(c.config, "num_mel_bins", None)
+    feats = inputs.get("input_features")
+    if not (isinstance(stack, int) and isinstance(bins, int)) or feats is None or feats.shape[-1] == stack * bins:
+        return
+    inputs["input_features"] = c.randn(c.b, 16, stack * bins)
+    inputs.pop("input_features_mask", None)
+    if "input_features_mask" in inspect.signature(c.model.forward).parameters:
+        inputs["input_features_mask"] = c.torch.ones(c.b, 16, dtype=c.torch.long)
+
+
 @smoke.input_fixup("audio_feature_mask")
 def _fixup_feature_mask(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
     """Speech encoders that read ``input_features_mask`` (FunASR, Qwen3-ASR, AudioFlamingo3: lengths come
@@ -133,3 +183,15 @@ def _fixup_feature_mask(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
                                                                                    smoke._AUDIO_KEYS)
     frames = feats.shape[2] if feats.shape[1] == bins else feats.shape[1]
     inputs["input_features_mask"] = c.torch.ones(feats.shape[0], frames, dtype=c.torch.long)
+
+
+@smoke.input_fixup("audio_generic_encoder_inputs")
+def _fixup_speech_encoder_inputs(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Speech encoder-decoder wrappers take a generic ``inputs``: the wrapped speech encoder's main input
+    (waveform or features), built from the encoder's config and the model's feature extractor."""
+    encoder = getattr(c.model, "encoder", None)
+    enc_main = getattr(encoder, "main_input_name", None)
+    if "inputs" not in inputs or enc_main not in ("input_values", "input_features"):
+        return
+    enc_ctx = smoke._Ctx(encoder, encoder.config, c.processor, c.b, c.t, c.labels)
+    inputs["inputs"] = smoke.INPUT_BUILDERS[enc_main](enc_ctx)

@@ -118,3 +118,65 @@ def _rule_csp_expansion(node: dict, ctx: shrink._Ctx) -> None:
 
 #: DETR's mask head takes ``d_model + encoder_attention_heads`` channels, which must be a multiple of 8.
 shrink.MODEL_TYPE_CONFIG["detr"] = {"encoder_attention_heads": 8, "decoder_attention_heads": 8}
+
+
+# --------------------------------------------------------------------------- open-vocabulary detection inputs
+
+#: class prompts per image for detectors that take a flat batch of class prompts (OmDet-Turbo).
+CLASSES_PER_IMAGE = 2
+
+
+@smoke.input_builder("classes_input_ids")
+def _classes_input_ids(c: smoke._Ctx) -> Any:
+    """OmDet-Turbo: one tokenized class prompt per class, all images' classes flattened: (b * classes, t)."""
+    return c.ids((c.b * CLASSES_PER_IMAGE, c.t))
+
+
+@smoke.input_builder("classes_attention_mask")
+def _classes_attention_mask(c: smoke._Ctx) -> Any:
+    """Mask of :func:`_classes_input_ids`: (b * classes, t)."""
+    return c.torch.ones(c.b * CLASSES_PER_IMAGE, c.t, dtype=c.torch.long)
+
+
+@smoke.input_builder("classes_structure")
+def _classes_structure(c: smoke._Ctx) -> Any:
+    """Number of class prompts of each image: (b,)."""
+    return c.torch.full((c.b,), CLASSES_PER_IMAGE, dtype=c.torch.long)
+
+
+@smoke.input_builder("tasks_input_ids")
+def _tasks_input_ids(c: smoke._Ctx) -> Any:
+    """OmDet-Turbo: one tokenized task prompt per image: (b, t)."""
+    return c.ids((c.b, c.t))
+
+
+@smoke.input_builder("tasks_attention_mask")
+def _tasks_attention_mask(c: smoke._Ctx) -> Any:
+    """Mask of :func:`_tasks_input_ids`: (b, t)."""
+    return c.torch.ones(c.b, c.t, dtype=c.torch.long)
+
+
+#: OmDet-Turbo's layer norms after the backbone expect timm's channels-last feature maps; the transformers
+#: Swin backbone (the timm replacement) returns channels-first maps that it has already normalized.
+shrink.MODEL_TYPE_CONFIG["omdet-turbo"] = {"apply_layernorm_after_vision_backbone": False}
+
+
+@shrink.family_rule("detection_class_embed_dim")
+def _rule_class_embed_dim(node: dict, ctx: shrink._Ctx) -> None:
+    """OmDet-Turbo projects class embeddings (the text model's width) to the decoder only when
+    ``class_embed_dim != decoder_hidden_dim``, yet always uses that projection: keep their full-size ratio
+    by narrowing the detector (encoder = decoder = deformable-attention width) rather than the text model."""
+    old = ctx.old.get(id(node), {})
+    ced, dhd = old.get("class_embed_dim"), old.get("decoder_hidden_dim")
+    if not (_is_int(ced) and _is_int(dhd) and ced != dhd and _is_int(node.get("decoder_hidden_dim"))):
+        return
+    if node["class_embed_dim"] != node["decoder_hidden_dim"]:
+        return
+    width = node["decoder_hidden_dim"]
+    new = max(8, node["class_embed_dim"] * dhd // ced)
+    for k, v in list(node.items()):
+        if k in ("decoder_hidden_dim", "encoder_hidden_dim", "d_model") and v == width:
+            node[k] = new
+        elif k.endswith("channels") and k != "encoder_in_channels" and isinstance(v, list) and v \
+                and all(x == width for x in v):
+            node[k] = [new] * len(v)

@@ -270,3 +270,44 @@ def _rule_deepstack_window_qformer(node: dict, ctx: shrink._Ctx) -> None:
     node["downsample_rate"] = "1/2"
     node["deepstack_layer_map"] = [[-1, 0], [-2, llm_layers - 1]]
     node["spatial_target_layers"] = [i % llm_layers for i in range(4)]
+
+
+#: model type -> values its modeling code needs but its config leaves unset when used on its own:
+#: T5Gemma2's encoder text config gets ``dropout_rate`` from the full T5Gemma2 config only; Step3p7's text
+#: model builds a sliding-window mask for every forward (library default window: None).
+shrink.MODEL_TYPE_CONFIG.update({
+    "t5gemma2_text": {"dropout_rate": 0.0},
+    "step3p5": {"sliding_window": 16},
+    # Qwen3-Omni's talker builds a shared expert of a width its config class does not declare
+    "qwen3_omni_moe_talker_text": {"shared_expert_intermediate_size": shrink.TINY["moe_intermediate"]},
+})
+
+
+#: omni "thinker" model types whose multimodal RoPE reads ``vision_start_token_id``, which the config class
+#: does not declare (released checkpoints write it into config.json).
+VISION_START_UNDECLARED = frozenset({"qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"})
+
+
+@shrink.family_rule("vision_start_token")
+def _rule_vision_start_token(node: dict, ctx: shrink._Ctx) -> None:
+    """Qwen2.5-Omni / Qwen3-Omni thinkers: a ``vision_start_token_id`` inside the tiny vocabulary, distinct
+    from the other special ids."""
+    if node.get("model_type") not in VISION_START_UNDECLARED or _int(node.get("vision_start_token_id")):
+        return
+    vocab = shrink._tree_vocab(node, ctx)
+    if not _int(vocab):
+        return
+    used = {v for k, v in node.items() if "token" in k and _int(v)} | {v for v in ctx.special.values() if _int(v)}
+    node["vision_start_token_id"] = next(i for i in range(vocab - 1, 0, -1) if i not in used)
+
+
+@shrink.family_rule("talker_spatial_merge")
+def _rule_talker_spatial_merge(node: dict, ctx: shrink._Ctx) -> None:
+    """Qwen3-Omni: the talker's RoPE index reads a ``spatial_merge_size`` its config does not declare (and
+    that serialises without a model type): the thinker vision tower's."""
+    talker, thinker = node.get("talker_config"), node.get("thinker_config")
+    if not (isinstance(talker, dict) and isinstance(thinker, dict)) or "spatial_merge_size" in talker:
+        return
+    merge = (thinker.get("vision_config") or {}).get("spatial_merge_size")
+    if _int(merge):
+        talker["spatial_merge_size"] = merge

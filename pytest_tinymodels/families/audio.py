@@ -54,6 +54,19 @@ _register_extractors()
 
 
 
+@shrink.family_rule("audio_mha_stays_mha")
+def _rule_mha_stays_mha(node: dict, ctx: shrink._Ctx) -> None:
+    """Speech encoders (configs with ``num_mel_bins``) that use multi-head attention keep kv heads = heads:
+    some (Granite Speech 5) project keys with the query head count and would repeat them for grouped heads."""
+    if not shrink._is_int(node.get("num_mel_bins")):
+        return
+    old = ctx.old.get(id(node), {})
+    heads = node.get("num_attention_heads")
+    kv = node.get("num_key_value_heads")
+    if shrink._is_int(heads) and shrink._is_int(kv) and old.get("num_key_value_heads") == old.get("num_attention_heads"):
+        node["num_key_value_heads"] = heads
+
+
 @shrink.family_rule("audio_query_viewed_as_kv_heads")
 def _rule_query_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
     """Moonshine Streaming reshapes queries with ``num_key_value_heads`` (multi-head attention only), and its

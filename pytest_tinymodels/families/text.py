@@ -1,7 +1,125 @@
-"""Family special cases: text (see :mod:`pytest_tinymodels.families`)."""
+"""Family special cases: text (see :mod:`pytest_tinymodels.families`).
+
+Text, time-series and decision models, and the standalone vision towers of vision-language models
+(taken as their own model types: they take the packed patches and patch grids the parent model's
+processor makes, not images).
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _params(model: Any) -> set[str]:
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _keep_params(c: smoke._Ctx, inputs: dict) -> None:
+    """Drop the inputs the forward does not name (``input_ids`` added for a default ``main_input_name``)."""
+    params = _params(c.model)
+    for name in [n for n in inputs if n not in params]:
+        del inputs[name]
+
+
+# --------------------------------------------------------------------------- configs: derived values
+
+#: attributes that a config's ``__post_init__`` derives from other values; ``to_dict`` writes them out and
+#: ``from_dict`` would restore the stale (full-size) values over the recomputed tiny ones, so they are dropped.
+DERIVED_KEYS: dict[str, tuple[str, ...]] = {
+    "bros": ("dim_bbox_sinusoid_emb_2d", "dim_bbox_sinusoid_emb_1d", "dim_bbox_projection"),
+}
+
+
+@shrink.family_rule("text_derived_keys")
+def _rule_derived_keys(node: dict, ctx: shrink._Ctx) -> None:
+    """BROS: the bbox embedding sizes are derived from the hidden size, recomputed from the tiny one."""
+    for key in DERIVED_KEYS.get(node.get("model_type", ""), ()):
+        node.pop(key, None)
+
+
+@shrink.family_rule("text_time_series_features")
+def _rule_time_series_features(node: dict, ctx: shrink._Ctx) -> None:
+    """Time-series transformers (Autoformer, Informer, TimeSeriesTransformer): ``feature_size`` is derived
+    from the (cut) ``lags_sequence`` and the feature counts, so it is recomputed; they get one time feature
+    (the age feature every real setup has) so ``past_time_features`` is not empty."""
+    if not (isinstance(node.get("lags_sequence"), list) and "feature_size" in node):
+        return
+    node.pop("feature_size")
+    if _int(node.get("num_time_features")) and node["num_time_features"] < 1:
+        node["num_time_features"] = 1
+
+
+#: BLT has no top-level ``num_hidden_layers``, which a ``DynamicCache(config=...)`` needs: no cache.
+shrink.MODEL_TYPE_CONFIG["blt"] = {"use_cache": False}
+
+
+# --------------------------------------------------------------------------- draft (assistant) models
+
+
+@smoke.input_fixup("text_assistant_last_position")
+def _fix_assistant_last_position(c: smoke._Ctx, inputs: dict) -> None:
+    """Draft models fed the target's hidden states and KV (Gemma 4 assistant) draft from the last
+    position: ``inputs_embeds`` of one token, the mask covering the target's keys (as in ``generate``)."""
+    if "shared_kv_states" not in inputs or "inputs_embeds" not in inputs:
+        return
+    inputs["inputs_embeds"] = inputs["inputs_embeds"][:, -1:]
+
+
+# --------------------------------------------------------------------------- vision towers of VLMs
+
+#: forward arguments naming the (t, h, w) patch grid of each image of a packed-patch vision tower.
+_GRID_NAMES = ("grid_thw", "image_grid_thw")
+
+
+def _merge_size(config: Any) -> int:
+    m = getattr(config, "spatial_merge_size", None) or getattr(config, "merge_size", None)
+    return int(m) if _int(m) and m > 0 else 2
+
+
+def _patch_in_dim(model: Any, config: Any) -> int:
+    """Size of one flattened patch: the patch embedding's input (Linear: in_features; Conv: in_channels
+    times the kernel), else channels * temporal patch * patch**2 from the config."""
+    import math
+
+    from torch import nn
+
+    for name, mod in model.named_modules():
+        if "patch" not in name.lower() and "embed" not in name.lower():
+            continue
+        if isinstance(mod, nn.Linear):
+            return int(mod.in_features)
+        if isinstance(mod, (nn.Conv2d, nn.Conv3d)):
+            return int(mod.in_channels * math.prod(mod.kernel_size))
+    channels = getattr(config, "in_channels", None) or getattr(config, "num_channels", None) or 3
+    temporal = getattr(config, "temporal_patch_size", None) or 1
+    patch = getattr(config, "patch_size", None) or 8
+    patch = patch[0] if isinstance(patch, (list, tuple)) else patch
+    return int(channels * temporal * patch * patch)
+
+
+@smoke.input_fixup("text_packed_patch_towers")
+def _fix_packed_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
+    """Standalone VLM vision towers (GLM-Image, HunYuan-VL, Kimi-K2.5, LFM3-VL, Cosmos3, Muse, VideoLLaMA3,
+    Inkling2...) take packed patches ``(sum t*h*w, patch_dim)`` and one (t, h, w) grid per image, with
+    h and w multiples of the spatial merge size (and per-image ``merge_sizes`` where asked)."""
+    params = _params(c.model)
+    grid_name = next((n for n in _GRID_NAMES if n in params), None)
+    if grid_name is None or "pixel_values" not in params or getattr(c.config, "text_config", None) is not None:
+        return
+    torch = c.torch
+    m = _merge_size(c.config)
+    grid = torch.tensor([[1, 2 * m, 2 * m]] * c.b, dtype=torch.long)
+    inputs["pixel_values"] = c.randn(int(grid.prod(-1).sum()), _patch_in_dim(c.model, c.config))
+    inputs[grid_name] = grid
+    if "merge_sizes" in params:
+        inputs["merge_sizes"] = torch.full((c.b,), m, dtype=torch.long)
+    _keep_params(c, inputs)

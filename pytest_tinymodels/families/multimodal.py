@@ -311,3 +311,16 @@ def _rule_talker_spatial_merge(node: dict, ctx: shrink._Ctx) -> None:
     merge = (thinker.get("vision_config") or {}).get("spatial_merge_size")
     if _int(merge):
         talker["spatial_merge_size"] = merge
+
+
+# --------------------------------------------------------------------------- Llama 4
+
+
+@shrink.family_rule("pixel_shuffle_width")
+def _rule_pixel_shuffle_width(node: dict, ctx: shrink._Ctx) -> None:
+    """Llama 4 vision: the adapter MLP takes the pixel-shuffled patches, ``hidden / ratio**2`` wide, through a
+    layer declared ``intermediate_size`` wide (equal in released checkpoints, not in the library default)."""
+    ratio, hidden = node.get("pixel_shuffle_ratio"), node.get("hidden_size")
+    if isinstance(ratio, float) and 0 < ratio < 1 and _int(hidden) and "projector_input_dim" in node:
+        node["intermediate_size"] = int(hidden / ratio**2)
+

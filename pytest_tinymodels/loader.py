@@ -114,8 +114,11 @@ class LoadedEntry:
         )
         model.to(self.device)
         model.eval()
-        needs = (recipe.get("processor") or {}).get("needs") if isinstance(recipe.get("processor"), dict) else None
-        tokenizer = load_processor(repo, recipe.get("modality", "text"), needs=needs)
+        processor = recipe.get("processor") if isinstance(recipe.get("processor"), dict) else {}
+        modality = recipe.get("modality", "text")
+        if recipe.get("task") in TEXT_TASKS and "processor" not in processor:
+            modality = "text"  # e.g. Gemma3ForCausalLM: a text task on a multimodal model type wants its tokenizer
+        tokenizer = load_processor(repo, modality, needs=processor.get("needs"))
         dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=self._scratch() / "dataset")
         return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe)
 
@@ -181,6 +184,12 @@ def _copy_memo(flat: list[Any]) -> dict[int, Any]:
     memo: dict[int, Any] = {id(value): type(value)(value) for value in flat}
     memo[id(memo)] = list(flat)  # deepcopy's keep-alive slot
     return memo
+
+
+#: tasks whose inputs are text alone: the fixture gives the tokenizer even for multimodal model types,
+#: unless the model type's combined processor (which holds the tokenizer) was saved.
+TEXT_TASKS = frozenset({"causal-lm", "masked-lm", "seq2seq-lm", "sequence-classification", "token-classification",
+                        "question-answering", "multiple-choice", "next-sentence-prediction", "text-encoding"})
 
 
 def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None) -> Any:

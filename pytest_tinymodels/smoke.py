@@ -348,7 +348,14 @@ def _labels(c: _Ctx, task: str | None, inputs: dict[str, Any]) -> dict[str, Any]
     torch = c.torch
     num_labels = int(getattr(c.config, "num_labels", 2) or 2)
     if task in ("causal-lm", "masked-lm"):
-        return {"labels": inputs["input_ids"].clone()}
+        ids = inputs.get("input_ids")  # models fed inputs_embeds (draft models) get labels of the same length
+        if ids is None:
+            return {"labels": c.ids((c.b, c.t))}
+        codebooks = getattr(c.config, "num_codebooks", None)
+        if _codebook_rows(c) and isinstance(codebooks, int) and ids.shape[0] == c.b * codebooks > c.b:
+            # audio-codebook decoders (musicgen): ids (batch * codebooks, seq) -> labels (batch, seq, codebooks)
+            return {"labels": ids.reshape(c.b, codebooks, -1).transpose(1, 2).contiguous()}
+        return {"labels": ids.clone()}
     if task in ("seq2seq-lm", "speech-seq2seq"):
         dec = inputs.get("decoder_input_ids")
         return {"labels": c.ids(tuple(dec.shape) if dec is not None else (c.b, c.t))}

@@ -324,3 +324,32 @@ def _rule_pixel_shuffle_width(node: dict, ctx: shrink._Ctx) -> None:
     if isinstance(ratio, float) and 0 < ratio < 1 and _int(hidden) and "projector_input_dim" in node:
         node["intermediate_size"] = int(hidden / ratio**2)
 
+
+
+# --------------------------------------------------------------------------- images given per text position
+
+
+@smoke.input_fixup("images_per_sample")
+def _fix_images_per_sample(c: smoke._Ctx, inputs: dict) -> None:
+    """IDEFICS (Flamingo-style cross-attention): images come as (batch, images, channels, h, w) with an
+    ``image_attention_mask`` (batch, text length, images) saying which text tokens see which image."""
+    pixels = inputs.get("pixel_values")
+    if pixels is None or pixels.dim() != 4 or "input_ids" not in inputs:
+        return
+    if "image_attention_mask" not in _forward_params(c.model):
+        return
+    inputs["pixel_values"] = pixels.unsqueeze(1)
+    b, t = inputs["input_ids"].shape[:2]
+    inputs["image_attention_mask"] = c.torch.ones(b, t, 1, dtype=c.torch.long)
+
+
+#: model types whose images come as pre-cropped patch grids with pooling indices that only their own
+#: processor produces (Molmo 2): the smoke forward is text-only (pixel_values is optional there).
+TEXT_ONLY_SMOKE = frozenset({"molmo2"})
+
+
+@smoke.input_fixup("text_only_smoke")
+def _fix_text_only(c: smoke._Ctx, inputs: dict) -> None:
+    """Molmo 2: drop the CLIP-style ``pixel_values`` the generic inputs add (see :data:`TEXT_ONLY_SMOKE`)."""
+    if getattr(c.config, "model_type", None) in TEXT_ONLY_SMOKE and "input_ids" in inputs:
+        inputs.pop("pixel_values", None)

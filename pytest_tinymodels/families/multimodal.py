@@ -353,3 +353,56 @@ def _fix_text_only(c: smoke._Ctx, inputs: dict) -> None:
     """Molmo 2: drop the CLIP-style ``pixel_values`` the generic inputs add (see :data:`TEXT_ONLY_SMOKE`)."""
     if getattr(c.config, "model_type", None) in TEXT_ONLY_SMOKE and "input_ids" in inputs:
         inputs.pop("pixel_values", None)
+
+
+# --------------------------------------------------------------------------- robotics policies (PI0)
+
+#: PI0 predicts a chunk of ``chunk_size`` actions (50): a few are enough for a tiny policy.
+shrink.MODEL_TYPE_CONFIG["pi0"] = {"chunk_size": 4}
+
+
+@smoke.input_builder("state")
+def _state(c: smoke._Ctx) -> Any:
+    """Robot policies (PI0): the proprioceptive state, (batch, ``max_state_dim``)."""
+    return c.randn(c.b, int(getattr(c.config, "max_state_dim", 8) or 8))
+
+
+@smoke.input_builder("action_embeds")
+def _action_embeds(c: smoke._Ctx) -> Any:
+    """PI0's backbone: the embedded state token and action chunk, (batch, 1 + chunk, action expert width)."""
+    dit = getattr(c.config, "dit_config", None) or c.config
+    return c.randn(c.b, 1 + int(getattr(c.config, "chunk_size", 4) or 4), int(dit.hidden_size))
+
+
+def _camera_inputs(c: smoke._Ctx, inputs: dict) -> None:
+    """One camera image per sample, (batch, cameras, c, h, w) with its mask, and one placeholder token per
+    image feature of the policy's vision-language model (``(image_size / patch_size) ** 2``)."""
+    vlm = c.config.vlm_config
+    vision = vlm.vision_config
+    h, w = smoke.image_size_of(vlm)
+    per_image = (h // vision.patch_size) * (w // vision.patch_size)
+    inputs["pixel_values"] = c.randn(c.b, 1, int(getattr(vision, "num_channels", 3) or 3), h, w)
+    inputs["pixel_attention_mask"] = c.torch.ones(c.b, 1, dtype=c.torch.bool)
+    _with_prefix(c, inputs, int(vlm.image_token_id), per_image)
+
+
+@smoke.input_fixup("flow_matching_policy")
+def _fix_flow_policy(c: smoke._Ctx, inputs: dict) -> None:
+    """PI0: a deterministic denoising step (``noise`` over the action chunk and a ``timestep``) and the
+    instruction text the vision-language prefix needs."""
+    cfg = c.config
+    if not ({"state", "action_embeds"} & set(inputs)) or not _int(getattr(cfg, "chunk_size", None)):
+        return
+    params = _forward_params(c.model)
+    if "state" not in params:  # the backbone takes the embedded state (action_embeds) instead
+        inputs.pop("state", None)
+    if "noise" in params and "state" in inputs:
+        inputs.setdefault("noise", c.randn(c.b, cfg.chunk_size, int(cfg.max_action_dim)))
+    if "timestep" in params and "state" in inputs:
+        inputs.setdefault("timestep", c.torch.full((c.b,), 0.5))
+    if "input_ids" in params and "input_ids" not in inputs:
+        inputs["input_ids"] = smoke.INPUT_BUILDERS["input_ids"](c)
+        if "attention_mask" in params:
+            inputs["attention_mask"] = c.torch.ones_like(inputs["input_ids"])
+    if "pixel_attention_mask" in params and getattr(cfg, "vlm_config", None) is not None:
+        _camera_inputs(c, inputs)

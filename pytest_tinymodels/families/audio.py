@@ -117,6 +117,19 @@ def _rule_timestamp_layers(node: dict, ctx: shrink._Ctx) -> None:
         node["num_timestamp_prediction_layers"] = node["num_hidden_layers"] - 1
 
 
+@shrink.family_rule("audio_deep_codec_width")
+def _rule_deep_codec_width(node: dict, ctx: shrink._Ctx) -> None:
+    """Convolutional codecs with six or more resampling stages (VibeVoice tokenizer) double their width at each
+    stage from ``num_filters``: a base width of 1 and no FFN expansion keep the last stages small."""
+    ratios = node.get("downsampling_ratios") or node.get("upsampling_ratios")
+    if not (isinstance(ratios, list) and len(ratios) >= 6):
+        return
+    if shrink._is_int(node.get("num_filters")):
+        node["num_filters"] = min(node["num_filters"], 1)
+    if shrink._is_int(node.get("ffn_expansion")):
+        node["ffn_expansion"] = 1
+
+
 # --------------------------------------------------------------------------- inputs
 
 #: audio towers whose forward names a feature-extractor output differently: {output: argument}; a leading
@@ -208,3 +221,43 @@ def _fixup_speech_encoder_inputs(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
         return
     enc_ctx = smoke._Ctx(encoder, encoder.config, c.processor, c.b, c.t, c.labels)
     inputs["inputs"] = smoke.INPUT_BUILDERS[enc_main](enc_ctx)
+
+
+@smoke.input_builder("latents")
+def _latents(c: smoke._Ctx) -> Any:
+    """Codec decoders (Mimi, PocketTTS tokenizer) decode continuous latents: (batch, hidden_size, frames)."""
+    hidden = getattr(c.config, "hidden_size", None) or smoke._find(c.config, "hidden_size", ("decoder_config",))
+    return c.randn(c.b, int(hidden or 64), 8)
+
+
+def _hop_length(config: Any) -> int:
+    """Samples per frame of a codec config: the product of its down- (or up-) sampling ratios."""
+    ratios = getattr(config, "downsampling_ratios", None) or getattr(config, "upsampling_ratios", None) or []
+    hop = 1
+    for r in ratios:
+        hop *= int(r)
+    return hop
+
+
+@smoke.input_fixup("audio_codec_half_hidden_states")
+def _fixup_codec_half(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Halves of a convolutional codec (VibeVoice tokenizer encoder / decoder) name their input
+    ``hidden_states``: (batch, in_channels of the first convolution, length) — a waveform of a few frames for
+    an encoder (few input channels), a few latent frames for a decoder."""
+    import inspect
+
+    import torch.nn as nn
+
+    params = inspect.signature(c.model.forward).parameters
+    if "hidden_states" in inputs or "hidden_states" not in params or not _hop_length(c.config) > 1:
+        return
+    conv = next((m for m in c.model.modules() if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d))), None)
+    if conv is None:
+        return
+    channels = conv.in_channels
+    audio_channels = int(getattr(c.config, "channels", None) or getattr(c.config, "audio_channels", None) or 1)
+    length = 4 * _hop_length(c.config) if channels == audio_channels else 8
+    inputs["hidden_states"] = c.randn(c.b, channels, length) * (0.1 if channels == audio_channels else 1.0)
+    main = getattr(c.model, "main_input_name", None)
+    if main not in params:  # the inherited main input name is not an argument of this half
+        inputs.pop(main, None)

@@ -406,3 +406,25 @@ def _fix_flow_policy(c: smoke._Ctx, inputs: dict) -> None:
             inputs["attention_mask"] = c.torch.ones_like(inputs["input_ids"])
     if "pixel_attention_mask" in params and getattr(cfg, "vlm_config", None) is not None:
         _camera_inputs(c, inputs)
+
+
+# --------------------------------------------------------------------------- Pix2Struct
+
+
+#: Pix2Struct's vision tower embeds patch rows / columns up to ``seq_len`` (4096: two 1 MB tables at the
+#: tiny width); its patches stay 16x16x3 = 768 values, as the library's image processor makes them.
+shrink.MODEL_TYPE_CONFIG["pix2struct_vision_model"] = {"seq_len": 64, "patch_embed_hidden_size": 768}
+
+
+@smoke.input_builder("flattened_patches")
+def _flattened_patches(c: smoke._Ctx) -> Any:
+    """Pix2Struct: (batch, patches, 2 + patch values), a 4x4 grid of patches with 1-based row / column ids
+    in the first two columns."""
+    vision = getattr(c.config, "vision_config", None) or c.config
+    width = int(getattr(vision, "patch_embed_hidden_size", 768))
+    side = 4
+    patches = c.randn(c.b, side * side, 2 + width)
+    grid = c.torch.arange(side * side)
+    patches[:, :, 0] = (grid // side + 1).float()
+    patches[:, :, 1] = (grid % side + 1).float()
+    return patches

@@ -126,6 +126,9 @@ def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
             row["params"] = recipe.get("num_parameters")
             row["size_bytes"] = recipe.get("safetensors_bytes")
             row["forward_s"] = recipe.get("timings", {}).get("smoke")
+            processor = recipe.get("processor")
+            if isinstance(processor, dict) and processor.get("needs"):
+                row["processor_needs"] = sorted(set(processor["needs"]))
             if row["size_bytes"] and row["size_bytes"] > SIZE_LIMIT_BYTES:
                 row["stage"], row["reason"] = "size", f"safetensors {row['size_bytes']} bytes > {SIZE_LIMIT_BYTES}"
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
@@ -305,6 +308,14 @@ def _markdown(report: dict) -> str:
             missing[m.group(1)] = missing.get(m.group(1), 0) + 1
     lines += ["", "Failures by stage: " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
               + " (`size` = built and forward ok but over 2 MB)."]
+    needs: dict[str, int] = {}
+    for r in rows:
+        for lib in r.get("processor_needs") or ():
+            needs[lib] = needs.get(lib, 0) + 1
+    if needs:
+        lines.append("Built with their processor saved as a config only, because its class needs a library that is "
+                     "not installed here (it loads where that library is): "
+                     + ", ".join(f"{k} ({v})" for k, v in sorted(needs.items())) + ".")
     if missing:
         lines.append("Of the build failures, these need a library that is not installed here: "
                      + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())) + ".")

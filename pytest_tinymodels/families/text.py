@@ -58,8 +58,10 @@ def _rule_time_series_features(node: dict, ctx: shrink._Ctx) -> None:
         node["num_time_features"] = 1
 
 
-#: BLT has no top-level ``num_hidden_layers``, which a ``DynamicCache(config=...)`` needs: no cache.
-shrink.MODEL_TYPE_CONFIG["blt"] = {"use_cache": False}
+#: BLT: no top-level ``num_hidden_layers``, which a ``DynamicCache(config=...)`` needs, so no cache; two byte
+#: n-gram hash tables of 256 rows instead of six of the vocabulary size (they hold most of the weights).
+shrink.MODEL_TYPE_CONFIG["blt"] = {"use_cache": False, "encoder_hash_byte_group_vocab": 256,
+                                   "encoder_hash_byte_group_size": [3, 4]}
 
 
 # --------------------------------------------------------------------------- draft (assistant) models
@@ -106,11 +108,45 @@ def _patch_in_dim(model: Any, config: Any) -> int:
     return int(channels * temporal * patch * patch)
 
 
+def _flat_patches(c: smoke._Ctx, grid: Any, m: int) -> tuple[Any, Any]:
+    """Packed flattened patches ``(sum t*h*w, patch_dim)``, the grid in patches."""
+    return c.randn(int(grid.prod(-1).sum()), _patch_in_dim(c.model, c.config)), grid
+
+
+def _patch_images(c: smoke._Ctx, grid: Any, m: int) -> tuple[Any, Any]:
+    """One small image per patch ``(sum t*h*w, channels, patch, patch)`` (Kimi-K2.5's conv patch embedding)."""
+    p = _patch_size(c.config)
+    channels = int(getattr(c.config, "num_channels", None) or 3)
+    return c.randn(int(grid.prod(-1).sum()), channels, p, p), grid
+
+
+def _merged_patch_pixels(c: smoke._Ctx, grid: Any, m: int) -> tuple[Any, Any]:
+    """One ``(patch*merge, patch*merge, channels)`` pixel block per language-model token; the grid counts
+    tokens (Inkling2)."""
+    p = _patch_size(c.config)
+    channels = int(getattr(c.config, "num_channels", None) or 3)
+    tokens = grid.clone()
+    tokens[:, 1:] //= m
+    return c.randn(int(tokens.prod(-1).sum()), p * m, p * m, channels), tokens
+
+
+def _patch_size(config: Any) -> int:
+    p = getattr(config, "patch_size", None) or 8
+    return int(p[0] if isinstance(p, (list, tuple)) else p)
+
+
+#: model type -> pixel layout of a packed-patch vision tower (default: :func:`_flat_patches`).
+PATCH_LAYOUTS = {
+    "kimi_k25_vision": _patch_images,
+    "inkling2_vision": _merged_patch_pixels,
+}
+
+
 @smoke.input_fixup("text_packed_patch_towers")
 def _fix_packed_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
     """Standalone VLM vision towers (GLM-Image, HunYuan-VL, Kimi-K2.5, LFM3-VL, Cosmos3, Muse, VideoLLaMA3,
-    Inkling2...) take packed patches ``(sum t*h*w, patch_dim)`` and one (t, h, w) grid per image, with
-    h and w multiples of the spatial merge size (and per-image ``merge_sizes`` where asked)."""
+    Inkling2...) take packed patches and one (t, h, w) grid per image, with h and w multiples of the
+    spatial merge size (and per-image ``merge_sizes`` where asked); :data:`PATCH_LAYOUTS` has the layouts."""
     params = _params(c.model)
     grid_name = next((n for n in _GRID_NAMES if n in params), None)
     if grid_name is None or "pixel_values" not in params or getattr(c.config, "text_config", None) is not None:
@@ -118,8 +154,53 @@ def _fix_packed_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
     torch = c.torch
     m = _merge_size(c.config)
     grid = torch.tensor([[1, 2 * m, 2 * m]] * c.b, dtype=torch.long)
-    inputs["pixel_values"] = c.randn(int(grid.prod(-1).sum()), _patch_in_dim(c.model, c.config))
-    inputs[grid_name] = grid
+    layout = PATCH_LAYOUTS.get(str(getattr(c.config, "model_type", "")), _flat_patches)
+    inputs["pixel_values"], inputs[grid_name] = layout(c, grid, m)
     if "merge_sizes" in params:
         inputs["merge_sizes"] = torch.full((c.b,), m, dtype=torch.long)
+    _keep_params(c, inputs)
+
+
+@shrink.family_rule("text_global_hidden_size")
+def _rule_global_hidden_size(node: dict, ctx: shrink._Ctx) -> None:
+    """BLT: the local encoder/decoder's ``hidden_size_global`` is the global transformer's hidden size
+    (the generic value map shrinks it as twice the local hidden size)."""
+    glob = node.get("global_config")
+    if not (isinstance(glob, dict) and _int(glob.get("hidden_size"))):
+        return
+    for sub in node.values():
+        if isinstance(sub, dict) and _int(sub.get("hidden_size_global")):
+            sub["hidden_size_global"] = glob["hidden_size"]
+
+
+@smoke.input_fixup("text_target_size_towers")
+def _fix_target_size_towers(c: smoke._Ctx, inputs: dict) -> None:
+    """NaViT-style towers (MiniCPM-V / MiniCPM-o vision): all images packed in one row of patches
+    ``(1, channels, patch, n*patch)`` with each image's ``target_sizes`` (h, w) in patches, multiples of the
+    window merger's kernel."""
+    params = _params(c.model)
+    if not {"pixel_values", "target_sizes"} <= params or getattr(c.config, "text_config", None) is not None:
+        return
+    kernel = getattr(c.config, "window_kernel_size", None) or (2, 2)
+    h, w = 2 * int(kernel[0]), 2 * int(kernel[1])
+    p = _patch_size(c.config)
+    channels = int(getattr(c.config, "num_channels", None) or 3)
+    inputs["pixel_values"] = c.randn(1, channels, p, c.b * h * w * p)
+    inputs["target_sizes"] = c.torch.tensor([[h, w]] * c.b, dtype=c.torch.int32)
+    _keep_params(c, inputs)
+
+
+@smoke.input_fixup("text_position_id_patch_towers")
+def _fix_position_id_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
+    """Gemma 4 vision: patchified images ``(batch, patches, channels*patch**2)`` with each patch's (x, y)
+    in ``pixel_position_ids``; the side is a multiple of the pooling kernel (patches are average-pooled)."""
+    params = _params(c.model)
+    if not {"pixel_values", "pixel_position_ids"} <= params or getattr(c.config, "text_config", None) is not None:
+        return
+    torch = c.torch
+    side = 2 * int(getattr(c.config, "pooling_kernel_size", None) or 1)
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    positions = torch.stack([xs.flatten(), ys.flatten()], dim=-1)
+    inputs["pixel_position_ids"] = positions.unsqueeze(0).expand(c.b, -1, -1).clone()
+    inputs["pixel_values"] = torch.rand(c.b, side * side, _patch_in_dim(c.model, c.config), generator=c.gen)
     _keep_params(c, inputs)

@@ -1,7 +1,262 @@
-"""Family special cases: vision (see :mod:`pytest_tinymodels.families`)."""
+"""Family special cases: vision (see :mod:`pytest_tinymodels.families`).
+
+Image/video backbones, the SAM family, keypoint matchers, video models, image matting, SegGPT,
+BEiT-style segmentation, Hiera, Perceiver, SigLIP2 (NaFlex patches), PP-LCNet.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
+
+_is_int = shrink._is_int
+
+
+def _pow2_down(value: int, factor: int, floor: int = 4) -> int:
+    return max(floor, value // factor)
+
+
+# --------------------------------------------------------------------------- shrink: data
+
+shrink.MODEL_TYPE_CONFIG.update({
+    # Perceiver image classifiers cross-attend to 3 + 2 * 2 * num_bands + 1 Fourier channels (261, 322...),
+    # which only one cross-attention head divides (the released vision checkpoints use 1 as well)
+    "perceiver": {"num_cross_attention_heads": 1},
+})
+
+processors.IMAGE_PROCESSOR_OF.update({
+    "pp_lcnet_v3": "pp_ocrv5_mobile_det",  # PP-LCNetV3 is the backbone of PP-OCRv5 mobile detection
+    "vjepa2": "videomae",  # video model without an image processor: VideoMAE's handles video frames
+})
+
+
+# --------------------------------------------------------------------------- shrink: rules
+
+
+@shrink.family_rule("vision_image_embedding_size")
+def _rule_image_embedding_size(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM prompt encoders: the dense prompt grid is image_size // patch_size of the tiny image; the
+    positional embedding's 2 * num_pos_feats equals the prompt hidden size."""
+    if not _is_int(node.get("image_embedding_size")):
+        return
+    size, patch = node.get("image_size"), node.get("patch_size")
+    if _is_int(size) and _is_int(patch) and patch > 0:
+        node["image_embedding_size"] = max(1, size // patch)
+
+
+@shrink.family_rule("vision_pos_feats")
+def _rule_pos_feats(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM vision configs: the shared random positional embedding has 2 * num_pos_feats = output_channels."""
+    old = ctx.old.get(id(node), {})
+    feats, out = node.get("num_pos_feats"), node.get("output_channels")
+    if _is_int(feats) and _is_int(out) and old.get("num_pos_feats", 0) * 2 == old.get("output_channels"):
+        node["num_pos_feats"] = out // 2
+
+
+@shrink.family_rule("vision_hiera_det_globals")
+def _rule_hiera_det_global_blocks(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM2 Hiera-det backbones: a global-attention block must not be the first (query-pooling) block
+    of a pooled stage (its window 0 // stride divides by zero): move it to the stage's second block."""
+    blocks, globals_ = node.get("blocks_per_stage"), node.get("global_attention_blocks")
+    if not (isinstance(blocks, list) and isinstance(globals_, list) and globals_):
+        return
+    pools = node.get("num_query_pool_stages", len(blocks) - 1)
+    starts = [sum(blocks[:s]) for s in range(len(blocks))]
+    placed: list[tuple[int, int]] = []
+    for g in globals_:
+        stage = max(s for s in range(len(blocks)) if starts[s] <= g) if g >= 0 else 0
+        pos = g - starts[stage]
+        if pos == 0 and 0 < stage <= pools:
+            pos = 1
+        placed.append((stage, min(pos, max(blocks[stage], pos + 1) - 1)))
+    new_blocks = list(blocks)
+    for stage, pos in placed:
+        new_blocks[stage] = max(new_blocks[stage], pos + 1)
+    new_starts = [sum(new_blocks[:s]) for s in range(len(new_blocks))]
+    node["blocks_per_stage"] = new_blocks
+    node["global_attention_blocks"] = sorted({new_starts[s] + p for s, p in placed})
+
+
+@shrink.family_rule("vision_loftr_features")
+def _rule_loftr_out_features(node: dict, ctx: shrink._Ctx) -> None:
+    """EfficientLoFTR: the RepVGG stages end at hidden_size (``out_features[-1] == hidden_size``); one block a
+    stage (the per-block lists are derived from these by the config)."""
+    feats, hidden = node.get("out_features"), node.get("hidden_size")
+    if node.get("model_type") != "efficientloftr" or not (isinstance(feats, list) and _is_int(hidden)):
+        return
+    if not all(_is_int(f) for f in feats) or not feats:
+        return
+    factor = max(1, feats[-1] // hidden)
+    node["out_features"] = [max(4, f // factor) for f in feats[:-1]] + [hidden]
+    if isinstance(node.get("stage_num_blocks"), list):
+        node["stage_num_blocks"] = [1] * len(node["stage_num_blocks"])
+    for k in ("stage_in_channels", "stage_block_in_channels", "stage_block_out_channels", "stage_block_stride",
+              "fine_fusion_dims"):
+        node.pop(k, None)
+
+
+@shrink.family_rule("vision_uper_head_features")
+def _rule_uper_head_features(node: dict, ctx: shrink._Ctx) -> None:
+    """BEiT / data2vec-vision: the UperNet segmentation head reads 4 hidden states (``out_indices`` of 4
+    layers), so the tiny encoder keeps 4 layers."""
+    if node.get("model_type") not in ("beit", "data2vec-vision") or not isinstance(node.get("pool_scales"), list):
+        return
+    layers = max(4, int(node.get("num_hidden_layers") or 0))
+    hidden = min(int(node.get("hidden_size") or 32), 32)  # the head's convolutions are hidden_size ** 2 * 9
+    node["hidden_size"] = hidden
+    node["num_attention_heads"] = shrink._divisor_at_most(hidden, int(node.get("num_attention_heads") or 2))
+    node["intermediate_size"] = min(int(node.get("intermediate_size") or 2 * hidden), 2 * hidden)
+    if _is_int(node.get("auxiliary_channels")):
+        node["auxiliary_channels"] = min(node["auxiliary_channels"], hidden)
+    node["num_hidden_layers"] = layers
+    node["out_indices"] = list(range(layers - 3, layers + 1))
+    if "out_features" in node:
+        node["out_features"] = [f"stage{i}" for i in node["out_indices"]]
+    if "stage_names" in node:
+        node["stage_names"] = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
+
+
+@shrink.family_rule("vision_block_configs")
+def _rule_block_configs(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-LCNet backbones: ``block_configs`` (per stage: [kernel, in, out, stride, se]) keep one block per
+    stage (two where the stage has a squeeze-excitation block), channels scaled like the stem."""
+    stages = node.get("block_configs")
+    if not (isinstance(stages, list) and stages and all(isinstance(s, list) and s for s in stages)):
+        return
+    widest = max(b[2] for s in stages for b in s)
+    factor = shrink._pow2_factor(widest, shrink.TINY["stage_max_dim"])
+    old = ctx.old.get(id(node), {})
+    stem = old.get("stem_channels", node.get("stem_channels"))
+    if _is_int(stem):
+        node["stem_channels"] = _pow2_down(stem, factor)
+        first_in = node["stem_channels"]
+    elif isinstance(stem, list) and stem:
+        node["stem_channels"] = [stem[0]] + [_pow2_down(c, factor) for c in stem[1:]]
+        first_in = node["stem_channels"][-1]
+    else:
+        first_in = None
+    new_stages, prev = [], first_in
+    for stage in stages:
+        kept = [stage[0]] + [b for b in stage[1:] if b[4] and not stage[0][4]][:1]
+        out = []
+        for b in kept:
+            b = list(b)
+            b[1] = prev if prev is not None else _pow2_down(b[1], factor)
+            b[2] = _pow2_down(b[2], factor)
+            prev = b[2]
+            out.append(b)
+        new_stages.append(out)
+    node["block_configs"] = new_stages
+    if isinstance(node.get("depths"), list):
+        node["depths"] = [len(s) for s in new_stages]
+    if isinstance(node.get("stage_out_channels"), list):
+        node["stage_out_channels"] = [s[-1][2] for s in new_stages]
+
+
+@shrink.family_rule("vision_visual_prompter")
+def _rule_visual_prompter(node: dict, ctx: shrink._Ctx) -> None:
+    """TVP: the frame-pad visual prompt must fit inside the tiny ``max_img_size``; few frames."""
+    pad, size = node.get("visual_prompt_size"), node.get("max_img_size")
+    if not (_is_int(pad) and _is_int(size)):
+        return
+    node["visual_prompt_size"] = max(1, min(pad, size // 8))
+    if _is_int(node.get("num_frames")):
+        node["num_frames"] = min(node["num_frames"], 4)
+
+
+@shrink.family_rule("vision_hiera_decoder")
+def _rule_hiera_decoder(node: dict, ctx: shrink._Ctx) -> None:
+    """Hiera: the MAE pre-training decoder (``HieraForPreTraining``) needs its sizes, unset by default."""
+    if node.get("model_type") != "hiera":
+        return
+    node["decoder_hidden_size"] = min(node.get("decoder_hidden_size") or 32, shrink.TINY["hidden"])
+    node["decoder_depth"] = min(node.get("decoder_depth") or 1, 1)
+    node["decoder_num_heads"] = shrink._divisor_at_most(node["decoder_hidden_size"],
+                                                        node.get("decoder_num_heads") or 2)
+
+
+@shrink.family_rule("vision_matting_stride")
+def _rule_matting_stride(node: dict, ctx: shrink._Ctx) -> None:
+    """ViTMatte: the fusion path upsamples the ViT features once per conv-stream stage plus one, so the
+    backbone patch stride is 2 ** (len(convstream_hidden_sizes) + 1); conv widths shrink."""
+    conv, fusion, backbone = (node.get("convstream_hidden_sizes"), node.get("fusion_hidden_sizes"),
+                              node.get("backbone_config"))
+    if not (isinstance(conv, list) and isinstance(fusion, list) and isinstance(backbone, dict)):
+        return
+    factor = shrink._pow2_factor(max(conv + fusion), 32)
+    node["convstream_hidden_sizes"] = [_pow2_down(c, factor) for c in conv]
+    node["fusion_hidden_sizes"] = [_pow2_down(c, factor) for c in fusion]
+    stride = 2 ** (len(conv) + 1)
+    if _is_int(backbone.get("patch_size")):
+        backbone["patch_size"] = stride
+        size = backbone.get("image_size")
+        if _is_int(size) and size < 2 * stride:
+            backbone["image_size"] = 2 * stride
+
+
+@shrink.family_rule("vision_fpn_to_decoder")
+def _rule_fpn_to_mask_decoder(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM2-style models (sam2, sam3 tracker, EdgeTAM): the vision neck's ``fpn_hidden_size`` is the mask
+    decoder's (and prompt encoder's) hidden size."""
+    vision, decoder = node.get("vision_config"), node.get("mask_decoder_config")
+    if not (isinstance(vision, dict) and isinstance(decoder, dict) and _is_int(vision.get("fpn_hidden_size"))):
+        return
+    if _is_int(decoder.get("hidden_size")):
+        vision["fpn_hidden_size"] = decoder["hidden_size"]
+
+
+def _side(value: Any) -> int | None:
+    if _is_int(value):
+        return value
+    if isinstance(value, list) and value and _is_int(value[0]):
+        return value[0]
+    return None
+
+
+def _feature_grids(vision: dict, levels: int) -> list[int] | None:
+    """Side of each backbone feature map a SAM2-style neck hands to the mask decoder, finest first."""
+    bb = vision.get("backbone_config")
+    if not isinstance(bb, dict):
+        return None
+    image = _side(bb.get("image_size"))
+    if image is None:
+        return None
+    stride = _side(bb.get("patch_stride"))
+    if stride:  # Hiera-det: every stage halves the map
+        return [max(1, image // stride // 2 ** i) for i in range(levels)]
+    patch, scales = _side(bb.get("patch_size")), vision.get("scale_factors")
+    if patch and isinstance(scales, list) and len(scales) >= levels:  # ViT + FPN of scale factors
+        return [max(1, int(image // patch * s)) for s in scales[:levels]]
+    return None
+
+
+@shrink.family_rule("vision_sam2_feature_sizes")
+def _rule_sam2_feature_sizes(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM2-style models: ``backbone_feature_sizes`` are the maps the tiny backbone really makes, and the
+    prompt encoder's grid (image_size // patch_size) is the coarsest of them, as in the released configs."""
+    vision, prompt = node.get("vision_config"), node.get("prompt_encoder_config")
+    if not (isinstance(vision, dict) and isinstance(vision.get("backbone_feature_sizes"), list)):
+        return
+    grids = _feature_grids(vision, len(vision["backbone_feature_sizes"]))
+    if not grids:
+        return
+    vision["backbone_feature_sizes"] = [[g, g] for g in grids]
+    image = _side(vision["backbone_config"].get("image_size"))
+    if isinstance(prompt, dict) and image:
+        prompt["image_size"] = image
+        prompt["patch_size"] = max(1, image // grids[-1])
+    if _is_int(node.get("image_size")) and image:
+        node["image_size"] = image
+    rope = node.get("memory_attention_rope_feat_sizes")
+    if isinstance(rope, list) and len(rope) == 2:
+        node["memory_attention_rope_feat_sizes"] = [grids[-1], grids[-1]]
+
+
+@shrink.family_rule("vision_pretrain_image_size")
+def _rule_pretrain_image_size(node: dict, ctx: shrink._Ctx) -> None:
+    """ViT backbones with interpolated absolute positions (ViTDet, SAM3 ViT): the position table has
+    (pretrain_image_size // patch_size) ** 2 rows; pre-train at the tiny image size."""
+    pre, size = node.get("pretrain_image_size"), _side(node.get("image_size"))
+    if _is_int(pre) and size and pre > size:
+        node["pretrain_image_size"] = size

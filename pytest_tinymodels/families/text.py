@@ -76,6 +76,23 @@ def _fix_assistant_last_position(c: smoke._Ctx, inputs: dict) -> None:
     inputs["inputs_embeds"] = inputs["inputs_embeds"][:, -1:]
 
 
+@smoke.input_fixup("text_block_draft_inputs")
+def _fix_block_draft_inputs(c: smoke._Ctx, inputs: dict) -> None:
+    """Block-diffusion draft models (Muse Glimmer assistant, DFlash-style): ``noise_embeds`` of one block
+    ``(batch, block_size, hidden)`` and the target's ``context_hidden_states`` of its selected layers
+    concatenated ``(batch, seq, hidden * len(target_layer_ids))``."""
+    params = _params(c.model)
+    if not {"noise_embeds", "context_hidden_states"} <= params:
+        return
+    hidden = int(c.config.hidden_size)
+    block = int(getattr(c.config, "block_size", None) or 4)
+    fc = getattr(getattr(c.model, "encoder", None), "fc", None)
+    context_dim = getattr(fc, "in_features", None) or hidden * len(getattr(c.config, "target_layer_ids", None) or [0])
+    inputs["noise_embeds"] = c.randn(c.b, block, hidden)
+    inputs["context_hidden_states"] = c.randn(c.b, c.t, int(context_dim))
+    _keep_params(c, inputs)
+
+
 # --------------------------------------------------------------------------- vision towers of VLMs
 
 #: forward arguments naming the (t, h, w) patch grid of each image of a packed-patch vision tower.
@@ -203,4 +220,49 @@ def _fix_position_id_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
     positions = torch.stack([xs.flatten(), ys.flatten()], dim=-1)
     inputs["pixel_position_ids"] = positions.unsqueeze(0).expand(c.b, -1, -1).clone()
     inputs["pixel_values"] = torch.rand(c.b, side * side, _patch_in_dim(c.model, c.config), generator=c.gen)
+    _keep_params(c, inputs)
+
+
+# --------------------------------------------------------------------------- decision models
+
+#: Decision Transformer: a tiny timestep embedding table (4096 episode steps by default).
+shrink.MODEL_TYPE_CONFIG["decision_transformer"] = {"max_ep_len": 256}
+
+
+@smoke.input_fixup("text_trajectories")
+def _fix_trajectories(c: smoke._Ctx, inputs: dict) -> None:
+    """Offline-RL trajectory models (Decision Transformer): per step a state ``(state_dim)``, an action
+    ``(act_dim)``, a reward and a return-to-go ``(1)``, and the step index below ``max_ep_len``."""
+    params = _params(c.model)
+    if not {"states", "actions", "returns_to_go", "timesteps"} <= params:
+        return
+    torch, b, t = c.torch, c.b, c.t
+    inputs["states"] = c.randn(b, t, int(c.config.state_dim))
+    inputs["actions"] = c.randn(b, t, int(c.config.act_dim))
+    if "rewards" in params:
+        inputs["rewards"] = c.randn(b, t, 1)
+    inputs["returns_to_go"] = c.randn(b, t, 1)
+    max_steps = int(getattr(c.config, "max_ep_len", None) or t)
+    inputs["timesteps"] = (torch.arange(t) % max_steps).unsqueeze(0).expand(b, -1).clone()
+    if "attention_mask" in params:
+        inputs["attention_mask"] = torch.ones(b, t, dtype=torch.long)
+    _keep_params(c, inputs)
+
+
+# --------------------------------------------------------------------------- time series
+
+
+@smoke.input_fixup("text_patched_series")
+def _fix_patched_series(c: smoke._Ctx, inputs: dict) -> None:
+    """Patch-based forecasters (TimesFM decoder): a context of whole patches ``(batch, k * patch_length)``,
+    its padding indicator (0 = observed) and a frequency id per series ``(batch, 1)``."""
+    params = _params(c.model)
+    if not {"past_values", "past_values_padding", "freq"} <= params:
+        return
+    torch = c.torch
+    patch = int(getattr(c.config, "patch_length", None) or 8)
+    inputs["past_values"] = c.randn(c.b, 2 * patch)
+    inputs["past_values_padding"] = torch.zeros(c.b, 2 * patch, dtype=torch.long)
+    freq_size = int(getattr(c.config, "freq_size", None) or 1)
+    inputs["freq"] = torch.randint(0, freq_size, (c.b, 1), generator=c.gen)
     _keep_params(c, inputs)

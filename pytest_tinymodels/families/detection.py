@@ -80,13 +80,22 @@ def backbone_out_channels(bb: dict) -> list[int] | None:
 @shrink.family_rule("detection_encoder_in_channels")
 def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
     """Hybrid encoders over a backbone (RT-DETR, OmDet-Turbo): ``encoder_in_channels`` are the backbone's
-    output channels."""
+    last output channels (as many as at full size)."""
     bb = node.get("backbone_config")
     if not (isinstance(bb, dict) and isinstance(node.get("encoder_in_channels"), list)):
         return
     chans = backbone_out_channels(bb)
-    if chans is not None and len(chans) == len(node["encoder_in_channels"]):
-        node["encoder_in_channels"] = chans
+    n = len(ctx.old.get(id(node), {}).get("encoder_in_channels") or node["encoder_in_channels"])
+    if chans is None or len(chans) < n:
+        return
+    node["encoder_in_channels"] = chans[len(chans) - n:]
+    # maps before those (PP-DocLayout-V3's stride-4 map for the mask branch) keep their own widths
+    old_chans = backbone_out_channels(ctx.old.get(id(bb), {}))
+    if old_chans is not None and len(old_chans) == len(chans):
+        moved = dict(zip(old_chans[: len(chans) - n], chans[: len(chans) - n]))
+        for k, v in list(node.items()):
+            if k.endswith("feat_dim") and _is_int(v) and ctx.old.get(id(node), {}).get(k) in moved:
+                node[k] = moved[ctx.old[id(node)][k]]
 
 
 @shrink.family_rule("detection_hidden_channel_lists")
@@ -108,12 +117,21 @@ def _rule_hidden_channel_lists(node: dict, ctx: shrink._Ctx) -> None:
             node[k] = [moved[x] for x in v]
 
 
-@shrink.family_rule("detection_csp_expansion")
-def _rule_csp_expansion(node: dict, ctx: shrink._Ctx) -> None:
-    """RT-DETR-style hybrid encoders: three 3x3 RepVGG blocks per CSP layer at ``encoder_hidden_dim *
-    hidden_expansion`` channels dominate the weights; half the width keeps them under the size budget."""
-    if _is_int(node.get("encoder_hidden_dim")) and isinstance(node.get("hidden_expansion"), (int, float)):
-        node["hidden_expansion"] = min(float(node["hidden_expansion"]), 0.5)
+@shrink.family_rule("detection_hybrid_encoder_width")
+def _rule_hybrid_encoder_width(node: dict, ctx: shrink._Ctx) -> None:
+    """RT-DETR-style hybrid encoders (CSP layers of three 3x3 RepVGG blocks at every level, projected to the
+    decoder through ``decoder_in_channels``) dominate the weights: half the decoder width and half the CSP
+    expansion keep the detectors under the size budget."""
+    if not (_is_int(node.get("encoder_hidden_dim")) and isinstance(node.get("hidden_expansion"), (int, float))):
+        return
+    node["hidden_expansion"] = min(float(node["hidden_expansion"]), 0.5)
+    dec = node.get("decoder_in_channels")
+    if not (isinstance(dec, list) and dec):
+        return
+    width = node["encoder_hidden_dim"]
+    new = max(16, min(width, shrink.TINY["hidden"] // 2))
+    node["encoder_hidden_dim"] = new
+    node["decoder_in_channels"] = [new if x == width else x for x in dec]
 
 
 #: DETR's mask head takes ``d_model + encoder_attention_heads`` channels, which must be a multiple of 8.
@@ -180,3 +198,22 @@ def _rule_class_embed_dim(node: dict, ctx: shrink._Ctx) -> None:
         elif k.endswith("channels") and k != "encoder_in_channels" and isinstance(v, list) and v \
                 and all(x == width for x in v):
             node[k] = [new] * len(v)
+
+
+@shrink.family_rule("detection_per_class_lists")
+def _rule_per_class_lists(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-DocLayout-V2: ``class_thresholds`` / ``class_order`` (None by default) hold one entry per label;
+    class orders index the reading-order model's class embeddings."""
+    if "class_thresholds" not in node and "class_order" not in node:
+        return
+    labels = node.get("id2label")
+    n = len(labels) if isinstance(labels, dict) and labels else node.get("num_labels")
+    if not _is_int(n):
+        return
+    ro = node.get("reading_order_config")
+    n_order = ro.get("num_classes") if isinstance(ro, dict) and _is_int(ro.get("num_classes")) else n
+    if "class_thresholds" in node and not (isinstance(node["class_thresholds"], list)
+                                           and len(node["class_thresholds"]) == n):
+        node["class_thresholds"] = [0.5] * n
+    if "class_order" in node and not (isinstance(node["class_order"], list) and len(node["class_order"]) == n):
+        node["class_order"] = [i % n_order for i in range(n)]

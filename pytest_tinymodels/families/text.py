@@ -266,3 +266,24 @@ def _fix_patched_series(c: smoke._Ctx, inputs: dict) -> None:
     freq_size = int(getattr(c.config, "freq_size", None) or 1)
     inputs["freq"] = torch.randint(0, freq_size, (c.b, 1), generator=c.gen)
     _keep_params(c, inputs)
+
+
+@smoke.input_fixup("text_decision_questions")
+def _fix_decision_questions(c: smoke._Ctx, inputs: dict) -> None:
+    """Decision heads (JEV): one prompt ``(1, seq)`` with one ``<|mark|>`` position per question, each
+    question's option count and type id (a true/false question and a three-way choice, as ``decide`` passes)."""
+    params = _params(c.model)
+    if not {"input_ids", "marks", "num_options", "question_type_ids"} <= params:
+        return
+    torch, t = c.torch, c.t
+    inputs["input_ids"] = inputs["input_ids"][:1] if "input_ids" in inputs else c.ids((1, t))
+    inputs["marks"] = torch.tensor([[t // 2, t - 1]])
+    inputs["num_options"] = torch.tensor([[2, 3]])
+    types = ("noul", "choice")
+    try:  # the library's question type order
+        from transformers.decision import Question
+
+        inputs["question_type_ids"] = torch.tensor([[Question.questions_types.index(q) for q in types]])
+    except (ImportError, ValueError):
+        inputs["question_type_ids"] = torch.tensor([[0, 2]])
+    _keep_params(c, inputs)

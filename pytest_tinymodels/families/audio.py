@@ -75,6 +75,8 @@ def _rule_query_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
         heads = node.get("num_attention_heads")
         if shrink._is_int(heads):
             node["num_key_value_heads"] = heads
+#: DAC's decoder halves its width at each of its 4 upsampling stages from ``decoder_hidden_size``: 2**4 at least.
+shrink.MODEL_TYPE_CONFIG["dac"] = {"decoder_hidden_size": 16}
 #: Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes.
 shrink.MODEL_TYPE_CONFIG["gemma3n_audio"] = {"input_feat_size": 128}
 
@@ -128,6 +130,30 @@ def _rule_deep_codec_width(node: dict, ctx: shrink._Ctx) -> None:
         node["num_filters"] = min(node["num_filters"], 1)
     if shrink._is_int(node.get("ffn_expansion")):
         node["ffn_expansion"] = 1
+
+
+@shrink.family_rule("audio_semantic_hop")
+def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
+    """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature
+    encoder keeps all its strided convolutions (narrow ones) so both hop the same number of samples."""
+    semantic, acoustic = node.get("semantic_model_config"), node.get("acoustic_model_config")
+    if not (isinstance(semantic, dict) and isinstance(acoustic, dict)):
+        return
+    old = ctx.old.get(id(semantic), {})
+    strides, kernels = old.get("conv_stride"), old.get("conv_kernel")
+    if not (isinstance(strides, list) and isinstance(kernels, list) and isinstance(semantic.get("conv_dim"), list)):
+        return
+    width = min(semantic["conv_dim"])
+    semantic.update(conv_stride=list(strides), conv_kernel=list(kernels), conv_dim=[width] * len(strides))
+    if "num_feat_extract_layers" in semantic:
+        semantic["num_feat_extract_layers"] = len(strides)
+    # the quantizer works on the concatenation; fewer, smaller codebooks (quantizers = f(top bandwidth))
+    if shrink._is_int(semantic.get("hidden_size")) and shrink._is_int(acoustic.get("hidden_size")):
+        node["codebook_dim"] = semantic["hidden_size"] + acoustic["hidden_size"]
+    if shrink._is_int(node.get("codebook_size")):
+        node["codebook_size"] = min(node["codebook_size"], 64)
+    if isinstance(node.get("target_bandwidths"), list) and len(node["target_bandwidths"]) > 2:
+        node["target_bandwidths"] = node["target_bandwidths"][:2]
 
 
 # --------------------------------------------------------------------------- inputs

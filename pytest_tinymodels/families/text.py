@@ -287,3 +287,18 @@ def _fix_decision_questions(c: smoke._Ctx, inputs: dict) -> None:
     except (ImportError, ValueError):
         inputs["question_type_ids"] = torch.tensor([[0, 2]])
     _keep_params(c, inputs)
+
+
+# --------------------------------------------------------------------------- text models
+
+
+@smoke.input_fixup("text_question_tokens")
+def _fix_question_tokens(c: smoke._Ctx, inputs: dict) -> None:
+    """Span-selection pretraining (Splinter): every sample holds a ``[QUESTION]`` token (the model finds the
+    question positions from ``question_token_id`` in ``input_ids``)."""
+    qid = getattr(c.config, "question_token_id", None)
+    if not (_int(qid) and "input_ids" in inputs and "question_positions" in _params(c.model)):
+        return
+    ids = inputs["input_ids"].clone()
+    ids[..., 1] = qid
+    inputs["input_ids"] = ids

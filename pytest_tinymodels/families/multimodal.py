@@ -428,3 +428,41 @@ def _flattened_patches(c: smoke._Ctx) -> Any:
     patches[:, :, 0] = (grid // side + 1).float()
     patches[:, :, 1] = (grid % side + 1).float()
     return patches
+
+
+# --------------------------------------------------------------------------- dual encoders (CLIP-like)
+
+
+def _round_filters(vision: dict, channels: int) -> int:
+    """EfficientNet's channel rounding (``round_filters`` of the modeling code) on a config dict."""
+    divisor = vision.get("depth_divisor") if _int(vision.get("depth_divisor")) else 8
+    n = channels * float(vision.get("width_coefficient", 1.0))
+    dim = max(divisor, int(n + divisor / 2) // divisor * divisor)
+    return int(dim + divisor if dim < 0.9 * n else dim)
+
+
+@shrink.family_rule("efficientnet_image_embeds")
+def _rule_efficientnet_image_embeds(node: dict, ctx: shrink._Ctx) -> None:
+    """ALIGN: image embeddings are the EfficientNet tower's pooled last stage, unprojected, so the shared
+    ``projection_dim`` is that stage's (rounded, width-scaled) channel count."""
+    vision = node.get("vision_config")
+    if not (isinstance(vision, dict) and _int(node.get("projection_dim"))):
+        return
+    out = vision.get("out_channels")
+    if isinstance(out, list) and out and _int(out[-1]) and "width_coefficient" in vision:
+        node["projection_dim"] = _round_filters(vision, out[-1])
+
+
+#: ALIGN's tiny EfficientNet tower (a few channels per conv) shrinks activations ~50x per block at the
+#: library's init std of 0.02 (sized for full-width fan-ins) until the pooled image embedding underflows and
+#: its L2 normalisation gives NaN; a std matched to the tiny fan-ins keeps the activations O(0.01..1).
+shrink.MODEL_TYPE_CONFIG["align_vision_model"] = {"initializer_range": 0.35}
+
+
+@shrink.family_rule("pooler_follows_hidden")
+def _rule_pooler_follows_hidden(node: dict, ctx: shrink._Ctx) -> None:
+    """ViT-style poolers whose ``pooler_output_size`` was the hidden size keep following it (dual encoders
+    project the pooled output with a layer sized from ``hidden_size``)."""
+    old = ctx.old.get(id(node), {})
+    if _int(node.get("pooler_output_size")) and old.get("pooler_output_size") == old.get("hidden_size"):
+        node["pooler_output_size"] = node.get("hidden_size")

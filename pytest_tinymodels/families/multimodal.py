@@ -38,6 +38,12 @@ def _with_prefix(c: smoke._Ctx, inputs: dict, token: int, count: int) -> None:
         inputs["attention_mask"] = torch.ones_like(ids)
 
 
+def _free_token_ids(node: dict, ctx: shrink._Ctx, vocab: int, n: int) -> list[int]:
+    """``n`` ids from the top of the vocabulary that no token id of ``node`` (nor a special id) uses."""
+    used = {v for k, v in node.items() if "token" in k and _int(v)} | {v for v in ctx.special.values() if _int(v)}
+    return [i for i in range(vocab - 1, 0, -1) if i not in used][:n]
+
+
 # --------------------------------------------------------------------------- text next to the image
 
 
@@ -297,8 +303,7 @@ def _rule_vision_start_token(node: dict, ctx: shrink._Ctx) -> None:
     vocab = shrink._tree_vocab(node, ctx)
     if not _int(vocab):
         return
-    used = {v for k, v in node.items() if "token" in k and _int(v)} | {v for v in ctx.special.values() if _int(v)}
-    node["vision_start_token_id"] = next(i for i in range(vocab - 1, 0, -1) if i not in used)
+    node["vision_start_token_id"] = _free_token_ids(node, ctx, vocab, 1)[0]
 
 
 @shrink.family_rule("talker_spatial_merge")
@@ -466,3 +471,53 @@ def _rule_pooler_follows_hidden(node: dict, ctx: shrink._Ctx) -> None:
     old = ctx.old.get(id(node), {})
     if _int(node.get("pooler_output_size")) and old.get("pooler_output_size") == old.get("hidden_size"):
         node["pooler_output_size"] = node.get("hidden_size")
+
+
+#: ShieldGemma 2 scores the logits of a "Yes" and a "No" token (ids 10784 / 3771 of the Gemma vocabulary
+#: unless the config says otherwise).
+_VERDICT_TOKENS = ("yes_token_index", "no_token_index")
+
+
+@shrink.family_rule("verdict_tokens")
+def _rule_verdict_tokens(node: dict, ctx: shrink._Ctx) -> None:
+    """ShieldGemma 2: "Yes" / "No" token ids inside the tiny vocabulary (the modeling defaults are not)."""
+    if node.get("model_type") != "shieldgemma2":
+        return
+    vocab = shrink._tree_vocab(node, ctx)
+    if _int(vocab) and not all(_int(node.get(k)) and node[k] < vocab for k in _VERDICT_TOKENS):
+        node.update(zip(_VERDICT_TOKENS, _free_token_ids(node, ctx, vocab, 2)))
+
+
+# --------------------------------------------------------------------------- tiled images (Mllama)
+
+
+def _vision_of(config: Any) -> Any:
+    return getattr(config, "vision_config", None) or config
+
+
+@smoke.input_builder("aspect_ratio_ids")
+def _aspect_ratio_ids(c: smoke._Ctx) -> Any:
+    """Tiled-image vision towers (Mllama): one image per sample with aspect ratio id 1 ([1, 1]: one tile)."""
+    return c.torch.ones(c.b, 1, dtype=c.torch.long)
+
+
+@smoke.input_builder("aspect_ratio_mask")
+def _aspect_ratio_mask(c: smoke._Ctx) -> Any:
+    """(batch, images, ``max_num_tiles``): only the first tile of each image is real."""
+    tiles = int(getattr(_vision_of(c.config), "max_num_tiles", 4) or 4)
+    mask = c.torch.zeros(c.b, 1, tiles, dtype=c.torch.long)
+    mask[:, :, 0] = 1
+    return mask
+
+
+@smoke.input_fixup("tiled_pixels")
+def _fix_tiled_pixels(c: smoke._Ctx, inputs: dict) -> None:
+    """Mllama vision: pixel values as (batch, images, ``max_num_tiles``, channels, h, w), padding tiles
+    zero, matching :func:`_aspect_ratio_ids` / :func:`_aspect_ratio_mask`."""
+    pixels = inputs.get("pixel_values")
+    if pixels is None or pixels.dim() != 4 or "aspect_ratio_ids" not in inputs:
+        return
+    tiles = int(getattr(_vision_of(c.config), "max_num_tiles", 4) or 4)
+    tiled = c.torch.zeros(pixels.shape[0], 1, tiles, *pixels.shape[1:])
+    tiled[:, 0, 0] = pixels
+    inputs["pixel_values"] = tiled

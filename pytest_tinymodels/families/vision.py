@@ -260,3 +260,115 @@ def _rule_pretrain_image_size(node: dict, ctx: shrink._Ctx) -> None:
     pre, size = node.get("pretrain_image_size"), _side(node.get("image_size"))
     if _is_int(pre) and size and pre > size:
         node["pretrain_image_size"] = size
+
+
+@shrink.family_rule("vision_video_clip")
+def _rule_video_clip(node: dict, ctx: shrink._Ctx) -> None:
+    """Video transformers (V-JEPA 2, VideoPrism): a short clip of tiny frames; the tubelet's spatial size
+    is the tiny patch size (VideoPrism's 18x18 tubelets would not fit a 32-pixel frame)."""
+    tubelet = node.get("tubelet_size")
+    if tubelet is None or not any(k in node for k in ("frames_per_clip", "num_frames")):
+        return
+    for key in ("frames_per_clip", "num_frames"):
+        if _is_int(node.get(key)) and node[key] > 4:
+            t = tubelet[0] if isinstance(tubelet, list) else tubelet
+            node[key] = max(4, 2 * int(t)) if _is_int(t) else 4
+    if _is_int(node.get("crop_size")):
+        node["crop_size"] = min(node["crop_size"], shrink.TINY["image_size"])
+    image = _side(node.get("image_size", node.get("crop_size")))
+    if isinstance(tubelet, list) and len(tubelet) == 3 and image and image % tubelet[1]:
+        patch = shrink.TINY["patch_size"]
+        node["tubelet_size"] = [tubelet[0], patch, patch]
+
+
+@shrink.family_rule("vision_seggpt_layers")
+def _rule_seggpt_layers(node: dict, ctx: shrink._Ctx) -> None:
+    """SegGPT: the decoder reads hidden states at ``intermediate_hidden_state_indices`` and the prompt and
+    image branches merge after layer ``merge_index`` (<= the first of them): all within the tiny layer count;
+    ``image_size`` keeps the 2:1 canvas of prompt over image; a narrow decoder keeps the weights small."""
+    indices, layers = node.get("intermediate_hidden_state_indices"), node.get("num_hidden_layers")
+    if not (isinstance(indices, list) and indices and _is_int(layers)):
+        return
+    old_layers = ctx.old.get(id(node), {}).get("num_hidden_layers", layers)
+    node["intermediate_hidden_state_indices"] = sorted({min(layers - 1, i * layers // old_layers) for i in indices})
+    old_size, size = ctx.old.get(id(node), {}).get("image_size"), node.get("image_size")
+    if isinstance(old_size, list) and isinstance(size, list) and old_size[0] == 2 * old_size[1]:
+        node["image_size"] = [2 * size[1], size[1]]  # the prompt and the image stacked vertically
+    if _is_int(node.get("decoder_hidden_size")):  # decoder_embed maps to patch_size ** 2 * decoder_hidden_size
+        node["decoder_hidden_size"] = min(node["decoder_hidden_size"], 16)
+    if _is_int(node.get("merge_index")):
+        node["merge_index"] = min(node["merge_index"], node["intermediate_hidden_state_indices"][0])
+
+
+# --------------------------------------------------------------------------- smoke: input builders
+
+
+def _sub(config: Any, *keys: str) -> Any:
+    """The config's vision sub-config holding ``keys`` (or the config itself)."""
+    for sub in (config, *(getattr(config, k, None) for k in ("vision_config", "backbone_config"))):
+        if sub is not None and any(getattr(sub, k, None) is not None for k in keys):
+            return sub
+    return config
+
+
+def _video_shape(config: Any) -> tuple[int, int, int, int]:
+    """(frames, channels, height, width) of the clips a video config expects."""
+    sub = _sub(config, "num_frames", "frames_per_clip")
+    frames = getattr(sub, "num_frames", None) or getattr(sub, "frames_per_clip", None) or 4
+    channels = getattr(sub, "num_channels", None) or getattr(sub, "in_chans", None) or 3
+    size = getattr(sub, "image_size", None) or getattr(sub, "crop_size", None) or 32
+    h, w = (size, size) if _is_int(size) else (int(size[0]), int(size[-1]))
+    return int(frames), int(channels), int(h), int(w)
+
+
+@smoke.input_builder("pixel_values_videos")
+def _pixel_values_videos(c: smoke._Ctx) -> Any:
+    """Video clips: (batch, frames, channels, height, width) from the config's frames and frame size."""
+    frames, channels, h, w = _video_shape(c.config)
+    return c.randn(c.b, frames, channels, h, w)
+
+
+def _patch_count(config: Any) -> int:
+    """Patches (tubelets for video configs) of one input: the sequence a masked-modelling mask covers."""
+    h, w = smoke.image_size_of(config)
+    sub = _sub(config, "patch_size")
+    patch = getattr(sub, "patch_size", None) or 16
+    ph, pw = (patch, patch) if _is_int(patch) else (int(patch[0]), int(patch[-1]))
+    count = (h // ph) * (w // pw)
+    frames, tubelet = getattr(sub, "num_frames", None), getattr(sub, "tubelet_size", None)
+    if _is_int(frames) and _is_int(tubelet) and tubelet > 0:
+        count *= frames // tubelet
+    return count
+
+
+@smoke.input_builder("bool_masked_pos")
+def _bool_masked_pos(c: smoke._Ctx) -> Any:
+    """Masked image / video modelling: (batch, patches), the same number of patches masked in every row."""
+    n = _patch_count(c.config)
+    mask = c.torch.zeros(c.b, n, dtype=c.torch.bool)
+    mask[:, 1::2] = True
+    return mask
+
+
+@smoke.input_builder("prompt_pixel_values")
+def _prompt_pixel_values(c: smoke._Ctx) -> Any:
+    """In-context segmentation (SegGPT): the prompt image, shaped like ``pixel_values``."""
+    return smoke.INPUT_BUILDERS["pixel_values"](c)
+
+
+@smoke.input_builder("prompt_masks")
+def _prompt_masks(c: smoke._Ctx) -> Any:
+    """In-context segmentation (SegGPT): the prompt's mask, an image of the prompt's shape."""
+    return smoke.INPUT_BUILDERS["pixel_values"](c)
+
+
+@smoke.input_fixup("vision_in_context_pairs")
+def _fixup_in_context_pairs(c: smoke._Ctx, inputs: dict) -> None:
+    """SegGPT: ``image_size`` is the canvas of the prompt stacked over the image, so every input image
+    (image, prompt image, prompt mask) is half the configured height."""
+    if "prompt_pixel_values" not in inputs or getattr(c.config, "model_type", "") != "seggpt":
+        return
+    h, w = smoke.image_size_of(c.config)
+    for name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
+        if name in inputs:
+            inputs[name] = c.randn(c.b, int(getattr(c.config, "num_channels", 3)), h // 2, w)

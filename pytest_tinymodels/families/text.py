@@ -23,6 +23,11 @@ def _params(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def _tower(params: set[str]) -> bool:
+    """A standalone vision tower: its forward takes pixels but no text (the full model's takes ``input_ids``)."""
+    return "pixel_values" in params and "input_ids" not in params
+
+
 def _keep_params(c: smoke._Ctx, inputs: dict) -> None:
     """Drop the inputs the forward does not name (``input_ids`` added for a default ``main_input_name``)."""
     params = _params(c.model)
@@ -166,7 +171,7 @@ def _fix_packed_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
     spatial merge size (and per-image ``merge_sizes`` where asked); :data:`PATCH_LAYOUTS` has the layouts."""
     params = _params(c.model)
     grid_name = next((n for n in _GRID_NAMES if n in params), None)
-    if grid_name is None or "pixel_values" not in params or getattr(c.config, "text_config", None) is not None:
+    if grid_name is None or not _tower(params):
         return
     torch = c.torch
     m = _merge_size(c.config)
@@ -196,7 +201,7 @@ def _fix_target_size_towers(c: smoke._Ctx, inputs: dict) -> None:
     ``(1, channels, patch, n*patch)`` with each image's ``target_sizes`` (h, w) in patches, multiples of the
     window merger's kernel."""
     params = _params(c.model)
-    if not {"pixel_values", "target_sizes"} <= params or getattr(c.config, "text_config", None) is not None:
+    if "target_sizes" not in params or not _tower(params):
         return
     kernel = getattr(c.config, "window_kernel_size", None) or (2, 2)
     h, w = 2 * int(kernel[0]), 2 * int(kernel[1])
@@ -212,7 +217,7 @@ def _fix_position_id_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
     """Gemma 4 vision: patchified images ``(batch, patches, channels*patch**2)`` with each patch's (x, y)
     in ``pixel_position_ids``; the side is a multiple of the pooling kernel (patches are average-pooled)."""
     params = _params(c.model)
-    if not {"pixel_values", "pixel_position_ids"} <= params or getattr(c.config, "text_config", None) is not None:
+    if "pixel_position_ids" not in params or not _tower(params):
         return
     torch = c.torch
     side = 2 * int(getattr(c.config, "pooling_kernel_size", None) or 1)

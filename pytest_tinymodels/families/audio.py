@@ -56,9 +56,10 @@ _register_extractors()
 
 @shrink.family_rule("audio_mha_stays_mha")
 def _rule_mha_stays_mha(node: dict, ctx: shrink._Ctx) -> None:
-    """Speech encoders (configs with ``num_mel_bins``) that use multi-head attention keep kv heads = heads:
-    some (Granite Speech 5) project keys with the query head count and would repeat them for grouped heads."""
-    if not shrink._is_int(node.get("num_mel_bins")):
+    """Speech encoders (configs with ``num_mel_bins``) and codecs (with down-sampling ratios) that use
+    multi-head attention keep kv heads = heads: some project keys with the query head count and would repeat
+    them for grouped heads (Granite Speech 5), or rotate per-head positions (X-Codec 2, NeuCodec)."""
+    if not (shrink._is_int(node.get("num_mel_bins")) or isinstance(node.get("downsampling_ratios"), list)):
         return
     old = ctx.old.get(id(node), {})
     heads = node.get("num_attention_heads")
@@ -154,6 +155,16 @@ def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
         node["codebook_size"] = min(node["codebook_size"], 64)
     if isinstance(node.get("target_bandwidths"), list) and len(node["target_bandwidths"]) > 2:
         node["target_bandwidths"] = node["target_bandwidths"][:2]
+
+
+@shrink.family_rule("audio_feature_projection_input")
+def _rule_feature_projection_input(node: dict, ctx: shrink._Ctx) -> None:
+    """``feature_projection_input_dim`` (wav2vec2-bert, SeamlessM4T speech encoders, the semantic encoders of
+    X-Codec 2 / NeuCodec) is the width of the feature extractor's output (80 mel bins x 2 stacked frames),
+    not a model width: it keeps its value."""
+    old = ctx.old.get(id(node), {}).get("feature_projection_input_dim")
+    if shrink._is_int(old) and shrink._is_int(node.get("feature_projection_input_dim")):
+        node["feature_projection_input_dim"] = old
 
 
 # --------------------------------------------------------------------------- inputs
@@ -287,3 +298,24 @@ def _fixup_codec_half(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
     main = getattr(c.model, "main_input_name", None)
     if main not in params:  # the inherited main input name is not an argument of this half
         inputs.pop(main, None)
+
+
+@smoke.input_fixup("audio_semantic_codec_inputs")
+def _fixup_semantic_codec(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Codecs with a semantic encoder beside the acoustic one (X-Codec 2, NeuCodec) take the waveform and its
+    features together: ``frames * hop`` samples (hop = product of the down-sampling ratios) and ``frames``
+    feature vectors of the semantic encoder's ``feature_projection_input_dim``."""
+    import inspect
+
+    params = inspect.signature(c.model.forward).parameters
+    required = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
+    semantic = getattr(c.config, "semantic_model_config", None)
+    width = getattr(semantic, "feature_projection_input_dim", None)
+    hop = _hop_length(c.config)
+    if not ({"input_values", "input_features"} <= required and isinstance(width, int) and hop > 1):
+        return
+    frames = 8
+    inputs["input_values"] = c.randn(c.b, 1, frames * hop) * 0.1
+    inputs["input_features"] = c.randn(c.b, frames, width)
+    if "input_features_mask" in inputs:
+        inputs["input_features_mask"] = c.torch.ones(c.b, frames, dtype=c.torch.long)

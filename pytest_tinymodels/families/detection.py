@@ -217,3 +217,25 @@ def _rule_per_class_lists(node: dict, ctx: shrink._Ctx) -> None:
         node["class_thresholds"] = [0.5] * n
     if "class_order" in node and not (isinstance(node["class_order"], list) and len(node["class_order"]) == n):
         node["class_order"] = [i % n_order for i in range(n)]
+
+
+@smoke.input_fixup("detection_full_text_length")
+def _full_text_length(c: smoke._Ctx, inputs: dict) -> None:
+    """Grounding DINO family: text logits are padded to ``max_text_len`` with -inf by design, so the smoke
+    forward uses a prompt of exactly ``max_text_len`` tokens (every logit is then a real, finite score)."""
+    n = getattr(c.config, "max_text_len", None)
+    ids = inputs.get("input_ids")
+    if not (isinstance(n, int) and n > 0 and ids is not None and ids.dim() == 2 and ids.shape[1] != n):
+        return
+    b = ids.shape[0]
+    inputs["input_ids"] = c.ids((b, n))
+    for name, fill in (("attention_mask", 1), ("token_type_ids", 0)):
+        if name in inputs:
+            inputs[name] = c.torch.full((b, n), fill, dtype=c.torch.long)
+
+
+#: Grounding DINO layers each hold deformable attention, a text enhancer and a bi-directional fusion block:
+#: one encoder layer and a one-layer text backbone keep the model under the size budget (the decoder needs two
+#: layers: its box heads are tied from the second layer on).
+for _mt in ("grounding-dino", "mm-grounding-dino"):
+    shrink.MODEL_TYPE_CONFIG[_mt] = {"encoder_layers": 1, "text_config": {"num_hidden_layers": 1}}

@@ -64,9 +64,10 @@ def _rule_time_series_features(node: dict, ctx: shrink._Ctx) -> None:
 
 
 #: BLT: no top-level ``num_hidden_layers``, which a ``DynamicCache(config=...)`` needs, so no cache; two byte
-#: n-gram hash tables of 256 rows instead of six of the vocabulary size (they hold most of the weights).
+#: n-gram hash tables of 256 rows instead of six of the vocabulary size and a one-layer entropy patcher (four
+#: byte transformers in one model: with the generic sizes it comes close to the size limit).
 shrink.MODEL_TYPE_CONFIG["blt"] = {"use_cache": False, "encoder_hash_byte_group_vocab": 256,
-                                   "encoder_hash_byte_group_size": [3, 4]}
+                                   "encoder_hash_byte_group_size": [3, 4], "patcher_config": {"num_hidden_layers": 1}}
 
 
 # --------------------------------------------------------------------------- draft (assistant) models

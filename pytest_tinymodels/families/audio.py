@@ -122,15 +122,35 @@ def _rule_timestamp_layers(node: dict, ctx: shrink._Ctx) -> None:
 
 @shrink.family_rule("audio_deep_codec_width")
 def _rule_deep_codec_width(node: dict, ctx: shrink._Ctx) -> None:
-    """Convolutional codecs with six or more resampling stages (VibeVoice tokenizer) double their width at each
-    stage from ``num_filters``: a base width of 1 and no FFN expansion keep the last stages small."""
+    """Convolutional codecs double their width at each resampling stage from a base width (``num_filters``,
+    ``encoder_hidden_size``): with 5+ stages (X-Codec 2, NeuCodec, VibeVoice tokenizer) the base width is
+    ``2 ** (6 - stages)`` (at most 4, as for every codec), and there is no FFN expansion."""
     ratios = node.get("downsampling_ratios") or node.get("upsampling_ratios")
-    if not (isinstance(ratios, list) and len(ratios) >= 6):
+    if not (isinstance(ratios, list) and len(ratios) >= 5):
         return
-    if shrink._is_int(node.get("num_filters")):
-        node["num_filters"] = min(node["num_filters"], 1)
+    base = max(1, 2 ** (6 - len(ratios)))
+    for k in ("num_filters", "encoder_hidden_size"):
+        if shrink._is_int(node.get(k)):
+            node[k] = min(node[k], base)
     if shrink._is_int(node.get("ffn_expansion")):
         node["ffn_expansion"] = 1
+
+
+@shrink.family_rule("audio_semantic_codec_width")
+def _rule_semantic_codec_width(node: dict, ctx: shrink._Ctx) -> None:
+    """Codecs with a semantic encoder beside a 5-stage acoustic one (X-Codec 2, NeuCodec) also carry a
+    transformer decoder and an iSTFT head of ``4 * hop`` bins per frame: a 32-wide transformer keeps the
+    whole under the size limit; the quantizer takes both encoders' features concatenated."""
+    if not (isinstance(node.get("semantic_model_config"), dict) and isinstance(node.get("downsampling_ratios"), list)):
+        return
+    heads = node.get("num_attention_heads")
+    if shrink._is_int(node.get("hidden_size")) and shrink._is_int(heads):
+        node["hidden_size"] = min(node["hidden_size"], 32)
+        if shrink._is_int(node.get("head_dim")):
+            node["head_dim"] = node["hidden_size"] // heads
+    semantic_hidden = node["semantic_model_config"].get("hidden_size")
+    if shrink._is_int(node.get("quantization_dim")) and shrink._is_int(semantic_hidden):
+        node["quantization_dim"] = node["hidden_size"] + semantic_hidden  # quantizes [semantic; acoustic]
 
 
 @shrink.family_rule("audio_semantic_hop")

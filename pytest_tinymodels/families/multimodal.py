@@ -75,10 +75,13 @@ def _fix_attention_mask(c: smoke._Ctx, inputs: dict) -> None:
 @shrink.family_rule("query_token_placeholders")
 def _rule_query_tokens(node: dict, ctx: shrink._Ctx) -> None:
     """BLIP-2 / InstructBLIP(Video): few learned query tokens, and an image / video placeholder id in the
-    vocabulary (library default: None) so the query outputs have a place in the text."""
+    vocabulary (library default: None) so the query outputs have a place in the text; BLIP-2's Q-Former
+    also gets its text feed-forward, which the image-text retrieval (ITM) head runs."""
     if not (isinstance(node.get("qformer_config"), dict) and _int(node.get("num_query_tokens"))):
         return
     node["num_query_tokens"] = min(node["num_query_tokens"], 2)
+    if node.get("model_type") == "blip-2":  # its Q-Former's text feed-forward serves image-text retrieval
+        node["qformer_config"]["use_qformer_text_input"] = True
     vocab = shrink._tree_vocab(node, ctx)
     if not _int(vocab):
         return
@@ -87,8 +90,6 @@ def _rule_query_tokens(node: dict, ctx: shrink._Ctx) -> None:
             node[k] = vocab - 1
 
 
-#: the Q-Former of BLIP-2 also gets its text feed-forward, used by image-text retrieval (ITM) heads.
-shrink.MODEL_TYPE_CONFIG["blip_2_qformer"] = {"use_qformer_text_input": True}
 
 
 def _qformer_config(config: Any) -> Any:
@@ -266,7 +267,7 @@ def _rule_mlp_layer_types(node: dict, ctx: shrink._Ctx) -> None:
 @shrink.family_rule("deepstack_window_qformer")
 def _rule_deepstack_window_qformer(node: dict, ctx: shrink._Ctx) -> None:
     """Granite 4 Vision: the window Q-Former projectors need a downsample rate dividing the tiny patch grid,
-    deepstack (vision layer, LLM layer) pairs and spatial target layers inside the tiny towers."""
+    a deepstack (vision layer, LLM layer) pair and spatial target layers inside the tiny towers."""
     if not ("deepstack_layer_map" in node and "spatial_target_layers" in node and "downsample_rate" in node):
         return
     text, vision = node.get("text_config"), node.get("vision_config")
@@ -274,8 +275,12 @@ def _rule_deepstack_window_qformer(node: dict, ctx: shrink._Ctx) -> None:
     if not llm_layers:
         return
     node["downsample_rate"] = "1/2"
-    node["deepstack_layer_map"] = [[-1, 0], [-2, llm_layers - 1]]
+    # every projector is a Q-Former as wide as the vision tower (>= 64: one head per 64 channels), four of them
+    # spatial: one deepstack pair and a one-layer tower keep the model under the size limit
+    node["deepstack_layer_map"] = [[-1, llm_layers - 1]]
     node["spatial_target_layers"] = [i % llm_layers for i in range(4)]
+    if isinstance(vision, dict) and _int(vision.get("num_hidden_layers")):
+        vision["num_hidden_layers"] = 1
 
 
 #: model type -> values its modeling code needs but its config leaves unset when used on its own:
@@ -521,3 +526,15 @@ def _fix_tiled_pixels(c: smoke._Ctx, inputs: dict) -> None:
     tiled = c.torch.zeros(pixels.shape[0], 1, tiles, *pixels.shape[1:])
     tiled[:, 0, 0] = pixels
     inputs["pixel_values"] = tiled
+
+
+# --------------------------------------------------------------------------- size: vision towers with wide mergers
+
+#: vision tower model types whose output merger / downsampler widens the tower by 4-16x (spatial merge,
+#: stride-2 convolutions, temporal merge): at the generic width of 64 those layers alone take 1 MB or more.
+NARROW_VISION_TOWERS: dict[str, dict[str, int]] = {
+    "ernie4_5_vl_moe_vision": {"hidden_size": 32, "intermediate_size": 64},  # resampler: 4x spatial, 2x time
+    "step3p5_vision": {"hidden_size": 32, "intermediate_size": 64},  # two channel-doubling convolutions
+    "qwen3_omni_moe_vision_encoder": {"hidden_size": 32, "intermediate_size": 64},  # merger + deepstack mergers
+}
+shrink.MODEL_TYPE_CONFIG.update(NARROW_VISION_TOWERS)

@@ -153,6 +153,17 @@ def _rule_semantic_codec_width(node: dict, ctx: shrink._Ctx) -> None:
         node["quantization_dim"] = node["hidden_size"] + semantic_hidden  # quantizes [semantic; acoustic]
 
 
+@shrink.family_rule("audio_vocos_decoder_width")
+def _rule_vocos_decoder_width(node: dict, ctx: shrink._Ctx) -> None:
+    """WavTokenizer's ``decoder_hidden_size`` is the width of its transformer (Vocos) decoder, not a conv base
+    width: the tiny hidden size, with group norms whose group count divides it."""
+    groups = node.get("decoder_attention_num_groups")
+    if not (shrink._is_int(groups) and shrink._is_int(node.get("decoder_hidden_size"))):
+        return
+    node["decoder_hidden_size"] = shrink.TINY["hidden"]
+    node["decoder_attention_num_groups"] = shrink._divisor_at_most(shrink.TINY["hidden"], min(groups, 4))
+
+
 @shrink.family_rule("audio_semantic_hop")
 def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
     """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature

@@ -350,3 +350,20 @@ def _fixup_semantic_codec(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
     inputs["input_features"] = c.randn(c.b, frames, width)
     if "input_features_mask" in inputs:
         inputs["input_features_mask"] = c.torch.ones(c.b, frames, dtype=c.torch.long)
+
+
+@smoke.input_fixup("audio_speech_decoder_values")
+def _fixup_speech_decoder_values(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """SpeechT5 decodes spectrogram frames (``decoder_input_values``: batch, frames, mel bins) through its
+    speech pre-net; the bare ``SpeechT5Model`` has no pre-nets, so both sides take hidden states."""
+    import inspect
+
+    params = inspect.signature(c.model.forward).parameters
+    if "decoder_input_values" not in params or "decoder_input_values" in inputs:
+        return
+    hidden = int(getattr(c.config, "hidden_size", 64))
+    bare = [type(getattr(c.model, side, None)).__name__.endswith("WithoutPrenet") for side in ("encoder", "decoder")]
+    if bare[0] and "input_values" in inputs:
+        inputs["input_values"] = c.randn(c.b, c.t, hidden)
+    width = hidden if bare[1] else int(getattr(c.config, "num_mel_bins", 16))
+    inputs["decoder_input_values"] = c.randn(c.b, c.t, width)

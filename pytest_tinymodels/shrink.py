@@ -1401,7 +1401,16 @@ def config_for_class(config: PretrainedConfig, model_class: type) -> PretrainedC
     for _, sub in _sub_configs(config):
         if isinstance(sub, expected):
             return sub
+    copied = HEAD_CONFIGS.get(expected.__name__)
+    if copied is not None:  # a head config that reads this config as its text_config
+        text = config.get_text_config()
+        return expected(text_config=config.to_dict(), **{k: getattr(text, k) for k in copied})
     return config
+
+
+#: head configs that wrap the config of the checkpoint they ship next to as their ``text_config`` (decision
+#: heads: ``JevForDecision`` is registered for qwen2, gemma4, qwen3_5...) -> attributes taken from its text config.
+HEAD_CONFIGS: dict[str, tuple[str, ...]] = {"JevConfig": ("hidden_size",)}
 
 
 #: model types whose library-default config fails the library's own validation, with the fewest

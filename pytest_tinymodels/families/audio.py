@@ -164,6 +164,27 @@ def _rule_vocos_decoder_width(node: dict, ctx: shrink._Ctx) -> None:
     node["decoder_attention_num_groups"] = shrink._divisor_at_most(shrink.TINY["hidden"], min(groups, 4))
 
 
+@shrink.family_rule("audio_text_and_codebook_streams")
+def _rule_text_and_codebook_streams(node: dict, ctx: shrink._Ctx) -> None:
+    """Kyutai speech-to-text embeds one text stream plus ``num_codebooks`` streams of its codec's codes in one
+    table (text vocab + codebooks x (codebook size + 1) + pad): few codebooks, the codec's quantizer count
+    and codebook size, the audio BOS at the codebook size and the pad id at the end of the table."""
+    codec = node.get("codec_config")
+    if not (isinstance(codec, dict) and shrink._is_int(node.get("num_codebooks"))
+            and shrink._is_int(node.get("codebook_vocab_size")) and shrink._is_int(codec.get("codebook_size"))):
+        return
+    n = min(node["num_codebooks"], 4)
+    node["num_codebooks"] = n
+    if shrink._is_int(codec.get("num_quantizers")):
+        codec["num_quantizers"] = n
+    size = codec["codebook_size"]
+    node["codebook_vocab_size"] = size + 1
+    if "audio_bos_token_id" in node:
+        node["audio_bos_token_id"] = size
+    if "audio_pad_token_id" in node and shrink._is_int(node.get("vocab_size")):
+        node["audio_pad_token_id"] = node["vocab_size"] + n * (size + 1)
+
+
 @shrink.family_rule("audio_semantic_hop")
 def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
     """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature
@@ -367,3 +388,17 @@ def _fixup_speech_decoder_values(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
         inputs["input_values"] = c.randn(c.b, c.t, hidden)
     width = hidden if bare[1] else int(getattr(c.config, "num_mel_bins", 16))
     inputs["decoder_input_values"] = c.randn(c.b, c.t, width)
+
+
+@smoke.input_fixup("audio_text_and_codebook_ids")
+def _fixup_text_and_codebook_ids(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Kyutai speech-to-text takes ``input_ids`` of shape (batch, seq, 1 + num_codebooks): a text token and
+    one code per codebook at each step."""
+    n, size = getattr(c.config, "num_codebooks", None), getattr(c.config, "codebook_vocab_size", None)
+    ids = inputs.get("input_ids")
+    if not (isinstance(n, int) and isinstance(size, int)) or ids is None or ids.ndim != 2:
+        return
+    if getattr(c.config, "codec_config", None) is None:
+        return
+    codes = c.torch.randint(0, size - 1, (*ids.shape, n), generator=c.gen)
+    inputs["input_ids"] = c.torch.cat([ids.unsqueeze(-1), codes], dim=-1)

@@ -239,3 +239,41 @@ def _full_text_length(c: smoke._Ctx, inputs: dict) -> None:
 #: layers: its box heads are tied from the second layer on).
 for _mt in ("grounding-dino", "mm-grounding-dino"):
     shrink.MODEL_TYPE_CONFIG[_mt] = {"encoder_layers": 1, "text_config": {"num_hidden_layers": 1}}
+
+
+@shrink.family_rule("detection_vit_windows")
+def _rule_vit_windows(node: dict, ctx: shrink._Ctx) -> None:
+    """LW-DETR's ViT backbone splits the patch grid into ``num_windows`` (a perfect square) windows in the
+    ``window_block_indices`` layers: as many windows per side as the tiny grid allows, the last layer global."""
+    if not (_is_int(node.get("num_windows")) and isinstance(node.get("window_block_indices"), list)):
+        return
+    image, patch = node.get("image_size"), node.get("patch_size")
+    if not (_is_int(image) and _is_int(patch) and patch > 0):
+        return
+    grid = image // patch
+    side = max(s for s in (1, 2, 3, 4) if grid % s == 0 and (image // (s * s)) % s == 0 and s * s <= node["num_windows"])
+    node["num_windows"] = side * side
+    if "num_windows_side" in node:
+        node["num_windows_side"] = side
+    layers = shrink._node_layers(node) or 1
+    if node["window_block_indices"]:
+        node["window_block_indices"] = list(range(max(1, layers - 1)))
+
+
+@shrink.family_rule("detection_projector_levels")
+def _rule_projector_levels(node: dict, ctx: shrink._Ctx) -> None:
+    """LW-DETR's library default has no feature level at all (``projector_scale_factors=[]``): one level at the
+    backbone's resolution, as in the small checkpoints; the derived per-level fields follow (the config derives
+    them in ``__post_init__``, but ``from_dict`` would restore the serialized ones)."""
+    scales = node.get("projector_scale_factors")
+    if not (isinstance(scales, list) and "projector_in_channels" in node and _is_int(node.get("d_model"))):
+        return
+    if not scales:
+        node["projector_scale_factors"] = scales = [1.0]
+    node["projector_in_channels"] = [node["d_model"]] * len(scales)
+    node["projector_out_channels"] = node["d_model"]
+    node["num_feature_levels"] = len(scales)
+
+
+#: LW-DETR trains ``group_detr`` query groups with a box head each: two groups keep the grouping, not the weights.
+shrink.MODEL_TYPE_CONFIG["lw_detr"] = {"group_detr": 2}

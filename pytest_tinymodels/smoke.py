@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "INPUT_BUILDERS", "INPUT_FIXUPS", "input_builder",
+__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "entry_point", "INPUT_BUILDERS", "INPUT_FIXUPS", "input_builder",
            "input_fixup", "text_vocab_size", "image_size_of"]
 
 
@@ -392,7 +392,7 @@ def dummy_inputs(
     """
     config = config if config is not None else model.config
     c = _Ctx(model, config, processor, batch_size, seq_len, labels)
-    params = inspect.signature(model.forward).parameters
+    params = inspect.signature(entry_point(model)).parameters
     wanted: list[str] = [getattr(model, "main_input_name", "input_ids")]
     for name, p in params.items():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or name == "self":
@@ -494,14 +494,26 @@ def _tensors(obj: Any) -> list[torch.Tensor]:
     return []
 
 
+def entry_point(model: Any) -> Callable[..., Any]:
+    """What a smoke check calls: the model's ``forward``, or ``encode`` for models without one (VQ-VAE
+    image tokenizers such as ``GlmImageVQVAE`` only encode)."""
+    import torch
+
+    if type(model).forward is torch.nn.Module.forward and callable(getattr(model, "encode", None)):
+        return model.encode
+    return model.forward
+
+
 def smoke_forward(model: PreTrainedModel, inputs: Mapping[str, Any]) -> Any:
-    """One forward in ``torch.no_grad()`` (eval mode); raise :class:`SmokeError` unless outputs are finite."""
+    """One forward (or ``encode``, see :func:`entry_point`) in ``torch.no_grad()`` (eval mode); raise
+    :class:`SmokeError` unless outputs are finite."""
     import torch
 
     model.eval()
+    call = entry_point(model)
     try:
         with torch.no_grad():
-            out = model(**inputs)
+            out = model(**inputs) if call == model.forward else call(**inputs)
     except Exception as exc:
         msg = str(exc).strip().splitlines()
         raise SmokeError(f"forward of {type(model).__name__} failed: {type(exc).__name__}: "

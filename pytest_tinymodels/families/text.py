@@ -308,3 +308,17 @@ def _fix_question_tokens(c: smoke._Ctx, inputs: dict) -> None:
     ids = inputs["input_ids"].clone()
     ids[..., 1] = qid
     inputs["input_ids"] = ids
+
+
+# --------------------------------------------------------------------------- encode-only models
+
+
+@smoke.input_fixup("text_vq_encode_latents")
+def _fix_vq_encode_latents(c: smoke._Ctx, inputs: dict) -> None:
+    """VQ-VAE image tokenizers without a ``forward`` (GlmImageVQVAE): ``encode(hidden_states)`` takes
+    latents of ``latent_channels`` channels on an 8x8 grid."""
+    channels = getattr(c.config, "latent_channels", None)
+    if smoke.entry_point(c.model) == c.model.forward or not _int(channels):
+        return
+    inputs.clear()
+    inputs["hidden_states"] = c.randn(c.b, channels, 8, 8)

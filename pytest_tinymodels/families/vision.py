@@ -81,7 +81,7 @@ def _rule_hiera_det_global_blocks(node: dict, ctx: shrink._Ctx) -> None:
 @shrink.family_rule("vision_loftr_features")
 def _rule_loftr_out_features(node: dict, ctx: shrink._Ctx) -> None:
     """EfficientLoFTR: the RepVGG stages end at hidden_size (``out_features[-1] == hidden_size``); one block a
-    stage (the per-block lists are derived from these by the config)."""
+    stage (the per-block lists are derived from these by the config); no pooling of the tiny coarse map."""
     feats, hidden = node.get("out_features"), node.get("hidden_size")
     if node.get("model_type") != "efficientloftr" or not (isinstance(feats, list) and _is_int(hidden)):
         return
@@ -91,6 +91,11 @@ def _rule_loftr_out_features(node: dict, ctx: shrink._Ctx) -> None:
     node["out_features"] = [max(4, f // factor) for f in feats[:-1]] + [hidden]
     if isinstance(node.get("stage_num_blocks"), list):
         node["stage_num_blocks"] = [1] * len(node["stage_num_blocks"])
+    if _is_int(node.get("num_attention_heads")):  # the attention reshapes keys with the full hidden size
+        node["num_key_value_heads"] = node["num_attention_heads"]
+    for k in ("q_aggregation_kernel_size", "q_aggregation_stride", "kv_aggregation_kernel_size", "kv_aggregation_stride"):
+        if _is_int(node.get(k)):  # a 32-pixel image has a 4x4 coarse map: attend over it unpooled
+            node[k] = 1
     for k in ("stage_in_channels", "stage_block_in_channels", "stage_block_out_channels", "stage_block_stride",
               "fine_fusion_dims"):
         node.pop(k, None)
@@ -156,10 +161,12 @@ def _rule_block_configs(node: dict, ctx: shrink._Ctx) -> None:
 
 @shrink.family_rule("vision_visual_prompter")
 def _rule_visual_prompter(node: dict, ctx: shrink._Ctx) -> None:
-    """TVP: the frame-pad visual prompt must fit inside the tiny ``max_img_size``; few frames."""
+    """TVP: frames of 64 pixels (the stride-32 backbone map is max-pooled by 2 once more); the frame-pad
+    visual prompt fits inside them; few frames."""
     pad, size = node.get("visual_prompt_size"), node.get("max_img_size")
     if not (_is_int(pad) and _is_int(size)):
         return
+    size = node["max_img_size"] = max(size, 2 * shrink.TINY["image_size"])
     node["visual_prompt_size"] = max(1, min(pad, size // 8))
     if _is_int(node.get("num_frames")):
         node["num_frames"] = min(node["num_frames"], 4)
@@ -372,3 +379,107 @@ def _fixup_in_context_pairs(c: smoke._Ctx, inputs: dict) -> None:
     for name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
         if name in inputs:
             inputs[name] = c.randn(c.b, int(getattr(c.config, "num_channels", 3)), h // 2, w)
+
+
+#: model types matching the keypoints of an image *pair*: ``pixel_values`` is (batch, 2, channels, h, w).
+IMAGE_PAIR_MODEL_TYPES = frozenset({"lightglue", "superglue", "efficientloftr"})
+
+
+@smoke.input_fixup("vision_image_pairs")
+def _fixup_image_pairs(c: smoke._Ctx, inputs: dict) -> None:
+    """Keypoint matchers (LightGlue, SuperGlue, EfficientLoFTR) take two images per example."""
+    pixels = inputs.get("pixel_values")
+    if getattr(c.config, "model_type", "") not in IMAGE_PAIR_MODEL_TYPES or pixels is None or pixels.ndim != 4:
+        return
+    inputs["pixel_values"] = c.torch.stack([pixels, c.randn(*pixels.shape)], dim=1)
+
+
+@shrink.family_rule("vision_gnn_layers")
+def _rule_gnn_layers(node: dict, ctx: shrink._Ctx) -> None:
+    """SuperGlue: one self- and one cross-attention GNN layer; the keypoint encoder MLP narrows with the
+    hidden size (its last width is the hidden size)."""
+    types = node.get("gnn_layers_types")
+    if not (isinstance(types, list) and types):
+        return
+    node["gnn_layers_types"] = list(dict.fromkeys(types))
+    sizes, hidden = node.get("keypoint_encoder_sizes"), node.get("hidden_size")
+    if isinstance(sizes, list) and sizes and all(_is_int(s) for s in sizes) and _is_int(hidden):
+        factor = shrink._pow2_factor(max(sizes), hidden // 2)
+        node["keypoint_encoder_sizes"] = [_pow2_down(s, factor) for s in sizes]
+
+
+@shrink.family_rule("vision_naflex_patches")
+def _rule_naflex_patches(node: dict, ctx: shrink._Ctx) -> None:
+    """NaFlex vision towers (SigLIP2): the position grid has ``num_patches`` = side ** 2 entries; the tiny
+    grid is the tiny image's (image_size // patch_size) ** 2."""
+    if not _is_int(node.get("num_patches")) or "image_size" in node or not _is_int(node.get("patch_size")):
+        return
+    side = max(1, shrink.TINY["image_size"] // node["patch_size"])
+    node["num_patches"] = min(node["num_patches"], side * side)
+
+
+#: model types whose vision tower takes NaFlex patches: pixel_values (batch, patches, channels * patch ** 2)
+#: with ``spatial_shapes`` (batch, 2) and ``pixel_attention_mask`` (batch, patches).
+NAFLEX_MODEL_TYPES = frozenset({"siglip2", "siglip2_vision_model"})
+
+
+def _naflex(config: Any) -> tuple[int, int, int] | None:
+    """(grid side, channels, patch size) of a NaFlex vision config (or its vision sub-config)."""
+    sub = _sub(config, "num_patches")
+    patches, patch = getattr(sub, "num_patches", None), getattr(sub, "patch_size", None)
+    if not (_is_int(patches) and _is_int(patch)) or getattr(sub, "image_size", None) is not None:
+        return None
+    return max(1, int(patches ** 0.5)), int(getattr(sub, "num_channels", 3) or 3), patch
+
+
+@smoke.input_builder("spatial_shapes")
+def _spatial_shapes(c: smoke._Ctx) -> Any:
+    """NaFlex: the (rows, columns) patch grid of every image: the config's full square grid."""
+    side = (_naflex(c.config) or (4, 3, 8))[0]
+    return c.torch.tensor([[side, side]] * c.b, dtype=c.torch.long)
+
+
+@smoke.input_builder("pixel_attention_mask")
+def _pixel_attention_mask(c: smoke._Ctx) -> Any:
+    """NaFlex: which patches are real (all of them); otherwise a per-pixel mask of the image."""
+    naflex = _naflex(c.config)
+    if naflex is not None:
+        return c.torch.ones(c.b, naflex[0] ** 2, dtype=c.torch.long)
+    h, w = smoke.image_size_of(c.config)
+    return c.torch.ones(c.b, h, w, dtype=c.torch.long)
+
+
+@smoke.input_fixup("vision_naflex_patches")
+def _fixup_naflex_patches(c: smoke._Ctx, inputs: dict) -> None:
+    """SigLIP2: images go in already cut into patches, with their grid and patch mask."""
+    naflex = _naflex(c.config)
+    pixels = inputs.get("pixel_values")
+    if getattr(c.config, "model_type", "") not in NAFLEX_MODEL_TYPES or naflex is None or pixels is None:
+        return
+    side, channels, patch = naflex
+    inputs["pixel_values"] = c.randn(c.b, side * side, channels * patch * patch)
+    inputs["spatial_shapes"] = _spatial_shapes(c)
+    inputs["pixel_attention_mask"] = _pixel_attention_mask(c)
+
+
+@smoke.input_fixup("vision_perceiver_latent_inputs")
+def _fixup_perceiver_inputs(c: smoke._Ctx, inputs: dict) -> None:
+    """Perceiver without a preprocessor (``PerceiverModel``): ``inputs`` are already embedded, (batch, seq,
+    d_model)."""
+    if getattr(c.config, "model_type", "") != "perceiver" or "inputs" not in inputs:
+        return
+    if hasattr(c.model, "input_preprocessor") and c.model.input_preprocessor is None:
+        inputs["inputs"] = c.randn(c.b, c.t, int(c.config.d_model))
+
+
+@smoke.input_fixup("vision_text_video_grounding")
+def _fixup_text_video_grounding(c: smoke._Ctx, inputs: dict) -> None:
+    """TVP: the text query and the video frames (batch, num_frames, channels, max_img_size, max_img_size), one
+    example: its 2-D position embeddings are viewed with the batch size (``col_shape``), so batch > 1 fails."""
+    if getattr(c.config, "model_type", "") != "tvp":
+        return
+    size = int(c.config.max_img_size)
+    inputs["pixel_values"] = c.randn(1, int(c.config.num_frames), 3, size, size)
+    for name in ("input_ids", "attention_mask"):
+        if name in inputs:
+            inputs[name] = inputs[name][:1]

@@ -402,3 +402,19 @@ def _fixup_text_and_codebook_ids(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
         return
     codes = c.torch.randint(0, size - 1, (*ids.shape, n), generator=c.gen)
     inputs["input_ids"] = c.torch.cat([ids.unsqueeze(-1), codes], dim=-1)
+
+
+@smoke.input_fixup("audio_byte_text_to_codebooks")
+def _fixup_byte_text_to_codebooks(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Dia reads bytes (its encoder's own small vocabulary) and decodes ``num_channels`` codebooks at once:
+    ``input_ids`` below the encoder vocabulary, ``decoder_input_ids`` of shape (batch, seq, channels) below the
+    decoder's special audio ids."""
+    enc, dec = getattr(c.config, "encoder_config", None), getattr(c.config, "decoder_config", None)
+    channels = getattr(dec, "num_channels", None)
+    if not (isinstance(channels, int) and isinstance(getattr(enc, "vocab_size", None), int)):
+        return
+    if "input_ids" in inputs:
+        inputs["input_ids"] = c.torch.randint(0, enc.vocab_size, tuple(inputs["input_ids"].shape), generator=c.gen)
+    specials = [getattr(dec, k, None) for k in ("pad_token_id", "eos_token_id", "bos_token_id")]
+    top = min([x for x in specials if isinstance(x, int)] + [dec.vocab_size])
+    inputs["decoder_input_ids"] = c.torch.randint(0, top, (c.b, c.t, channels), generator=c.gen)

@@ -78,6 +78,9 @@ def _rule_query_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
             node["num_key_value_heads"] = heads
 #: DAC's decoder halves its width at each of its 4 upsampling stages from ``decoder_hidden_size``: 2**4 at least.
 shrink.MODEL_TYPE_CONFIG["dac"] = {"decoder_hidden_size": 16}
+#: Dia's decoder: 128 audio codes per channel then eos / pad / bos (as 1024 codes then 1024 / 1025 / 1026).
+shrink.MODEL_TYPE_CONFIG["dia_decoder"] = {"vocab_size": 132, "eos_token_id": 128, "pad_token_id": 129,
+                                           "bos_token_id": 130}
 #: Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes.
 shrink.MODEL_TYPE_CONFIG["gemma3n_audio"] = {"input_feat_size": 128}
 

@@ -277,3 +277,40 @@ def _rule_projector_levels(node: dict, ctx: shrink._Ctx) -> None:
 
 #: LW-DETR trains ``group_detr`` query groups with a box head each: two groups keep the grouping, not the weights.
 shrink.MODEL_TYPE_CONFIG["lw_detr"] = {"group_detr": 2}
+
+
+# --------------------------------------------------------------------------- DPT-style depth heads
+
+#: per-feature-map channel lists of DPT-style necks (one backbone feature map per entry).
+NECK_CHANNEL_KEYS = ("post_process_channels", "neck_hidden_sizes")
+#: widths of a DPT head after its neck (fusion blocks, depth head, depth bins).
+HEAD_WIDTH_KEYS = ("fusion_hidden_size", "head_hidden_size", "number_output_channels")
+
+
+@shrink.family_rule("detection_dpt_neck")
+def _rule_dpt_neck(node: dict, ctx: shrink._Ctx) -> None:
+    """DPT-style depth heads (Depth Anything, CHMv2): the neck reassembles one backbone feature map per entry of
+    its channel list, from the backbone's width; the backbone outputs that many layers."""
+    key = next((k for k in NECK_CHANNEL_KEYS if isinstance(node.get(k), list) and node[k]), None)
+    bb = node.get("backbone_config")
+    if key is None or not isinstance(bb, dict):
+        return
+    neck, old, old_bb = node[key], ctx.old.get(id(node), {}), ctx.old.get(id(bb), {})
+    if neck == old.get(key) and all(_is_int(x) for x in neck) and max(neck) > shrink.TINY["stage_max_dim"]:
+        f = shrink._pow2_factor(max(neck), shrink.TINY["stage_max_dim"])
+        node[key] = neck = [max(8, x // f) for x in neck]
+        for k in HEAD_WIDTH_KEYS:  # the fusion / head widths shrink by the same factor
+            if _is_int(old.get(k)):
+                node[k] = max(8, old[k] // f)
+    for k in ("reassemble_hidden_size",):
+        if _is_int(node.get(k)) and old.get(k) == old_bb.get("hidden_size") and _is_int(bb.get("hidden_size")):
+            node[k] = bb["hidden_size"]
+    n = len(neck)
+    layers = bb.get("num_hidden_layers")
+    if isinstance(bb.get("out_indices"), list) and _is_int(layers) and len(bb["out_indices"]) != n:
+        layers = max(layers, n)
+        bb["num_hidden_layers"] = layers
+        bb["stage_names"] = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
+        bb["out_indices"] = list(range(layers - n + 1, layers + 1))
+        if isinstance(bb.get("out_features"), list):
+            bb["out_features"] = [bb["stage_names"][i] for i in bb["out_indices"]]

@@ -314,3 +314,31 @@ def _rule_dpt_neck(node: dict, ctx: shrink._Ctx) -> None:
         bb["out_indices"] = list(range(layers - n + 1, layers + 1))
         if isinstance(bb.get("out_features"), list):
             bb["out_features"] = [bb["stage_names"][i] for i in bb["out_indices"]]
+
+
+@shrink.family_rule("detection_multiscale_patches")
+def _rule_multiscale_patches(node: dict, ctx: shrink._Ctx) -> None:
+    """DepthPro encodes the image at several ``scaled_images_ratios`` as overlapping patches of ``patch_size``
+    pixels (= its ViT encoders' image size): the image is ``patch_size / min(ratio)`` pixels (declared as
+    ``image_size``), hook ids index the tiny patch encoder's layers, feature dims shrink like the hidden sizes."""
+    ratios, hooks = node.get("scaled_images_ratios"), node.get("intermediate_hook_ids")
+    sub = node.get("patch_model_config")
+    if not (isinstance(ratios, list) and ratios and isinstance(hooks, list) and isinstance(sub, dict)):
+        return
+    if not _is_int(sub.get("image_size")):
+        return
+    node["patch_size"] = sub["image_size"]
+    node["image_size"] = -(-int(sub["image_size"] / min(ratios)) // 8) * 8
+    old_layers = ctx.old.get(id(sub), {}).get("num_hidden_layers")
+    layers = sub.get("num_hidden_layers")
+    if _is_int(old_layers) and _is_int(layers):
+        node["intermediate_hook_ids"] = [min(layers - 1, h * layers // old_layers) for h in hooks]
+    dims = [k for k in ("intermediate_feature_dims", "scaled_images_feature_dims") if isinstance(node.get(k), list)]
+    largest = max((x for k in dims for x in node[k] if _is_int(x)), default=0)
+    if largest > shrink.TINY["hidden"]:
+        f = shrink._pow2_factor(largest, shrink.TINY["hidden"])
+        for k in dims:
+            node[k] = [max(8, x // f) for x in node[k]]
+        old = ctx.old.get(id(node), {})
+        if _is_int(old.get("fusion_hidden_size")):  # the fusion stage's 3x3 convs shrink by the same factor
+            node["fusion_hidden_size"] = max(8, old["fusion_hidden_size"] // f)

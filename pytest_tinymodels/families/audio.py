@@ -81,6 +81,11 @@ shrink.MODEL_TYPE_CONFIG["dac"] = {"decoder_hidden_size": 16}
 #: Dia's decoder: 128 audio codes per channel then eos / pad / bos (as 1024 codes then 1024 / 1025 / 1026).
 shrink.MODEL_TYPE_CONFIG["dia_decoder"] = {"vocab_size": 132, "eos_token_id": 128, "pad_token_id": 129,
                                            "bos_token_id": 130}
+#: CLAP's feature extractor makes 4 crops per clip by default ("fusion" truncation): the fused audio tower
+#: reads them (the unfused one takes one).  The spectrogram (10 s: 334 frames at 16 kHz / hop 480) is folded
+#: into a ``spec_size`` square of ``spec_size * spec_size / mel`` frames, and the last of 4 stages (stride 32)
+#: must keep ``spec_size / mel`` frequency rows: 32 mel bins in a 128 square.
+shrink.MODEL_TYPE_CONFIG["clap_audio_model"] = {"enable_fusion": True, "num_mel_bins": 32, "spec_size": 128}
 #: Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes.
 shrink.MODEL_TYPE_CONFIG["gemma3n_audio"] = {"input_feat_size": 128}
 
@@ -186,6 +191,21 @@ def _rule_text_and_codebook_streams(node: dict, ctx: shrink._Ctx) -> None:
         node["audio_bos_token_id"] = size
     if "audio_pad_token_id" in node and shrink._is_int(node.get("vocab_size")):
         node["audio_pad_token_id"] = node["vocab_size"] + n * (size + 1)
+
+
+@shrink.family_rule("audio_spectrogram_swin")
+def _rule_spectrogram_swin(node: dict, ctx: shrink._Ctx) -> None:
+    """CLAP's audio tower is a Swin over the mel spectrogram folded into a ``spec_size`` square: stage ``i`` is
+    ``patch_embeds_hidden_size * 2**i`` wide with its own head count, ``hidden_size`` is the last stage's width,
+    (``spec_size`` and the mel bins: :data:`shrink.MODEL_TYPE_CONFIG` ``clap_audio_model``)."""
+    depths, heads = node.get("depths"), node.get("num_attention_heads")
+    if not (shrink._is_int(node.get("patch_embeds_hidden_size")) and isinstance(depths, list)
+            and isinstance(heads, list)):
+        return
+    base = 8  # stages 8, 16, 32, 64 wide
+    node["patch_embeds_hidden_size"] = base
+    node["num_attention_heads"] = [max(1, base * 2**i // shrink.TINY["head_dim"]) for i in range(len(depths))]
+    node["hidden_size"] = base * 2 ** (len(depths) - 1)
 
 
 @shrink.family_rule("audio_semantic_hop")
@@ -421,3 +441,29 @@ def _fixup_byte_text_to_codebooks(c: smoke._Ctx, inputs: dict[str, Any]) -> None
     specials = [getattr(dec, k, None) for k in ("pad_token_id", "eos_token_id", "bos_token_id")]
     top = min([x for x in specials if isinstance(x, int)] + [dec.vocab_size])
     inputs["decoder_input_ids"] = c.torch.randint(0, top, (c.b, c.t, channels), generator=c.gen)
+
+
+@smoke.input_fixup("audio_dual_encoder_features")
+def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Text+audio contrastive models (CLAP: no audio placeholder tokens in the text) need both the text and
+    the audio features."""
+    import inspect
+
+    if "input_features" in inputs or "input_ids" not in inputs:
+        return
+    if getattr(c.config, "audio_config", None) is None or getattr(c.config, "text_config", None) is None:
+        return
+    if "input_features" not in inspect.signature(c.model.forward).parameters:
+        return
+    if any("audio_token" in k for k in smoke._all_keys(c.config)):
+        return
+    params = inspect.signature(c.model.forward).parameters
+    if c.processor is not None and callable(c.processor):
+        try:
+            outputs = _extractor_outputs(c, c.processor)
+        except Exception:  # noqa: BLE001 - fall back to the generic builder
+            outputs = {}
+        if "input_features" in outputs:  # with the extra outputs the forward takes (CLAP's ``is_longer``)
+            inputs.update({k: v for k, v in outputs.items() if k in params and hasattr(v, "shape")})
+            return
+    inputs["input_features"] = smoke.INPUT_BUILDERS["input_features"](c)

@@ -467,3 +467,16 @@ def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
             inputs.update({k: v for k, v in outputs.items() if k in params and hasattr(v, "shape")})
             return
     inputs["input_features"] = smoke.INPUT_BUILDERS["input_features"](c)
+
+
+@smoke.input_fixup("audio_streaming_lm_features")
+def _fixup_streaming_lm_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+    """Voxtral Realtime adds one audio embedding to each token embedding: ``audio_length_per_tok`` mel frames
+    per input token, (batch, mel bins, seq * audio_length_per_tok)."""
+    per_tok = getattr(c.config, "audio_length_per_tok", None)
+    ids = inputs.get("input_ids")
+    audio = getattr(c.config, "audio_config", None)
+    if not isinstance(per_tok, int) or ids is None or audio is None:
+        return
+    bins = int(getattr(audio, "num_mel_bins", 16))
+    inputs["input_features"] = c.randn(ids.shape[0], bins, ids.shape[1] * per_tok)

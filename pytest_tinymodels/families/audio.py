@@ -208,6 +208,19 @@ def _rule_spectrogram_swin(node: dict, ctx: shrink._Ctx) -> None:
     node["hidden_size"] = base * 2 ** (len(depths) - 1)
 
 
+@shrink.family_rule("audio_vocoder_mel_bins")
+def _rule_vocoder_mel_bins(node: dict, ctx: shrink._Ctx) -> None:
+    """Text-to-speech models bundled with their vocoder (FastSpeech2 + HiFi-GAN): the vocoder reads the
+    spectrogram model's mel bins (``model_in_dim``)."""
+    vocoder = node.get("vocoder_config")
+    if not (isinstance(vocoder, dict) and shrink._is_int(vocoder.get("model_in_dim"))):
+        return
+    bins = next((v["num_mel_bins"] for k, v in node.items() if k != "vocoder_config" and isinstance(v, dict)
+                 and shrink._is_int(v.get("num_mel_bins"))), None)
+    if bins is not None:
+        vocoder["model_in_dim"] = bins
+
+
 @shrink.family_rule("audio_semantic_hop")
 def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
     """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature

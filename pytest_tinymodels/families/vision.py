@@ -483,3 +483,88 @@ def _fixup_text_video_grounding(c: smoke._Ctx, inputs: dict) -> None:
     for name in ("input_ids", "attention_mask"):
         if name in inputs:
             inputs[name] = inputs[name][:1]
+
+
+@shrink.family_rule("vision_memory_resampler")
+def _rule_memory_resampler(node: dict, ctx: shrink._Ctx) -> None:
+    """EdgeTAM video: the memory perceiver's heads span its hidden size (positions are added per head), and
+    its 2-D latents tile the tiny memory map (``memory_attention_rope_feat_sizes``) in whole windows."""
+    hidden, heads = node.get("perceiver_resampler_hidden_size"), node.get("perceiver_resampler_num_attention_heads")
+    if not (_is_int(hidden) and _is_int(heads) and heads > 0):
+        return
+    if _is_int(node.get("perceiver_resampler_attention_head_dim")):
+        node["perceiver_resampler_attention_head_dim"] = hidden // heads
+    if _is_int(node.get("perceiver_resampler_num_latents")) and node["perceiver_resampler_num_latents"] > 0:
+        node["perceiver_resampler_num_latents"] = min(node["perceiver_resampler_num_latents"], 16)
+    grid = node.get("memory_attention_rope_feat_sizes")
+    if _is_int(node.get("perceiver_resampler_num_latents_2d")) and isinstance(grid, list) and _is_int(grid[0]):
+        if node["perceiver_resampler_num_latents_2d"] > 0:
+            node["perceiver_resampler_num_latents_2d"] = max(1, grid[0] // 2) ** 2
+
+
+def _session_class(model: Any) -> Any:
+    """The inference-session class annotated on the model's ``forward`` (SAM2 / SAM3 video models)."""
+    import inspect
+    import sys
+
+    ann = inspect.signature(model.forward).parameters["inference_session"].annotation
+    if isinstance(ann, str):
+        ann = getattr(sys.modules[type(model).__module__], ann.split("|")[0].strip(), None)
+    if not isinstance(ann, type):
+        raise smoke.SmokeError(f"{type(model).__name__}.forward: cannot tell the inference session class")
+    return ann
+
+
+#: frames of the dummy video of an inference session
+_SESSION_FRAMES = 2
+
+
+@smoke.input_builder("inference_session")
+def _inference_session(c: smoke._Ctx) -> Any:
+    """Video segmentation (SAM2/SAM3 video, EdgeTAM video): a session over a short video of the tiny image
+    size with one object clicked at the centre of frame 0 (or a text prompt, for text-prompted SAM3 video)."""
+    h, w = smoke.image_size_of(c.config)
+    video = c.randn(_SESSION_FRAMES, 3, h, w)
+    session = _session_class(c.model)(video=video, video_height=h, video_width=w, dtype=c.torch.float32)
+    if hasattr(session, "add_point_inputs"):
+        obj_idx = session.obj_id_to_idx(1)
+        points = {"point_coords": c.torch.tensor([[[[w / 2.0, h / 2.0]]]]),
+                  "point_labels": c.torch.ones(1, 1, 1, dtype=c.torch.int32)}
+        session.add_point_inputs(obj_idx, 0, points)
+        session.obj_with_new_inputs = [1]
+    elif hasattr(session, "add_prompt"):
+        prompt_id = session.add_prompt("a tiny object")
+        session.prompt_input_ids[prompt_id] = c.ids((1, c.t))
+        session.prompt_attention_masks[prompt_id] = c.torch.ones(1, c.t, dtype=c.torch.long)
+    return session
+
+
+@smoke.input_fixup("vision_session_frame")
+def _fixup_session_frame(c: smoke._Ctx, inputs: dict) -> None:
+    """Video segmentation sessions: run the frame holding the prompt (frame 0)."""
+    if "inference_session" in inputs and "frame_idx" not in inputs:
+        inputs["frame_idx"] = 0
+
+
+@shrink.family_rule("vision_memory_encoder")
+def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM2-style video memory encoders: the mask downsampler multiplies channels by stride ** 2 a layer up
+    to total_stride ** 2, so downsample in fewer, larger strides (4 instead of 2) with the same total; the
+    memory fuser's hidden width follows its embedding; one layer of memory perceiver, memory attention, memory
+    fuser and mask-decoder transformer (these models carry a tracker on top of SAM2: the weights stay under 2 MB)."""
+    total, stride = node.get("mask_downsampler_total_stride"), node.get("mask_downsampler_stride")
+    if not (_is_int(total) and _is_int(stride)):
+        return
+    if stride == 2 and total >= 4 and (total.bit_length() - 1) % 2 == 0:
+        node["mask_downsampler_stride"] = 4
+    embed, inner = node.get("memory_fuser_embed_dim"), node.get("memory_fuser_intermediate_dim")
+    if _is_int(embed) and _is_int(inner):
+        node["memory_fuser_intermediate_dim"] = min(inner, 2 * embed)
+    if _is_int(node.get("perceiver_resampler_num_layers")):
+        node["perceiver_resampler_num_layers"] = 1
+    for key in ("memory_attention_num_layers", "memory_fuser_num_layers"):
+        if _is_int(node.get(key)):
+            node[key] = 1
+    decoder = node.get("mask_decoder_config")
+    if isinstance(decoder, dict) and _is_int(decoder.get("num_hidden_layers")):
+        decoder["num_hidden_layers"] = 1  # the two-way transformer: weights of video models stay under the limit

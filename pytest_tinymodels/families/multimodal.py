@@ -90,8 +90,6 @@ def _rule_query_tokens(node: dict, ctx: shrink._Ctx) -> None:
             node[k] = vocab - 1
 
 
-
-
 def _qformer_config(config: Any) -> Any:
     return getattr(config, "qformer_config", None) or config
 
@@ -100,6 +98,7 @@ def _qformer_config(config: Any) -> Any:
 def _qformer_input_ids(c: smoke._Ctx) -> Any:
     """InstructBLIP: the instruction, tokenized for the Q-Former (ids below its own vocabulary)."""
     vocab = int(getattr(_qformer_config(c.config), "vocab_size", 64) or 64)
+    # its own (BERT) vocabulary, not the language model's: ids above the usual special ids 0..2
     return c.torch.randint(3, max(4, min(vocab, 512)), (c.b, c.t), generator=c.gen)
 
 
@@ -125,14 +124,13 @@ def _fix_qformer(c: smoke._Ctx, inputs: dict) -> None:
     pixels = inputs.get("pixel_values")
     if pixels is None:
         return
-    video = "Video" in type(c.model).__name__
-    if video and pixels.dim() == 4:  # (batch, frames, channels, h, w)
+    video = _int(getattr(cfg, "video_token_id", None))
+    if video and pixels.dim() == 4:  # video Q-Formers take (batch, frames, channels, h, w)
         pixels = inputs["pixel_values"] = pixels.unsqueeze(1).repeat(1, 2, 1, 1, 1)
     frames = pixels.shape[1] if pixels.dim() == 5 else 1
     if "qformer_input_ids" in inputs and "qformer_attention_mask" in _forward_params(c.model):
         inputs["qformer_attention_mask"] = c.torch.ones_like(inputs["qformer_input_ids"])
-    token = getattr(cfg, "video_token_id", None) if video else None
-    token = token if _int(token) else getattr(cfg, "image_token_id", None)
+    token = cfg.video_token_id if video else getattr(cfg, "image_token_id", None)
     if "input_ids" in inputs and _int(token):
         _with_prefix(c, inputs, token, cfg.num_query_tokens * frames)
 
@@ -333,7 +331,6 @@ def _rule_pixel_shuffle_width(node: dict, ctx: shrink._Ctx) -> None:
     ratio, hidden = node.get("pixel_shuffle_ratio"), node.get("hidden_size")
     if isinstance(ratio, float) and 0 < ratio < 1 and _int(hidden) and "projector_input_dim" in node:
         node["intermediate_size"] = int(hidden / ratio**2)
-
 
 
 # --------------------------------------------------------------------------- images given per text position

@@ -43,6 +43,10 @@ SIZE_VALUES: dict[str, dict[str, Any]] = {
     "flava_image_codebook": {"hidden_size": 8, "num_blocks_per_group": 1},
     # FLAVA: the fusion encoder over the text and image encoders keeps one layer
     "flava": {"multimodal_config": {"num_hidden_layers": 1}},
+    # Janus: its VQ-VAE only generates images (understanding goes through the SigLIP tower): 3 resolution levels
+    "janus_vqgan": {"channel_multiplier": [1, 1, 1]},
+    # Dots3-Note (LM + MoE vision tower + audio tower, with a 256-wide patch merger): a one-layer audio encoder
+    "dots3_note_audio_encoder": {"num_hidden_layers": 1},
     # RF-DETR: one query group / encoder-output head per ``group_detr`` (13): two keep the grouping
     "rf_detr": {"group_detr": 2},
     # MobileViTV2 segmentation: three 3x3 atrous convs of ``aspp_out_channels``
@@ -143,7 +147,8 @@ def _rule_codec_decoder_vocab(node: dict, ctx: shrink._Ctx) -> None:
 @shrink.family_rule("size_backbone_depth_codebooks")
 def _rule_backbone_depth_codebooks(node: dict, ctx: shrink._Ctx) -> None:
     """CSM: a backbone + depth decoder over ``num_codebooks`` (32) codec codebooks whose audio vocabulary is the
-    codec's codebook plus 3 ids (pad = vocab - 1): 8 codebooks of ``codebook_size + 3`` ids, one depth layer."""
+    codec's codebook plus 3 ids (pad = vocab - 1): 8 codebooks of ``codebook_size + 3`` ids; the depth decoder
+    and the codec's transformers keep one layer."""
     depth, codec = node.get("depth_decoder_config"), node.get("codec_config")
     if not (isinstance(depth, dict) and isinstance(codec, dict) and _is_int(node.get("num_codebooks"))
             and _is_int(codec.get("codebook_size"))):
@@ -156,6 +161,7 @@ def _rule_backbone_depth_codebooks(node: dict, ctx: shrink._Ctx) -> None:
     if _is_int(depth.get("max_position_embeddings")):
         depth["max_position_embeddings"] = n + 1
     _cap(depth, "num_hidden_layers", 1)  # the depth decoder is a small helper (4 layers vs the backbone's 16)
+    _cap(codec, "num_hidden_layers", 1)  # the codec only turns audio into codes (and back) around the LM
     if _is_int(codec.get("num_quantizers")):
         codec["num_quantizers"] = max(n, min(codec["num_quantizers"], n))
     if _is_int(node.get("codebook_pad_token_id")):
@@ -269,13 +275,16 @@ def _rule_high_res_neck(node: dict, ctx: shrink._Ctx) -> None:
 
 @shrink.family_rule("size_vqvae")
 def _rule_vqvae(node: dict, ctx: shrink._Ctx) -> None:
-    """VQ-VAE image tokenizers (chameleon, emu3, janus): a 64-entry codebook, and an attention width equal to
-    the channels it attends over (``base_channels * channel_multiplier[-1]``)."""
+    """VQ-VAE image tokenizers (chameleon, emu3, janus): a 64-entry codebook, an attention width equal to the
+    channels it attends over (``base_channels * channel_multiplier[-1]``), and no residual blocks inside the
+    resolution levels (the decoder keeps ``num_res_blocks + 1`` = 1 per level, the middle blocks stay): their
+    32-group norms need 32 channels, so the count of 3x3 convs is what sets the size."""
     mult = node.get("channel_multiplier")
     if not (_is_int(node.get("base_channels")) and isinstance(mult, list) and mult):
         return
     for k in ("codebook_size", "num_embeddings"):
         _cap(node, k, CODEBOOK)
+    _cap(node, "num_res_blocks", 0)
     if _is_int(node.get("hidden_size")) and all(_is_int(m) for m in mult):
         node["hidden_size"] = node["base_channels"] * mult[-1]
         heads = node.get("num_attention_heads")
@@ -358,3 +367,23 @@ def _rule_unit_vocoder(node: dict, ctx: shrink._Ctx) -> None:
     if _is_int(node.get("t2u_variance_predictor_hidden_dim")) and _is_int(unit_dim):
         node["t2u_variance_predictor_hidden_dim"] = min(node["t2u_variance_predictor_hidden_dim"], max(8, unit_dim // 4))
     _cap(node, "variance_predictor_kernel_size", 1)
+
+
+@shrink.family_rule("size_lcnet_divisor")
+def _rule_lcnet_divisor(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-LCNet backbones inside detectors / table recognizers (PP-OCRv5 det, SLANet): the convs are
+    ``make_divisible(width * scale, divisor)`` wide but the heads read ``int(width * scale)``; with tiny widths
+    the two differ unless the divisor divides every scaled width (scale 1 where a scaled width is fractional)."""
+    bb = node.get("backbone_config")
+    if not (isinstance(bb, dict) and isinstance(bb.get("block_configs"), list) and _is_int(bb.get("divisor"))):
+        return
+    widths = [c for stage in bb["block_configs"] for b in stage for c in b[1:3] if _is_int(c)]
+    stem = bb.get("stem_channels")
+    widths += [stem] if _is_int(stem) else [c for c in stem or [] if _is_int(c)]
+    scale = bb.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or any((w * scale) % 1 for w in widths):
+        bb["scale"] = scale = 1.0
+    divisor = bb["divisor"]
+    while divisor > 1 and any((w * scale) % divisor for w in widths):
+        divisor //= 2
+    bb["divisor"] = divisor

@@ -221,6 +221,26 @@ def _rule_vocoder_mel_bins(node: dict, ctx: shrink._Ctx) -> None:
         vocoder["model_in_dim"] = bins
 
 
+@shrink.family_rule("audio_decoded_speech_vocab")
+def _rule_decoded_speech_vocab(node: dict, ctx: shrink._Ctx) -> None:
+    """CLVP feeds the speech decoder's predicted codes to its speech encoder: the encoder's vocabulary covers
+    the decoder's."""
+    speech, decoder = node.get("speech_config"), node.get("decoder_config")
+    if isinstance(speech, dict) and isinstance(decoder, dict) and shrink._is_int(speech.get("vocab_size")) and \
+            shrink._is_int(decoder.get("vocab_size")):
+        speech["vocab_size"] = max(speech["vocab_size"], decoder["vocab_size"])
+
+
+@shrink.family_rule("audio_min_rotary_dim")
+def _rule_min_rotary_dim(node: dict, ctx: shrink._Ctx) -> None:
+    """CLVP encoders rotate at least 32 dims of each head (``max(projection_dim // (2 * heads), 32)``): heads
+    at least 32 wide."""
+    hidden, heads = node.get("hidden_size"), node.get("num_attention_heads")
+    if node.get("use_rotary_embedding") is True and shrink._is_int(node.get("projection_dim")) and \
+            shrink._is_int(hidden) and shrink._is_int(heads) and hidden // heads < 32:
+        node["num_attention_heads"] = max(1, hidden // 32)
+
+
 @shrink.family_rule("audio_semantic_hop")
 def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
     """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature
@@ -458,13 +478,14 @@ def _fixup_byte_text_to_codebooks(c: smoke._Ctx, inputs: dict[str, Any]) -> None
 
 @smoke.input_fixup("audio_dual_encoder_features")
 def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
-    """Text+audio contrastive models (CLAP: no audio placeholder tokens in the text) need both the text and
-    the audio features."""
+    """Text+audio contrastive models (CLAP, CLVP: no audio placeholder tokens in the text) need both the text
+    and the audio features."""
     import inspect
 
     if "input_features" in inputs or "input_ids" not in inputs:
         return
-    if getattr(c.config, "audio_config", None) is None or getattr(c.config, "text_config", None) is None:
+    audio = getattr(c.config, "audio_config", None) or getattr(c.config, "speech_config", None)
+    if audio is None or getattr(c.config, "text_config", None) is None:
         return
     if "input_features" not in inspect.signature(c.model.forward).parameters:
         return
@@ -477,7 +498,8 @@ def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
         except Exception:  # noqa: BLE001 - fall back to the generic builder
             outputs = {}
         if "input_features" in outputs:  # with the extra outputs the forward takes (CLAP's ``is_longer``)
-            inputs.update({k: v for k, v in outputs.items() if k in params and hasattr(v, "shape")})
+            inputs.update({k: v for k, v in outputs.items()  # not the audio's attention mask: the text's
+                           if k in params and hasattr(v, "shape") and (k == "input_features" or k not in inputs)})
             return
     inputs["input_features"] = smoke.INPUT_BUILDERS["input_features"](c)
 

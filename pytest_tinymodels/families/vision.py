@@ -23,6 +23,9 @@ shrink.MODEL_TYPE_CONFIG.update({
     # Perceiver image classifiers cross-attend to 3 + 2 * 2 * num_bands + 1 Fourier channels (261, 322...),
     # which only one cross-attention head divides (the released vision checkpoints use 1 as well)
     "perceiver": {"num_cross_attention_heads": 1},
+    # SAM3 video: random detection scores (~0.25) never pass the released thresholds (0.5, 0.7), and with no
+    # object detected the tracker never runs; a tiny model detects everything
+    "sam3_video": {"score_threshold_detection": 0.0, "new_det_thresh": 0.0},
 })
 
 processors.IMAGE_PROCESSOR_OF.update({
@@ -568,3 +571,31 @@ def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
     decoder = node.get("mask_decoder_config")
     if isinstance(decoder, dict) and _is_int(decoder.get("num_hidden_layers")):
         decoder["num_hidden_layers"] = 1  # the two-way transformer: weights of video models stay under the limit
+
+
+@shrink.family_rule("vision_shared_tracker_width")
+def _rule_shared_tracker_width(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM3 video: the tracker runs on the detector's vision features, so it has the detector's vision
+    config and its widths (every tracker width that equalled the FPN width) follow the detector's FPN."""
+    detector, tracker = node.get("detector_config"), node.get("tracker_config")
+    if not (isinstance(detector, dict) and isinstance(tracker, dict)):
+        return
+    det_vision, trk_vision = detector.get("vision_config"), tracker.get("vision_config")
+    if not (isinstance(det_vision, dict) and isinstance(trk_vision, dict)):
+        return
+    width = det_vision.get("fpn_hidden_size")
+    old_width = ctx.old.get(id(trk_vision), {}).get("fpn_hidden_size")
+    if not (_is_int(width) and _is_int(old_width)):
+        return
+    import copy
+
+    stack = [tracker]
+    while stack:
+        sub = stack.pop()
+        old = ctx.old.get(id(sub), {})
+        for k, v in sub.items():
+            if shrink._is_config_dict(k, v):
+                stack.append(v)
+            elif _is_int(v) and old.get(k) == old_width and ("hidden" in k or k.endswith("embed_dim")):
+                sub[k] = width
+    tracker["vision_config"] = copy.deepcopy(det_vision)

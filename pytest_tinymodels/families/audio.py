@@ -86,6 +86,9 @@ shrink.MODEL_TYPE_CONFIG["dia_decoder"] = {"vocab_size": 132, "eos_token_id": 12
 #: into a ``spec_size`` square of ``spec_size * spec_size / mel`` frames, and the last of 4 stages (stride 32)
 #: must keep ``spec_size / mel`` frequency rows: 32 mel bins in a 128 square.
 shrink.MODEL_TYPE_CONFIG["clap_audio_model"] = {"enable_fusion": True, "num_mel_bins": 32, "spec_size": 128}
+#: CLVP's speech decoder: 256 speech codes then bos / eos (as 8192 codes then 8192 / 8193), two mel blocks.
+shrink.MODEL_TYPE_CONFIG["clvp_decoder"] = {"vocab_size": 258, "bos_token_id": 256, "eos_token_id": 257,
+                                            "num_mel_attn_blocks": 2}
 #: Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes.
 shrink.MODEL_TYPE_CONFIG["gemma3n_audio"] = {"input_feat_size": 128}
 

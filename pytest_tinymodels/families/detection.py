@@ -342,3 +342,33 @@ def _rule_multiscale_patches(node: dict, ctx: shrink._Ctx) -> None:
         old = ctx.old.get(id(node), {})
         if _is_int(old.get("fusion_hidden_size")):  # the fusion stage's 3x3 convs shrink by the same factor
             node["fusion_hidden_size"] = max(8, old["fusion_hidden_size"] // f)
+
+
+# --------------------------------------------------------------------------- PaddlePaddle OCR
+
+#: height of the text-line images PP-OCR recognizers read (their image processors resize to 48 x W).
+TEXT_LINE_HEIGHT = 48
+#: tiny character set of CTC recognition heads (``head_out_channels``: one class per character).
+TINY_CHARACTERS = 64
+#: strides of the downsampling block of each LCNet stage of a recognizer (height, width): with the stem, the
+#: height is downsampled 16x (48 -> 3 rows, pooled to the single row the CTC head reads), the width 4x.
+REC_STAGE_STRIDES: list[Any] = [1, [2, 1], [2, 1], [1, 2], [2, 1]]
+
+
+@shrink.family_rule("detection_text_recognition")
+def _rule_text_recognition(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-OCR text recognizers: backbones downsample the height 16x and the head pools 3 rows, so images are
+    text lines of :data:`TEXT_LINE_HEIGHT` pixels (declared as ``image_size``); the CTC head has a tiny
+    character set; LCNet backbones downsample mostly the height (as in PaddleOCR's recognition nets) where the
+    library default strides both ways 32x (leaving no row for the head)."""
+    if not (str(node.get("model_type", "")).endswith("_rec") and _is_int(node.get("head_out_channels"))):
+        return
+    node["head_out_channels"] = min(node["head_out_channels"], TINY_CHARACTERS)
+    node["image_size"] = TEXT_LINE_HEIGHT
+    bb = node.get("backbone_config")
+    blocks = bb.get("block_configs") if isinstance(bb, dict) else None
+    if isinstance(blocks, list) and not any(isinstance(b[3], list) for stage in blocks for b in stage):
+        for stage, stride in zip(blocks, REC_STAGE_STRIDES):
+            for b in stage:
+                if b[3] == 2:
+                    b[3] = stride

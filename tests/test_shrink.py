@@ -232,7 +232,10 @@ RULE_CASES = {
 
 
 def test_every_named_rule_has_a_test():
-    assert set(RULE_CASES) == set(FAMILY_RULES)
+    """Every generic named rule of shrink.py has a case here (family modules test their own rules)."""
+    from pytest_tinymodels import shrink
+
+    assert set(RULE_CASES) == {n for n, r in FAMILY_RULES.items() if r.__module__ == shrink.__name__}
 
 
 @pytest.mark.parametrize("rule", sorted(RULE_CASES))

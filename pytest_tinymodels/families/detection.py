@@ -77,18 +77,23 @@ def backbone_out_channels(bb: dict) -> list[int] | None:
     return None
 
 
+#: per-level input channel lists of necks / hybrid encoders over a backbone's feature maps.
+BACKBONE_CHANNEL_KEYS = ("encoder_in_channels", "layer_list_out_channels")
+
+
 @shrink.family_rule("detection_encoder_in_channels")
 def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
-    """Hybrid encoders over a backbone (RT-DETR, OmDet-Turbo): ``encoder_in_channels`` are the backbone's
-    last output channels (as many as at full size)."""
+    """Hybrid encoders / necks over a backbone (RT-DETR, OmDet-Turbo, PP-OCR detectors): their per-level input
+    channels are the backbone's last output channels (as many as at full size)."""
     bb = node.get("backbone_config")
-    if not (isinstance(bb, dict) and isinstance(node.get("encoder_in_channels"), list)):
+    key = next((k for k in BACKBONE_CHANNEL_KEYS if isinstance(node.get(k), list)), None)
+    if not (isinstance(bb, dict) and key):
         return
     chans = backbone_out_channels(bb)
-    n = len(ctx.old.get(id(node), {}).get("encoder_in_channels") or node["encoder_in_channels"])
+    n = len(ctx.old.get(id(node), {}).get(key) or node[key])
     if chans is None or len(chans) < n:
         return
-    node["encoder_in_channels"] = chans[len(chans) - n:]
+    node[key] = chans[len(chans) - n:]
     # maps before those (PP-DocLayout-V3's stride-4 map for the mask branch) keep their own widths
     old_chans = backbone_out_channels(ctx.old.get(id(bb), {}))
     if old_chans is not None and len(old_chans) == len(chans):
@@ -372,3 +377,64 @@ def _rule_text_recognition(node: dict, ctx: shrink._Ctx) -> None:
             for b in stage:
                 if b[3] == 2:
                     b[3] = stride
+
+
+#: PaddleOCR's IntraCL block (PP-OCRv5 server / v6 medium text detectors): (kernel, stride, padding) of each
+#: convolution; the library default config leaves it None.
+INTRACLASS_BLOCK_CONFIG: dict[str, list[Any]] = {
+    "reduce_channel": [1, 1, 0],
+    "return_channel": [1, 1, 0],
+    "vertical_long_to_small_conv_longratio": [[7, 1], [1, 1], [3, 0]],
+    "vertical_long_to_small_conv_midratio": [[5, 1], [1, 1], [2, 0]],
+    "vertical_long_to_small_conv_shortratio": [[3, 1], [1, 1], [1, 0]],
+    "horizontal_small_to_long_conv_longratio": [[1, 7], [1, 1], [0, 3]],
+    "horizontal_small_to_long_conv_midratio": [[1, 5], [1, 1], [0, 2]],
+    "horizontal_small_to_long_conv_shortratio": [[1, 3], [1, 1], [0, 1]],
+    "symmetric_conv_long_longratio": [[7, 7], [1, 1], [3, 3]],
+    "symmetric_conv_long_midratio": [[5, 5], [1, 1], [2, 2]],
+    "symmetric_conv_long_shortratio": [[3, 3], [1, 1], [1, 1]],
+}
+#: DB head kernel sizes (conv, then two transposed convs) of PaddleOCR's text detectors.
+DB_HEAD_KERNELS = [3, 2, 2]
+
+
+@shrink.family_rule("detection_text_detector_neck")
+def _rule_text_detector_neck(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-OCR text detectors whose library default leaves the neck undefined (``intraclass_block_config``,
+    ``scale_factor_list``, ``kernel_list`` None): PaddleOCR's IntraCL blocks, every level upsampled to the
+    finest one (x1, x2, x4, ...), the DB head's kernels."""
+    if "intraclass_block_config" not in node:
+        return
+    if node["intraclass_block_config"] is None:
+        node["intraclass_block_config"] = {k: list(v) for k, v in INTRACLASS_BLOCK_CONFIG.items()}
+    bb = node.get("backbone_config")
+    levels = len(bb.get("stage_out_channels") or []) if isinstance(bb, dict) else 0
+    if "scale_factor_list" in node and node["scale_factor_list"] is None and levels:
+        node["scale_factor_list"] = [2 ** i for i in range(levels)]
+    if "kernel_list" in node and node["kernel_list"] is None:
+        node["kernel_list"] = list(DB_HEAD_KERNELS)
+
+
+#: stride of the first block of each LCNet-v4 stage in a text detector: every stage after the first halves the
+#: resolution, so the FPN neck's x2 upsampling between consecutive levels matches.
+DET_STAGE_STRIDES: list[Any] = [1, 2, 2, 2]
+
+
+@shrink.family_rule("detection_text_detector_backbone")
+def _rule_text_detector_backbone(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-OCRv6 text detectors default to the recognition LCNet-v4 (height-only strides, last stage only): the
+    neck fuses every stage, each at half the previous resolution."""
+    if not (str(node.get("model_type", "")).endswith("_det") and isinstance(node.get("backbone_config"), dict)):
+        return
+    bb = node["backbone_config"]
+    blocks, names = bb.get("block_configs"), bb.get("stage_names")
+    if not (isinstance(blocks, list) and isinstance(names, list) and len(names) == len(blocks) + 1):
+        return
+    if not any(isinstance(b[3], list) for stage in blocks for b in stage):
+        return  # already a detection backbone
+    for stage, stride in zip(blocks, DET_STAGE_STRIDES):
+        for i, b in enumerate(stage):
+            b[3] = stride if i == 0 else 1
+    bb["out_indices"] = list(range(1, len(blocks) + 1))
+    bb["out_features"] = names[1:]
+    _rule_encoder_in_channels(node, ctx)  # the neck's input channels follow the new feature maps

@@ -68,11 +68,9 @@ def _rule_hiera_det_global_blocks(node: dict, ctx: shrink._Ctx) -> None:
     starts = [sum(blocks[:s]) for s in range(len(blocks))]
     placed: list[tuple[int, int]] = []
     for g in globals_:
-        stage = max(s for s in range(len(blocks)) if starts[s] <= g) if g >= 0 else 0
-        pos = g - starts[stage]
-        if pos == 0 and 0 < stage <= pools:
-            pos = 1
-        placed.append((stage, min(pos, max(blocks[stage], pos + 1) - 1)))
+        stage = max(s for s in range(len(blocks)) if starts[s] <= max(g, 0))
+        pos = max(g, 0) - starts[stage]
+        placed.append((stage, 1 if pos == 0 and 0 < stage <= pools else pos))
     new_blocks = list(blocks)
     for stage, pos in placed:
         new_blocks[stage] = max(new_blocks[stage], pos + 1)

@@ -402,7 +402,7 @@ DB_HEAD_KERNELS = [3, 2, 2]
 def _rule_text_detector_neck(node: dict, ctx: shrink._Ctx) -> None:
     """PP-OCR text detectors whose library default leaves the neck undefined (``intraclass_block_config``,
     ``scale_factor_list``, ``kernel_list`` None): PaddleOCR's IntraCL blocks, every level upsampled to the
-    finest one (x1, x2, x4, ...), the DB head's kernels."""
+    finest one (x1, x2, x4, ...), the DB head's kernels; a narrower neck (its 9x9 convs dominate the weights)."""
     if "intraclass_block_config" not in node:
         return
     if node["intraclass_block_config"] is None:
@@ -413,6 +413,8 @@ def _rule_text_detector_neck(node: dict, ctx: shrink._Ctx) -> None:
         node["scale_factor_list"] = [2 ** i for i in range(levels)]
     if "kernel_list" in node and node["kernel_list"] is None:
         node["kernel_list"] = list(DB_HEAD_KERNELS)
+    if _is_int(node.get("neck_out_channels")):  # the large-kernel (9x9) PAN convs dominate the weights
+        node["neck_out_channels"] = min(node["neck_out_channels"], shrink.TINY["hidden"] // 2)
 
 
 #: stride of the first block of each LCNet-v4 stage in a text detector: every stage after the first halves the

@@ -299,17 +299,18 @@ def _extractor_outputs(c: smoke._Ctx, extractor: Any) -> dict[str, Any]:
 
 @smoke.input_fixup("audio_tower_features")
 def _fixup_tower_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
-    """Audio towers (``*_encoder``/``*_audio`` model types) have no feature extractor of their own, so no
-    processor reaches the smoke inputs: their parent's extractor (:data:`FEATURE_EXTRACTOR_OF`) lays out the
-    main input and the masks the forward takes (fixed frame counts, channel axes, multiples of a hop)."""
+    """Audio towers (``*_encoder``/``*_audio`` model types) have no feature extractor of their own: their
+    parent's extractor (:data:`FEATURE_EXTRACTOR_OF`; the smoke processor when one is given) lays out the main
+    input and the masks the forward takes (fixed frame counts, channel axes, multiples of a hop), under the
+    forward's own argument names (:data:`TOWER_ARGUMENT_NAMES`)."""
     import inspect
 
     model_type = str(getattr(c.config, "model_type", ""))
-    if c.processor is not None or model_type not in FEATURE_EXTRACTOR_OF:
+    if model_type not in FEATURE_EXTRACTOR_OF:
         return
     _register_extractors()
     try:
-        extractor = processors.tiny_feature_extractor(model_type, c.config)
+        extractor = c.processor if callable(c.processor) else processors.tiny_feature_extractor(model_type, c.config)
         outputs = _extractor_outputs(c, extractor) if callable(extractor) else {}
     except Exception:  # noqa: BLE001 - keep the generic inputs (the forward then says what is wrong)
         return

@@ -194,6 +194,11 @@ RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
         and d["vocoder_num_spkrs"] == 4 and d["variance_predictor_kernel_size"] == 1
         and d["lang_embed_dim"] < d["unit_embed_dim"],
     ),
+    "size_timestep_frequencies": (
+        {"model_type": "vibevoice_diffusion", "hidden_size": 1536, "latent_size": 64, "num_hidden_layers": 4,
+         "frequency_embedding_size": 256},
+        lambda d: d["frequency_embedding_size"] == 64,
+    ),
     "size_lcnet_divisor": (
         {"model_type": "pp_ocrv5_mobile_det", "neck_out_channels": 96,
          "backbone_config": {"model_type": "pp_lcnet_v3", "scale": 0.75, "divisor": 16, "stem_channels": 16,

@@ -387,3 +387,10 @@ def _rule_lcnet_divisor(node: dict, ctx: shrink._Ctx) -> None:
     while divisor > 1 and any((w * scale) % divisor for w in widths):
         divisor //= 2
     bb["divisor"] = divisor
+
+
+@shrink.family_rule("size_timestep_frequencies")
+def _rule_timestep_frequencies(node: dict, ctx: shrink._Ctx) -> None:
+    """Diffusion / flow heads (VibeVoice, Pocket-TTS, Gradium Phonon): the sinusoidal timestep embedding of
+    ``frequency_embedding_size`` (256) feeds a linear to the hidden size: 64 frequencies."""
+    _cap(node, "frequency_embedding_size", shrink.TINY["hidden"])

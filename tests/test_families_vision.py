@@ -147,7 +147,7 @@ def test_model_type_values_name_real_model_types() -> None:
     pytest.importorskip("transformers")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
-    assert {"perceiver", "sam3_video"} <= set(CONFIG_MAPPING_NAMES)
+    assert {"perceiver", "sam3_video", "sapiens2"} <= set(CONFIG_MAPPING_NAMES)
     assert set(vision.IMAGE_PAIR_MODEL_TYPES | vision.NAFLEX_MODEL_TYPES) <= set(CONFIG_MAPPING_NAMES)
     for model_type, source in (("pp_lcnet_v3", "pp_ocrv5_mobile_det"), ("vjepa2", "videomae")):
         assert {model_type, source} <= set(CONFIG_MAPPING_NAMES)

@@ -26,6 +26,11 @@ shrink.MODEL_TYPE_CONFIG.update({
     # SAM3 video: random detection scores (~0.25) never pass the released thresholds (0.5, 0.7), and with no
     # object detected the tracker never runs; a tiny model detects everything
     "sam3_video": {"score_threshold_detection": 0.0, "new_det_thresh": 0.0},
+    # Sapiens2 dense heads (matting, segmentation, pose, normals, pointmap) need a head config (None by
+    # default): two transposed-conv upsamplings, one conv, and the pointmap's scale branch
+    "sapiens2": {"head_config": {"upsample_out_channels": [16, 8], "use_pixel_shuffle": False,
+                                 "conv_out_channels": [8], "scale_conv_out_channels": [8],
+                                 "scale_final_hidden_sizes": [16, 8]}},
 })
 
 processors.IMAGE_PROCESSOR_OF.update({

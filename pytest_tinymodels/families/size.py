@@ -2,9 +2,9 @@
 
 What keeps a generically shrunk model above the 2 MB budget is rarely its hidden size: it is the
 quantities the generic rules do not know are dimensions — codebook and audio-token vocabularies,
-conv-stem / vocoder channel counts, hard-wired channel multiples (``4 * output_channels``), per-stage
-block lists, learned position grids sized for the pretraining resolution, one transformer stack per
-modality.  Each rule below names the family it serves and keeps the config self-consistent.
+conv-stem / vocoder channel counts, hard-wired channel multiples (``4 * output_channels``), learned
+position grids, parallel residual blocks, one transformer stack per modality.  Each rule below names
+the family it serves and keeps the config self-consistent.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def _rule_backbone_depth_codebooks(node: dict, ctx: shrink._Ctx) -> None:
     _cap(depth, "num_hidden_layers", 1)  # the depth decoder is a small helper (4 layers vs the backbone's 16)
     _cap(codec, "num_hidden_layers", 1)  # the codec only turns audio into codes (and back) around the LM
     if _is_int(codec.get("num_quantizers")):
-        codec["num_quantizers"] = max(n, min(codec["num_quantizers"], n))
+        codec["num_quantizers"] = n  # the codec emits one code per LM codebook
     if _is_int(node.get("codebook_pad_token_id")):
         node["codebook_pad_token_id"] = vocab - 1
     if _is_int(node.get("codebook_eos_token_id")):
@@ -254,6 +254,26 @@ def _rule_adaptor_conv(node: dict, ctx: shrink._Ctx) -> None:
 
 
 # --------------------------------------------------------------------------- conv nets and vision towers
+
+
+@shrink.family_rule("size_lcnet_divisor")
+def _rule_lcnet_divisor(node: dict, ctx: shrink._Ctx) -> None:
+    """PP-LCNet backbones inside detectors / table recognizers (PP-OCRv5 det, SLANet): the convs are
+    ``make_divisible(width * scale, divisor)`` wide but the heads read ``int(width * scale)``; with tiny widths
+    the two differ unless the divisor divides every scaled width (scale 1 where a scaled width is fractional)."""
+    bb = node.get("backbone_config")
+    if not (isinstance(bb, dict) and isinstance(bb.get("block_configs"), list) and _is_int(bb.get("divisor"))):
+        return
+    widths = [c for stage in bb["block_configs"] for b in stage for c in b[1:3] if _is_int(c)]
+    stem = bb.get("stem_channels")
+    widths += [stem] if _is_int(stem) else [c for c in stem or [] if _is_int(c)]
+    scale = bb.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or any((w * scale) % 1 for w in widths):
+        bb["scale"] = scale = 1.0
+    divisor = bb["divisor"]
+    while divisor > 1 and any((w * scale) % divisor for w in widths):
+        divisor //= 2
+    bb["divisor"] = divisor
 
 
 @shrink.family_rule("size_position_grid")
@@ -364,29 +384,12 @@ def _rule_unit_vocoder(node: dict, ctx: shrink._Ctx) -> None:
     for k in ("lang_embed_dim", "spkr_embed_dim"):
         if _is_int(unit_dim) and _is_int(node.get(k)):
             node[k] = min(node[k], max(8, unit_dim // 4))
-    if _is_int(node.get("t2u_variance_predictor_hidden_dim")) and _is_int(unit_dim):
-        node["t2u_variance_predictor_hidden_dim"] = min(node["t2u_variance_predictor_hidden_dim"], max(8, unit_dim // 4))
+    if _is_int(unit_dim):
+        _cap(node, "t2u_variance_predictor_hidden_dim", max(8, unit_dim // 4))
     _cap(node, "variance_predictor_kernel_size", 1)
 
 
-@shrink.family_rule("size_lcnet_divisor")
-def _rule_lcnet_divisor(node: dict, ctx: shrink._Ctx) -> None:
-    """PP-LCNet backbones inside detectors / table recognizers (PP-OCRv5 det, SLANet): the convs are
-    ``make_divisible(width * scale, divisor)`` wide but the heads read ``int(width * scale)``; with tiny widths
-    the two differ unless the divisor divides every scaled width (scale 1 where a scaled width is fractional)."""
-    bb = node.get("backbone_config")
-    if not (isinstance(bb, dict) and isinstance(bb.get("block_configs"), list) and _is_int(bb.get("divisor"))):
-        return
-    widths = [c for stage in bb["block_configs"] for b in stage for c in b[1:3] if _is_int(c)]
-    stem = bb.get("stem_channels")
-    widths += [stem] if _is_int(stem) else [c for c in stem or [] if _is_int(c)]
-    scale = bb.get("scale", 1.0)
-    if not isinstance(scale, (int, float)) or any((w * scale) % 1 for w in widths):
-        bb["scale"] = scale = 1.0
-    divisor = bb["divisor"]
-    while divisor > 1 and any((w * scale) % divisor for w in widths):
-        divisor //= 2
-    bb["divisor"] = divisor
+# --------------------------------------------------------------------------- diffusion heads
 
 
 @shrink.family_rule("size_timestep_frequencies")

@@ -149,7 +149,8 @@ def test_model_type_values_name_real_model_types() -> None:
 
     assert {"perceiver", "sam3_video", "sapiens2"} <= set(CONFIG_MAPPING_NAMES)
     assert set(vision.IMAGE_PAIR_MODEL_TYPES | vision.NAFLEX_MODEL_TYPES) <= set(CONFIG_MAPPING_NAMES)
-    for model_type, source in (("pp_lcnet_v3", "pp_ocrv5_mobile_det"), ("vjepa2", "videomae")):
+    for model_type, source in (("pp_lcnet_v3", "pp_ocrv5_mobile_det"), ("vjepa2", "videomae"),
+                               ("uvdoc_backbone", "uvdoc")):
         assert {model_type, source} <= set(CONFIG_MAPPING_NAMES)
         assert vision.processors.IMAGE_PROCESSOR_OF[model_type] == source
 

@@ -36,6 +36,7 @@ shrink.MODEL_TYPE_CONFIG.update({
 processors.IMAGE_PROCESSOR_OF.update({
     "pp_lcnet_v3": "pp_ocrv5_mobile_det",  # PP-LCNetV3 is the backbone of PP-OCRv5 mobile detection
     "vjepa2": "videomae",  # video model without an image processor: VideoMAE's handles video frames
+    "uvdoc_backbone": "uvdoc",  # the backbone of UVDoc document unwarping
 })
 
 

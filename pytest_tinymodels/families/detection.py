@@ -440,3 +440,43 @@ def _rule_text_detector_backbone(node: dict, ctx: shrink._Ctx) -> None:
     bb["out_indices"] = list(range(1, len(blocks) + 1))
     bb["out_features"] = names[1:]
     _rule_encoder_in_channels(node, ctx)  # the neck's input channels follow the new feature maps
+
+
+# --------------------------------------------------------------------------- UVDoc (document unwarping)
+
+#: UVDoc's channel counts live in nested lists: divide those of at least 16 by this factor.
+UVDOC_CHANNEL_FACTOR = 4
+#: residual blocks kept per UVDoc ResNet stage (the first one downsamples).
+UVDOC_BLOCKS_PER_STAGE = 2
+
+
+def _narrow(c: Any) -> Any:
+    return c // UVDOC_CHANNEL_FACTOR if _is_int(c) and c >= 16 else c
+
+
+@shrink.family_rule("detection_uvdoc_channels")
+def _rule_uvdoc_channels(node: dict, ctx: shrink._Ctx) -> None:
+    """UVDoc describes its layers as nested lists ([in, out] heads, [in, out, dilation, downsample] blocks,
+    [channels, dilation] bridges) the generic shrinker does not read: narrower channels, fewer blocks per stage;
+    the head fuses every bridge output, so the backbone outputs all of them."""
+    if isinstance(node.get("resnet_configs"), list) and isinstance(node.get("stage_configs"), list):
+        node["resnet_head"] = [[_narrow(a), _narrow(b)] for a, b in node["resnet_head"]]
+        node["resnet_configs"] = [[[_narrow(i), _narrow(o), d, down] for i, o, d, down in stage[:UVDOC_BLOCKS_PER_STAGE]]
+                                  for stage in node["resnet_configs"]]
+        node["stage_configs"] = [[[_narrow(c), d] for c, d in bridge] for bridge in node["stage_configs"]]
+        names = node.get("stage_names")
+        if isinstance(names, list) and len(names) == len(node["stage_configs"]) + 1:
+            node["out_indices"] = list(range(1, len(names)))
+            node["out_features"] = names[1:]
+    if isinstance(node.get("bridge_connector"), list) and isinstance(node.get("out_point_positions2D"), list):
+        node["bridge_connector"] = [_narrow(c) for c in node["bridge_connector"]]
+        node["out_point_positions2D"] = [[_narrow(a), _narrow(b)] for a, b in node["out_point_positions2D"]]
+        bb = node.get("backbone_config")
+        if isinstance(bb, dict) and isinstance(bb.get("resnet_head"), list) and _is_int(node.get("kernel_size")):
+            # the head's reflect-padded convs need a map larger than their padding after the 2^k downsampling
+            downs = len(bb["resnet_head"]) + sum(1 for st in bb.get("resnet_configs") or [] if st and st[0][3])
+            node["image_size"] = max(shrink.TINY["image_size"], 2 ** downs * (node["kernel_size"] // 2 + 1))
+
+
+#: the UVDoc backbone has no image processor of its own: UVDoc's.
+processors.IMAGE_PROCESSOR_OF["uvdoc_backbone"] = "uvdoc"

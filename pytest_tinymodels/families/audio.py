@@ -1,9 +1,12 @@
 """Family special cases: audio (see :mod:`pytest_tinymodels.families`).
 
-Speech encoders used inside larger models (``*_encoder``, ``*_audio``) take their parent model type's
-feature extractor; encoder-decoder speech configs with per-side head counts keep their kv heads
-dividing the heads; a few forwards need inputs the generic builders do not make (masks of the mel
-frames, codec latents, fixed frame counts).
+* audio towers used inside larger models (``*_encoder``, ``*_audio``) take their parent model type's
+  feature extractor (:data:`FEATURE_EXTRACTOR_OF`), and their smoke inputs come from it;
+* config rules keep what the generic shrinker cannot see consistent: kv heads of speech encoders and
+  encoder-decoders, codec widths per resampling stage and the frames two encoders must agree on, codebook
+  vocabularies and their special ids, vocoder / extractor widths;
+* input fixups and builders make what the generic builders do not: codec latents and halves, feature masks,
+  stacked (low-frame-rate) features, codebook-stream ids, spectrogram decoder inputs, text+audio pairs.
 """
 
 from __future__ import annotations
@@ -52,6 +55,24 @@ _register_extractors()
 
 # --------------------------------------------------------------------------- config rules
 
+#: values set on the shrunk config of audio model types (merged into ``shrink.MODEL_TYPE_CONFIG``).
+MODEL_TYPE_VALUES: dict[str, dict[str, Any]] = {
+    # DAC's decoder halves its width at each of its 4 upsampling stages from ``decoder_hidden_size``: 2**4
+    "dac": {"decoder_hidden_size": 16},
+    # Dia's decoder: 128 audio codes per channel then eos / pad / bos (as 1024 codes then 1024 / 1025 / 1026)
+    "dia_decoder": {"vocab_size": 132, "eos_token_id": 128, "pad_token_id": 129, "bos_token_id": 130},
+    # CLAP's feature extractor makes 4 crops per clip by default ("fusion" truncation): the fused audio tower
+    # reads them (the unfused one takes one).  The spectrogram (10 s: 334 frames at 16 kHz / hop 480) is folded
+    # into a ``spec_size`` square of ``spec_size * spec_size / mel`` frames, and the last of 4 stages (stride
+    # 32) must keep ``spec_size / mel`` frequency rows: 32 mel bins in a 128 square
+    "clap_audio_model": {"enable_fusion": True, "num_mel_bins": 32, "spec_size": 128},
+    # CLVP's speech decoder: 256 speech codes then bos / eos (as 8192 codes then 8192 / 8193), two mel blocks
+    "clvp_decoder": {"vocab_size": 258, "bos_token_id": 256, "eos_token_id": 257, "num_mel_attn_blocks": 2},
+    # Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes
+    "gemma3n_audio": {"input_feat_size": 128},
+}
+for _model_type, _values in MODEL_TYPE_VALUES.items():
+    shrink.MODEL_TYPE_CONFIG.setdefault(_model_type, {}).update(_values)
 
 
 @shrink.family_rule("audio_mha_stays_mha")
@@ -76,21 +97,6 @@ def _rule_query_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
         heads = node.get("num_attention_heads")
         if shrink._is_int(heads):
             node["num_key_value_heads"] = heads
-#: DAC's decoder halves its width at each of its 4 upsampling stages from ``decoder_hidden_size``: 2**4 at least.
-shrink.MODEL_TYPE_CONFIG["dac"] = {"decoder_hidden_size": 16}
-#: Dia's decoder: 128 audio codes per channel then eos / pad / bos (as 1024 codes then 1024 / 1025 / 1026).
-shrink.MODEL_TYPE_CONFIG["dia_decoder"] = {"vocab_size": 132, "eos_token_id": 128, "pad_token_id": 129,
-                                           "bos_token_id": 130}
-#: CLAP's feature extractor makes 4 crops per clip by default ("fusion" truncation): the fused audio tower
-#: reads them (the unfused one takes one).  The spectrogram (10 s: 334 frames at 16 kHz / hop 480) is folded
-#: into a ``spec_size`` square of ``spec_size * spec_size / mel`` frames, and the last of 4 stages (stride 32)
-#: must keep ``spec_size / mel`` frequency rows: 32 mel bins in a 128 square.
-shrink.MODEL_TYPE_CONFIG["clap_audio_model"] = {"enable_fusion": True, "num_mel_bins": 32, "spec_size": 128}
-#: CLVP's speech decoder: 256 speech codes then bos / eos (as 8192 codes then 8192 / 8193), two mel blocks.
-shrink.MODEL_TYPE_CONFIG["clvp_decoder"] = {"vocab_size": 258, "bos_token_id": 256, "eos_token_id": 257,
-                                            "num_mel_attn_blocks": 2}
-#: Gemma 3n's audio tower takes the 128 mel bins its feature extractor always makes.
-shrink.MODEL_TYPE_CONFIG["gemma3n_audio"] = {"input_feat_size": 128}
 
 
 @shrink.family_rule("audio_prefixed_kv_heads")

@@ -480,3 +480,22 @@ def _rule_uvdoc_channels(node: dict, ctx: shrink._Ctx) -> None:
 
 #: the UVDoc backbone has no image processor of its own: UVDoc's.
 processors.IMAGE_PROCESSOR_OF["uvdoc_backbone"] = "uvdoc"
+
+
+@smoke.input_builder("task_inputs")
+def _task_inputs(c: smoke._Ctx) -> Any:
+    """OneFormer: the tokenized task prompt ("the task is semantic"), padded to ``task_seq_len``: (b, len)."""
+    length = getattr(c.config, "task_seq_len", None) or c.t
+    vocab = getattr(c.config, "text_encoder_vocab_size", None) or smoke.text_vocab_size(c.config)
+    return c.torch.randint(0, int(vocab), (c.b, int(length)), generator=c.gen)
+
+
+@shrink.family_rule("detection_pixel_decoder_dims")
+def _rule_pixel_decoder_dims(node: dict, ctx: shrink._Ctx) -> None:
+    """OneFormer: the pixel decoder (``conv_dim``), mask features (``mask_dim``) and transformer decoder
+    (``hidden_dim``) widths are equal at full size and the decoder projects one into the other: keep them equal."""
+    old = ctx.old.get(id(node), {})
+    keys = ("conv_dim", "mask_dim", "hidden_dim")
+    if all(_is_int(old.get(k)) for k in keys) and len({old[k] for k in keys}) == 1 and _is_int(node.get("hidden_dim")):
+        for k in keys:
+            node[k] = node["hidden_dim"]

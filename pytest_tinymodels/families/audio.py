@@ -35,6 +35,20 @@ FEATURE_EXTRACTOR_OF: dict[str, str] = {
     "mimi_decoder": "mimi",
     "vibevoice_acoustic_tokenizer_encoder": "vibevoice_acoustic_tokenizer",
     "vibevoice_acoustic_tokenizer_decoder": "vibevoice_acoustic_tokenizer",
+    "dots3_note_audio_encoder": "dots3_note",
+    "gemma4_unified_audio": "gemma4_unified",
+    "glmasr_encoder": "glmasr",
+    "granite_speech_encoder": "granite_speech",
+    "granite_speech_plus_encoder": "granite_speech_plus",
+    "phi4_multimodal_audio": "phi4_multimodal",
+    "qwen2_5_omni_audio_encoder": "qwen2_5_omni",
+    "qwen3_omni_moe_audio_encoder": "qwen3_omni_moe",
+    "voxtral_realtime_encoder": "voxtral_realtime",
+    "mimi_encoder": "mimi",
+    "pocket_tts_audio_tokenizer_encoder": "pocket_tts_audio_tokenizer",
+    "pocket_tts_audio_tokenizer_decoder": "pocket_tts_audio_tokenizer",
+    "wavtokenizer_encoder": "wavtokenizer",
+    "moonshine_streaming_encoder": "moonshine",
     "moonshine_streaming": "moonshine",  # raw 16 kHz waveform (Wav2Vec2FeatureExtractor) like moonshine
     "speech-encoder-decoder": "wav2vec2",  # the library default's encoder is wav2vec2
 }

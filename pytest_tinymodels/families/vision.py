@@ -6,6 +6,7 @@ BEiT-style segmentation, Hiera, Perceiver, SigLIP2 (NaFlex patches), PP-LCNet.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
@@ -45,8 +46,8 @@ processors.IMAGE_PROCESSOR_OF.update({
 
 @shrink.family_rule("vision_image_embedding_size")
 def _rule_image_embedding_size(node: dict, ctx: shrink._Ctx) -> None:
-    """SAM prompt encoders: the dense prompt grid is image_size // patch_size of the tiny image; the
-    positional embedding's 2 * num_pos_feats equals the prompt hidden size."""
+    """SAM prompt encoders: the dense prompt grid (``image_embedding_size``) is image_size // patch_size of
+    the tiny image."""
     if not _is_int(node.get("image_embedding_size")):
         return
     size, patch = node.get("image_size"), node.get("patch_size")
@@ -100,7 +101,8 @@ def _rule_loftr_out_features(node: dict, ctx: shrink._Ctx) -> None:
         node["stage_num_blocks"] = [1] * len(node["stage_num_blocks"])
     if _is_int(node.get("num_attention_heads")):  # the attention reshapes keys with the full hidden size
         node["num_key_value_heads"] = node["num_attention_heads"]
-    for k in ("q_aggregation_kernel_size", "q_aggregation_stride", "kv_aggregation_kernel_size", "kv_aggregation_stride"):
+    for k in ("q_aggregation_kernel_size", "q_aggregation_stride", "kv_aggregation_kernel_size",
+              "kv_aggregation_stride"):
         if _is_int(node.get(k)):  # a 32-pixel image has a 4x4 coarse map: attend over it unpooled
             node[k] = 1
     for k in ("stage_in_channels", "stage_block_in_channels", "stage_block_out_channels", "stage_block_stride",
@@ -267,6 +269,73 @@ def _rule_sam2_feature_sizes(node: dict, ctx: shrink._Ctx) -> None:
         node["memory_attention_rope_feat_sizes"] = [grids[-1], grids[-1]]
 
 
+@shrink.family_rule("vision_memory_resampler")
+def _rule_memory_resampler(node: dict, ctx: shrink._Ctx) -> None:
+    """EdgeTAM video: the memory perceiver's heads span its hidden size (positions are added per head), and
+    its 2-D latents tile the tiny memory map (``memory_attention_rope_feat_sizes``) in whole windows."""
+    hidden, heads = node.get("perceiver_resampler_hidden_size"), node.get("perceiver_resampler_num_attention_heads")
+    if not (_is_int(hidden) and _is_int(heads) and heads > 0):
+        return
+    if _is_int(node.get("perceiver_resampler_attention_head_dim")):
+        node["perceiver_resampler_attention_head_dim"] = hidden // heads
+    if _is_int(node.get("perceiver_resampler_num_latents")) and node["perceiver_resampler_num_latents"] > 0:
+        node["perceiver_resampler_num_latents"] = min(node["perceiver_resampler_num_latents"], 16)
+    grid = node.get("memory_attention_rope_feat_sizes")
+    if _is_int(node.get("perceiver_resampler_num_latents_2d")) and isinstance(grid, list) and _is_int(grid[0]):
+        if node["perceiver_resampler_num_latents_2d"] > 0:
+            node["perceiver_resampler_num_latents_2d"] = max(1, grid[0] // 2) ** 2
+
+
+@shrink.family_rule("vision_memory_encoder")
+def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM2-style video memory encoders: the mask downsampler multiplies channels by stride ** 2 a layer up
+    to total_stride ** 2, so downsample in fewer, larger strides (4 instead of 2) with the same total; the
+    memory fuser's hidden width follows its embedding; one layer of memory perceiver, memory attention, memory
+    fuser and mask-decoder transformer (these models carry a tracker on top of SAM2: the weights stay under 2 MB)."""
+    total, stride = node.get("mask_downsampler_total_stride"), node.get("mask_downsampler_stride")
+    if not (_is_int(total) and _is_int(stride)):
+        return
+    if stride == 2 and total >= 4 and (total.bit_length() - 1) % 2 == 0:
+        node["mask_downsampler_stride"] = 4
+    embed, inner = node.get("memory_fuser_embed_dim"), node.get("memory_fuser_intermediate_dim")
+    if _is_int(embed) and _is_int(inner):
+        node["memory_fuser_intermediate_dim"] = min(inner, 2 * embed)
+    if _is_int(node.get("perceiver_resampler_num_layers")):
+        node["perceiver_resampler_num_layers"] = 1
+    for key in ("memory_attention_num_layers", "memory_fuser_num_layers"):
+        if _is_int(node.get(key)):
+            node[key] = 1
+    decoder = node.get("mask_decoder_config")
+    if isinstance(decoder, dict) and _is_int(decoder.get("num_hidden_layers")):
+        decoder["num_hidden_layers"] = 1  # the two-way transformer: weights of video models stay under the limit
+
+
+@shrink.family_rule("vision_shared_tracker_width")
+def _rule_shared_tracker_width(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM3 video: the tracker runs on the detector's vision features, so it has the detector's vision
+    config and its widths (every tracker width that equalled the FPN width) follow the detector's FPN."""
+    detector, tracker = node.get("detector_config"), node.get("tracker_config")
+    if not (isinstance(detector, dict) and isinstance(tracker, dict)):
+        return
+    det_vision, trk_vision = detector.get("vision_config"), tracker.get("vision_config")
+    if not (isinstance(det_vision, dict) and isinstance(trk_vision, dict)):
+        return
+    width = det_vision.get("fpn_hidden_size")
+    old_width = ctx.old.get(id(trk_vision), {}).get("fpn_hidden_size")
+    if not (_is_int(width) and _is_int(old_width)):
+        return
+    stack = [tracker]
+    while stack:
+        sub = stack.pop()
+        old = ctx.old.get(id(sub), {})
+        for k, v in sub.items():
+            if shrink._is_config_dict(k, v):
+                stack.append(v)
+            elif _is_int(v) and old.get(k) == old_width and ("hidden" in k or k.endswith("embed_dim")):
+                sub[k] = width
+    tracker["vision_config"] = copy.deepcopy(det_vision)
+
+
 @shrink.family_rule("vision_pretrain_image_size")
 def _rule_pretrain_image_size(node: dict, ctx: shrink._Ctx) -> None:
     """ViT backbones with interpolated absolute positions (ViTDet, SAM3 ViT): the position table has
@@ -312,6 +381,30 @@ def _rule_seggpt_layers(node: dict, ctx: shrink._Ctx) -> None:
         node["decoder_hidden_size"] = min(node["decoder_hidden_size"], 16)
     if _is_int(node.get("merge_index")):
         node["merge_index"] = min(node["merge_index"], node["intermediate_hidden_state_indices"][0])
+
+
+@shrink.family_rule("vision_gnn_layers")
+def _rule_gnn_layers(node: dict, ctx: shrink._Ctx) -> None:
+    """SuperGlue: one self- and one cross-attention GNN layer; the keypoint encoder MLP narrows with the
+    hidden size (its last width is the hidden size)."""
+    types = node.get("gnn_layers_types")
+    if not (isinstance(types, list) and types):
+        return
+    node["gnn_layers_types"] = list(dict.fromkeys(types))
+    sizes, hidden = node.get("keypoint_encoder_sizes"), node.get("hidden_size")
+    if isinstance(sizes, list) and sizes and all(_is_int(s) for s in sizes) and _is_int(hidden):
+        factor = shrink._pow2_factor(max(sizes), hidden // 2)
+        node["keypoint_encoder_sizes"] = [_pow2_down(s, factor) for s in sizes]
+
+
+@shrink.family_rule("vision_naflex_patches")
+def _rule_naflex_patches(node: dict, ctx: shrink._Ctx) -> None:
+    """NaFlex vision towers (SigLIP2): the position grid has ``num_patches`` = side ** 2 entries; the tiny
+    grid is the tiny image's (image_size // patch_size) ** 2."""
+    if not _is_int(node.get("num_patches")) or "image_size" in node or not _is_int(node.get("patch_size")):
+        return
+    side = max(1, shrink.TINY["image_size"] // node["patch_size"])
+    node["num_patches"] = min(node["num_patches"], side * side)
 
 
 # --------------------------------------------------------------------------- smoke: input builders
@@ -376,55 +469,6 @@ def _prompt_masks(c: smoke._Ctx) -> Any:
     return smoke.INPUT_BUILDERS["pixel_values"](c)
 
 
-@smoke.input_fixup("vision_in_context_pairs")
-def _fixup_in_context_pairs(c: smoke._Ctx, inputs: dict) -> None:
-    """SegGPT: ``image_size`` is the canvas of the prompt stacked over the image, so every input image
-    (image, prompt image, prompt mask) is half the configured height."""
-    if "prompt_pixel_values" not in inputs or getattr(c.config, "model_type", "") != "seggpt":
-        return
-    h, w = smoke.image_size_of(c.config)
-    for name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
-        if name in inputs:
-            inputs[name] = c.randn(c.b, int(getattr(c.config, "num_channels", 3)), h // 2, w)
-
-
-#: model types matching the keypoints of an image *pair*: ``pixel_values`` is (batch, 2, channels, h, w).
-IMAGE_PAIR_MODEL_TYPES = frozenset({"lightglue", "superglue", "efficientloftr"})
-
-
-@smoke.input_fixup("vision_image_pairs")
-def _fixup_image_pairs(c: smoke._Ctx, inputs: dict) -> None:
-    """Keypoint matchers (LightGlue, SuperGlue, EfficientLoFTR) take two images per example."""
-    pixels = inputs.get("pixel_values")
-    if getattr(c.config, "model_type", "") not in IMAGE_PAIR_MODEL_TYPES or pixels is None or pixels.ndim != 4:
-        return
-    inputs["pixel_values"] = c.torch.stack([pixels, c.randn(*pixels.shape)], dim=1)
-
-
-@shrink.family_rule("vision_gnn_layers")
-def _rule_gnn_layers(node: dict, ctx: shrink._Ctx) -> None:
-    """SuperGlue: one self- and one cross-attention GNN layer; the keypoint encoder MLP narrows with the
-    hidden size (its last width is the hidden size)."""
-    types = node.get("gnn_layers_types")
-    if not (isinstance(types, list) and types):
-        return
-    node["gnn_layers_types"] = list(dict.fromkeys(types))
-    sizes, hidden = node.get("keypoint_encoder_sizes"), node.get("hidden_size")
-    if isinstance(sizes, list) and sizes and all(_is_int(s) for s in sizes) and _is_int(hidden):
-        factor = shrink._pow2_factor(max(sizes), hidden // 2)
-        node["keypoint_encoder_sizes"] = [_pow2_down(s, factor) for s in sizes]
-
-
-@shrink.family_rule("vision_naflex_patches")
-def _rule_naflex_patches(node: dict, ctx: shrink._Ctx) -> None:
-    """NaFlex vision towers (SigLIP2): the position grid has ``num_patches`` = side ** 2 entries; the tiny
-    grid is the tiny image's (image_size // patch_size) ** 2."""
-    if not _is_int(node.get("num_patches")) or "image_size" in node or not _is_int(node.get("patch_size")):
-        return
-    side = max(1, shrink.TINY["image_size"] // node["patch_size"])
-    node["num_patches"] = min(node["num_patches"], side * side)
-
-
 #: model types whose vision tower takes NaFlex patches: pixel_values (batch, patches, channels * patch ** 2)
 #: with ``spatial_shapes`` (batch, 2) and ``pixel_attention_mask`` (batch, patches).
 NAFLEX_MODEL_TYPES = frozenset({"siglip2", "siglip2_vision_model"})
@@ -454,59 +498,6 @@ def _pixel_attention_mask(c: smoke._Ctx) -> Any:
         return c.torch.ones(c.b, naflex[0] ** 2, dtype=c.torch.long)
     h, w = smoke.image_size_of(c.config)
     return c.torch.ones(c.b, h, w, dtype=c.torch.long)
-
-
-@smoke.input_fixup("vision_naflex_patches")
-def _fixup_naflex_patches(c: smoke._Ctx, inputs: dict) -> None:
-    """SigLIP2: images go in already cut into patches, with their grid and patch mask."""
-    naflex = _naflex(c.config)
-    pixels = inputs.get("pixel_values")
-    if getattr(c.config, "model_type", "") not in NAFLEX_MODEL_TYPES or naflex is None or pixels is None:
-        return
-    side, channels, patch = naflex
-    inputs["pixel_values"] = c.randn(c.b, side * side, channels * patch * patch)
-    inputs["spatial_shapes"] = _spatial_shapes(c)
-    inputs["pixel_attention_mask"] = _pixel_attention_mask(c)
-
-
-@smoke.input_fixup("vision_perceiver_latent_inputs")
-def _fixup_perceiver_inputs(c: smoke._Ctx, inputs: dict) -> None:
-    """Perceiver without a preprocessor (``PerceiverModel``): ``inputs`` are already embedded, (batch, seq,
-    d_model)."""
-    if getattr(c.config, "model_type", "") != "perceiver" or "inputs" not in inputs:
-        return
-    if hasattr(c.model, "input_preprocessor") and c.model.input_preprocessor is None:
-        inputs["inputs"] = c.randn(c.b, c.t, int(c.config.d_model))
-
-
-@smoke.input_fixup("vision_text_video_grounding")
-def _fixup_text_video_grounding(c: smoke._Ctx, inputs: dict) -> None:
-    """TVP: the text query and the video frames (batch, num_frames, channels, max_img_size, max_img_size), one
-    example: its 2-D position embeddings are viewed with the batch size (``col_shape``), so batch > 1 fails."""
-    if getattr(c.config, "model_type", "") != "tvp":
-        return
-    size = int(c.config.max_img_size)
-    inputs["pixel_values"] = c.randn(1, int(c.config.num_frames), 3, size, size)
-    for name in ("input_ids", "attention_mask"):
-        if name in inputs:
-            inputs[name] = inputs[name][:1]
-
-
-@shrink.family_rule("vision_memory_resampler")
-def _rule_memory_resampler(node: dict, ctx: shrink._Ctx) -> None:
-    """EdgeTAM video: the memory perceiver's heads span its hidden size (positions are added per head), and
-    its 2-D latents tile the tiny memory map (``memory_attention_rope_feat_sizes``) in whole windows."""
-    hidden, heads = node.get("perceiver_resampler_hidden_size"), node.get("perceiver_resampler_num_attention_heads")
-    if not (_is_int(hidden) and _is_int(heads) and heads > 0):
-        return
-    if _is_int(node.get("perceiver_resampler_attention_head_dim")):
-        node["perceiver_resampler_attention_head_dim"] = hidden // heads
-    if _is_int(node.get("perceiver_resampler_num_latents")) and node["perceiver_resampler_num_latents"] > 0:
-        node["perceiver_resampler_num_latents"] = min(node["perceiver_resampler_num_latents"], 16)
-    grid = node.get("memory_attention_rope_feat_sizes")
-    if _is_int(node.get("perceiver_resampler_num_latents_2d")) and isinstance(grid, list) and _is_int(grid[0]):
-        if node["perceiver_resampler_num_latents_2d"] > 0:
-            node["perceiver_resampler_num_latents_2d"] = max(1, grid[0] // 2) ** 2
 
 
 def _session_class(model: Any) -> Any:
@@ -546,60 +537,72 @@ def _inference_session(c: smoke._Ctx) -> Any:
     return session
 
 
+# --------------------------------------------------------------------------- smoke: input fixups
+
+
+@smoke.input_fixup("vision_in_context_pairs")
+def _fixup_in_context_pairs(c: smoke._Ctx, inputs: dict) -> None:
+    """SegGPT: ``image_size`` is the canvas of the prompt stacked over the image, so every input image
+    (image, prompt image, prompt mask) is half the configured height."""
+    if "prompt_pixel_values" not in inputs or getattr(c.config, "model_type", "") != "seggpt":
+        return
+    h, w = smoke.image_size_of(c.config)
+    for name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
+        if name in inputs:
+            inputs[name] = c.randn(c.b, int(getattr(c.config, "num_channels", 3)), h // 2, w)
+
+
+#: model types matching the keypoints of an image *pair*: ``pixel_values`` is (batch, 2, channels, h, w).
+IMAGE_PAIR_MODEL_TYPES = frozenset({"lightglue", "superglue", "efficientloftr"})
+
+
+@smoke.input_fixup("vision_image_pairs")
+def _fixup_image_pairs(c: smoke._Ctx, inputs: dict) -> None:
+    """Keypoint matchers (LightGlue, SuperGlue, EfficientLoFTR) take two images per example."""
+    pixels = inputs.get("pixel_values")
+    if getattr(c.config, "model_type", "") not in IMAGE_PAIR_MODEL_TYPES or pixels is None or pixels.ndim != 4:
+        return
+    inputs["pixel_values"] = c.torch.stack([pixels, c.randn(*pixels.shape)], dim=1)
+
+
+@smoke.input_fixup("vision_naflex_patches")
+def _fixup_naflex_patches(c: smoke._Ctx, inputs: dict) -> None:
+    """SigLIP2: images go in already cut into patches, with their grid and patch mask."""
+    naflex = _naflex(c.config)
+    pixels = inputs.get("pixel_values")
+    if getattr(c.config, "model_type", "") not in NAFLEX_MODEL_TYPES or naflex is None or pixels is None:
+        return
+    side, channels, patch = naflex
+    inputs["pixel_values"] = c.randn(c.b, side * side, channels * patch * patch)
+    inputs["spatial_shapes"] = _spatial_shapes(c)
+    inputs["pixel_attention_mask"] = _pixel_attention_mask(c)
+
+
+@smoke.input_fixup("vision_perceiver_latent_inputs")
+def _fixup_perceiver_inputs(c: smoke._Ctx, inputs: dict) -> None:
+    """Perceiver without a preprocessor (``PerceiverModel``): ``inputs`` are already embedded, (batch, seq,
+    d_model)."""
+    if getattr(c.config, "model_type", "") != "perceiver" or "inputs" not in inputs:
+        return
+    if hasattr(c.model, "input_preprocessor") and c.model.input_preprocessor is None:
+        inputs["inputs"] = c.randn(c.b, c.t, int(c.config.d_model))
+
+
+@smoke.input_fixup("vision_text_video_grounding")
+def _fixup_text_video_grounding(c: smoke._Ctx, inputs: dict) -> None:
+    """TVP: the text query and the video frames (batch, num_frames, channels, max_img_size, max_img_size), one
+    example: its 2-D position embeddings are viewed with the batch size (``col_shape``), so batch > 1 fails."""
+    if getattr(c.config, "model_type", "") != "tvp":
+        return
+    size = int(c.config.max_img_size)
+    inputs["pixel_values"] = c.randn(1, int(c.config.num_frames), 3, size, size)
+    for name in ("input_ids", "attention_mask"):
+        if name in inputs:
+            inputs[name] = inputs[name][:1]
+
+
 @smoke.input_fixup("vision_session_frame")
 def _fixup_session_frame(c: smoke._Ctx, inputs: dict) -> None:
     """Video segmentation sessions: run the frame holding the prompt (frame 0)."""
     if "inference_session" in inputs and "frame_idx" not in inputs:
         inputs["frame_idx"] = 0
-
-
-@shrink.family_rule("vision_memory_encoder")
-def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
-    """SAM2-style video memory encoders: the mask downsampler multiplies channels by stride ** 2 a layer up
-    to total_stride ** 2, so downsample in fewer, larger strides (4 instead of 2) with the same total; the
-    memory fuser's hidden width follows its embedding; one layer of memory perceiver, memory attention, memory
-    fuser and mask-decoder transformer (these models carry a tracker on top of SAM2: the weights stay under 2 MB)."""
-    total, stride = node.get("mask_downsampler_total_stride"), node.get("mask_downsampler_stride")
-    if not (_is_int(total) and _is_int(stride)):
-        return
-    if stride == 2 and total >= 4 and (total.bit_length() - 1) % 2 == 0:
-        node["mask_downsampler_stride"] = 4
-    embed, inner = node.get("memory_fuser_embed_dim"), node.get("memory_fuser_intermediate_dim")
-    if _is_int(embed) and _is_int(inner):
-        node["memory_fuser_intermediate_dim"] = min(inner, 2 * embed)
-    if _is_int(node.get("perceiver_resampler_num_layers")):
-        node["perceiver_resampler_num_layers"] = 1
-    for key in ("memory_attention_num_layers", "memory_fuser_num_layers"):
-        if _is_int(node.get(key)):
-            node[key] = 1
-    decoder = node.get("mask_decoder_config")
-    if isinstance(decoder, dict) and _is_int(decoder.get("num_hidden_layers")):
-        decoder["num_hidden_layers"] = 1  # the two-way transformer: weights of video models stay under the limit
-
-
-@shrink.family_rule("vision_shared_tracker_width")
-def _rule_shared_tracker_width(node: dict, ctx: shrink._Ctx) -> None:
-    """SAM3 video: the tracker runs on the detector's vision features, so it has the detector's vision
-    config and its widths (every tracker width that equalled the FPN width) follow the detector's FPN."""
-    detector, tracker = node.get("detector_config"), node.get("tracker_config")
-    if not (isinstance(detector, dict) and isinstance(tracker, dict)):
-        return
-    det_vision, trk_vision = detector.get("vision_config"), tracker.get("vision_config")
-    if not (isinstance(det_vision, dict) and isinstance(trk_vision, dict)):
-        return
-    width = det_vision.get("fpn_hidden_size")
-    old_width = ctx.old.get(id(trk_vision), {}).get("fpn_hidden_size")
-    if not (_is_int(width) and _is_int(old_width)):
-        return
-    import copy
-
-    stack = [tracker]
-    while stack:
-        sub = stack.pop()
-        old = ctx.old.get(id(sub), {})
-        for k, v in sub.items():
-            if shrink._is_config_dict(k, v):
-                stack.append(v)
-            elif _is_int(v) and old.get(k) == old_width and ("hidden" in k or k.endswith("embed_dim")):
-                sub[k] = width
-    tracker["vision_config"] = copy.deepcopy(det_vision)

@@ -158,6 +158,13 @@ RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
         lambda d: d["codebook_size"] == 64 and d["num_res_blocks"] == 0
         and d["hidden_size"] == d["base_channels"] * d["channel_multiplier"][-1],
     ),
+    "size_codebook_follows_vocabulary_map": (
+        {"model_type": "chameleon", **_ENCODER, "vocab_size": 65536, "vocabulary_map": None,
+         "vq_config": {"model_type": "chameleon_vqgan", "num_embeddings": 8192, "embed_dim": 256,
+                       "base_channels": 128, "channel_multiplier": [1, 1, 2, 2, 4], "num_res_blocks": 2}},
+        lambda d: d["vq_config"]["num_embeddings"] == sum(1 for name in d["vocabulary_map"]
+                                                          if name.startswith("IMGIMG")),
+    ),
     "size_image_codebook_targets": (
         {"model_type": "flava",
          "image_codebook_config": {"model_type": "flava_image_codebook", "vocab_size": 8192, "hidden_size": 256,
@@ -244,3 +251,20 @@ def test_size_values_name_real_model_types() -> None:
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
     assert set(size.SIZE_VALUES) <= set(CONFIG_MAPPING_NAMES), set(size.SIZE_VALUES) - set(CONFIG_MAPPING_NAMES)
+
+
+@pytest.mark.parametrize(("model_type", "class_name"), [("emu3", "Emu3Model"), ("chameleon", "ChameleonModel")])
+def test_vq_codes_map_to_text_tokens(model_type: str, class_name: str) -> None:
+    """Images go through the VQ-VAE and its codes through the vocabulary map to text-token ids."""
+    torch = pytest.importorskip("torch")
+    import transformers
+
+    config = shrink.shrink_config(shrink.base_config(model_type))
+    model = getattr(transformers, class_name)(config).eval()
+    pixels = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        if model_type == "emu3":
+            tokens = model.get_image_tokens(pixels, torch.tensor([[32, 32]]))
+        else:
+            tokens = model.get_image_tokens(pixels)
+    assert tokens.numel() and int(tokens.max()) < config.get_text_config().vocab_size

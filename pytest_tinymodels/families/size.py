@@ -312,6 +312,24 @@ def _rule_vqvae(node: dict, ctx: shrink._Ctx) -> None:
             node["num_attention_heads"] = shrink._divisor_at_most(node["hidden_size"], heads)
 
 
+#: name prefixes of the text tokens that stand for image codes in a ``vocabulary_map`` (chameleon, emu3).
+IMAGE_CODE_TOKEN_PREFIXES = ("IMGIMG", "<|visual token")
+
+
+@shrink.family_rule("size_codebook_follows_vocabulary_map")
+def _rule_codebook_follows_vocabulary_map(node: dict, ctx: shrink._Ctx) -> None:
+    """Chameleon / Emu3 turn VQ codes into text tokens through the image-code tokens of ``vocabulary_map`` (one
+    per code, named with the family's prefix): the VQ codebook has exactly as many entries as the tiny map has
+    image-code tokens of one family."""
+    vmap, vq = node.get("vocabulary_map"), node.get("vq_config")
+    if not (isinstance(vmap, dict) and isinstance(vq, dict)):
+        return
+    codes = max(sum(1 for name in vmap if str(name).startswith(prefix)) for prefix in IMAGE_CODE_TOKEN_PREFIXES)
+    for k in ("codebook_size", "num_embeddings"):
+        if codes and _is_int(vq.get(k)):
+            vq[k] = codes
+
+
 @shrink.family_rule("size_image_codebook_targets")
 def _rule_image_codebook_targets(node: dict, ctx: shrink._Ctx) -> None:
     """FLAVA: masked-image-modeling targets are the DALL-E image codebook's ids, so the image encoder's

@@ -135,7 +135,8 @@ def test_projector_levels() -> None:
 def test_text_recognition_strides_and_characters() -> None:
     blocks = [[[3, 4, 4, 1, False]], [[3, 4, 8, 2, False]], [[3, 8, 16, 2, False]], [[3, 16, 32, 2, False]],
               [[5, 32, 64, 2, True]]]
-    node = {"model_type": "pp_ocrv5_mobile_rec", "head_out_channels": 18385, "backbone_config": {"block_configs": blocks}}
+    node = {"model_type": "pp_ocrv5_mobile_rec", "head_out_channels": 18385,
+            "backbone_config": {"block_configs": blocks}}
     detection._rule_text_recognition(node, _ctx())
     assert node["head_out_channels"] == detection.TINY_CHARACTERS
     assert node["image_size"] == detection.TEXT_LINE_HEIGHT
@@ -154,7 +155,8 @@ def test_uvdoc_channels() -> None:
     detection._rule_uvdoc_channels(bb, _ctx())
     assert bb["resnet_head"] == [[3, 8], [8, 8]] and len(bb["resnet_configs"][0]) == 2
     assert bb["out_indices"] == [1, 2] and bb["stage_configs"] == [[[16, 1]], [[16, 2]]]
-    node = {"backbone_config": bb, "kernel_size": 5, "bridge_connector": [64, 64], "out_point_positions2D": [[64, 32], [32, 2]]}
+    node = {"backbone_config": bb, "kernel_size": 5, "bridge_connector": [64, 64],
+            "out_point_positions2D": [[64, 32], [32, 2]]}
     detection._rule_uvdoc_channels(node, _ctx())
     assert node["bridge_connector"] == [16, 16] and node["out_point_positions2D"] == [[16, 8], [8, 2]]
     assert node["image_size"] // 2 ** 3 > node["kernel_size"] // 2  # 2 head convs + 1 downsampling stage

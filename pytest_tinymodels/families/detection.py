@@ -108,9 +108,9 @@ def _rule_hidden_channel_lists(node: dict, ctx: shrink._Ctx) -> None:
     """Per-level channel lists equal to a hidden size of the same config (``decoder_in_channels`` = the
     encoder's hidden dim in RT-DETR) follow that hidden size."""
     old = ctx.old.get(id(node), {})
-    moved = {old[k]: node[k] for k in node if _is_int(node.get(k)) and _is_int(old.get(k)) and old[k] != node[k]
-             and shrink._kind(k) == "hidden" or k.endswith("hidden_dim") and _is_int(old.get(k))
-             and _is_int(node.get(k)) and old[k] != node[k]}
+    moved = {old[k]: v for k, v in node.items()
+             if (shrink._kind(k) == "hidden" or k.endswith("hidden_dim"))
+             and _is_int(v) and _is_int(old.get(k)) and old[k] != v}
     if not moved:
         return
     for k, v in list(node.items()):
@@ -125,8 +125,8 @@ def _rule_hidden_channel_lists(node: dict, ctx: shrink._Ctx) -> None:
 @shrink.family_rule("detection_hybrid_encoder_width")
 def _rule_hybrid_encoder_width(node: dict, ctx: shrink._Ctx) -> None:
     """RT-DETR-style hybrid encoders (CSP layers of three 3x3 RepVGG blocks at every level, projected to the
-    decoder through ``decoder_in_channels``) dominate the weights: half the decoder width and half the CSP
-    expansion keep the detectors under the size budget."""
+    decoder through ``decoder_in_channels``) dominate the weights: an encoder half as wide as the decoder and
+    half the CSP expansion keep the detectors under the size budget."""
     if not (_is_int(node.get("encoder_hidden_dim")) and isinstance(node.get("hidden_expansion"), (int, float))):
         return
     node["hidden_expansion"] = min(float(node["hidden_expansion"]), 0.5)
@@ -256,7 +256,8 @@ def _rule_vit_windows(node: dict, ctx: shrink._Ctx) -> None:
     if not (_is_int(image) and _is_int(patch) and patch > 0):
         return
     grid = image // patch
-    side = max(s for s in (1, 2, 3, 4) if grid % s == 0 and (image // (s * s)) % s == 0 and s * s <= node["num_windows"])
+    side = max(s for s in (1, 2, 3, 4)
+               if grid % s == 0 and (image // (s * s)) % s == 0 and s * s <= node["num_windows"])
     node["num_windows"] = side * side
     if "num_windows_side" in node:
         node["num_windows_side"] = side
@@ -461,8 +462,10 @@ def _rule_uvdoc_channels(node: dict, ctx: shrink._Ctx) -> None:
     the head fuses every bridge output, so the backbone outputs all of them."""
     if isinstance(node.get("resnet_configs"), list) and isinstance(node.get("stage_configs"), list):
         node["resnet_head"] = [[_narrow(a), _narrow(b)] for a, b in node["resnet_head"]]
-        node["resnet_configs"] = [[[_narrow(i), _narrow(o), d, down] for i, o, d, down in stage[:UVDOC_BLOCKS_PER_STAGE]]
-                                  for stage in node["resnet_configs"]]
+        node["resnet_configs"] = [
+            [[_narrow(i), _narrow(o), d, down] for i, o, d, down in stage[:UVDOC_BLOCKS_PER_STAGE]]
+            for stage in node["resnet_configs"]
+        ]
         node["stage_configs"] = [[[_narrow(c), d] for c, d in bridge] for bridge in node["stage_configs"]]
         names = node.get("stage_names")
         if isinstance(names, list) and len(names) == len(node["stage_configs"]) + 1:

@@ -386,11 +386,13 @@ def _rule_seggpt_layers(node: dict, ctx: shrink._Ctx) -> None:
 @shrink.family_rule("vision_gnn_layers")
 def _rule_gnn_layers(node: dict, ctx: shrink._Ctx) -> None:
     """SuperGlue: one self- and one cross-attention GNN layer; the keypoint encoder MLP narrows with the
-    hidden size (its last width is the hidden size)."""
+    hidden size (its last width is the hidden size); 10 Sinkhorn iterations."""
     types = node.get("gnn_layers_types")
     if not (isinstance(types, list) and types):
         return
     node["gnn_layers_types"] = list(dict.fromkeys(types))
+    if _is_int(node.get("sinkhorn_iterations")):  # optimal-transport iterations over every keypoint pair
+        node["sinkhorn_iterations"] = min(node["sinkhorn_iterations"], 10)
     sizes, hidden = node.get("keypoint_encoder_sizes"), node.get("hidden_size")
     if isinstance(sizes, list) and sizes and all(_is_int(s) for s in sizes) and _is_int(hidden):
         factor = shrink._pow2_factor(max(sizes), hidden // 2)

@@ -83,8 +83,9 @@ BACKBONE_CHANNEL_KEYS = ("encoder_in_channels", "layer_list_out_channels")
 
 @shrink.family_rule("detection_encoder_in_channels")
 def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
-    """Hybrid encoders / necks over a backbone (RT-DETR, OmDet-Turbo, PP-OCR detectors): their per-level input
-    channels are the backbone's last output channels (as many as at full size)."""
+    """Hybrid encoders / necks over a backbone (OmDet-Turbo's Swin, PP-DocLayout-V3's extra stride-4 map, PP-OCR
+    detectors' ``layer_list_out_channels``): their per-level input channels are the backbone's last output
+    channels (as many as at full size)."""
     bb = node.get("backbone_config")
     key = next((k for k in BACKBONE_CHANNEL_KEYS if isinstance(node.get(k), list)), None)
     if not (isinstance(bb, dict) and key):
@@ -93,6 +94,9 @@ def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
     n = len(ctx.old.get(id(node), {}).get(key) or node[key])
     if chans is None or len(chans) < n:
         return
+    widths = isinstance(bb.get("stage_out_channels") or bb.get("hidden_sizes"), list)
+    if key == "encoder_in_channels" and widths and len(chans) == n:
+        return  # one map per entry of a CNN's stage widths: shrink's own ``backbone_channels`` rule
     node[key] = chans[len(chans) - n:]
     # maps before those (PP-DocLayout-V3's stride-4 map for the mask branch) keep their own widths
     old_chans = backbone_out_channels(ctx.old.get(id(bb), {}))

@@ -53,14 +53,14 @@ def timm_replacement(node: dict) -> dict | None:
 
 @shrink.family_rule("detection_timm_backbone")
 def _rule_timm_backbone(node: dict, ctx: shrink._Ctx) -> None:
-    """DETR family: timm is not installed, so a ``timm_backbone`` config becomes the same architecture's
-    transformers backbone config (tiny), with the same feature maps."""
-    if node.get("model_type") != "timm_backbone":
-        return
-    new = timm_replacement(node)
-    if new is not None:
-        node.clear()
-        node.update(new)
+    """DETR family: timm is not installed, so a model's ``timm_backbone`` sub-config becomes the same
+    architecture's transformers backbone config (tiny), with the same feature maps.  (A standalone timm backbone
+    config is left alone: it is timm's.)"""
+    for k, sub in list(node.items()):
+        if isinstance(sub, dict) and sub.get("model_type") == "timm_backbone":
+            new = timm_replacement(sub)
+            if new is not None:
+                node[k] = new
 
 
 def backbone_out_channels(bb: dict) -> list[int] | None:

@@ -58,8 +58,9 @@ def _block_chain(d: dict) -> bool:
 def _tracker_widths(d: dict) -> bool:
     width = d["detector_config"]["vision_config"]["fpn_hidden_size"]
     trk = d["tracker_config"]
-    return {trk["mask_decoder_config"]["hidden_size"], trk["prompt_encoder_config"]["hidden_size"],
-            trk["memory_attention_hidden_size"], trk["vision_config"]["fpn_hidden_size"]} == {width}
+    return trk["vision_config"] == d["detector_config"]["vision_config"] and {
+        trk["mask_decoder_config"]["hidden_size"], trk["prompt_encoder_config"]["hidden_size"],
+        trk["memory_attention_hidden_size"], trk["vision_config"]["fpn_hidden_size"]} == {width}
 
 
 RULE_CASES: dict[str, tuple[str, Callable[[dict], bool]]] = {
@@ -102,6 +103,9 @@ RULE_CASES: dict[str, tuple[str, Callable[[dict], bool]]] = {
     "vision_memory_encoder": (
         "sam2_video", lambda d: d["mask_downsampler_stride"] == 4 and d["memory_attention_num_layers"] == 1),
     "vision_shared_tracker_width": ("sam3_video", _tracker_widths),
+    "vision_narrow_video_tracker": (
+        "sam3_tracker_video", lambda d: {d["vision_config"]["fpn_hidden_size"], d["mask_decoder_config"]["hidden_size"],
+                                         d["memory_attention_hidden_size"]} == {vision.NARROW_TRACKER_WIDTH}),
 }
 
 

@@ -310,6 +310,19 @@ def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
         decoder["num_hidden_layers"] = 1  # the two-way transformer: weights of video models stay under the limit
 
 
+def _set_tracker_width(tracker: dict, width: int, old_width: int, ctx: shrink._Ctx) -> None:
+    """Every width of a SAM-style tracker tree that equalled its FPN width (``old_width``) becomes ``width``."""
+    stack = [tracker]
+    while stack:
+        sub = stack.pop()
+        old = ctx.old.get(id(sub), {})
+        for k, v in sub.items():
+            if shrink._is_config_dict(k, v):
+                stack.append(v)
+            elif _is_int(v) and old.get(k) == old_width and ("hidden" in k or k.endswith("embed_dim")):
+                sub[k] = width
+
+
 @shrink.family_rule("vision_shared_tracker_width")
 def _rule_shared_tracker_width(node: dict, ctx: shrink._Ctx) -> None:
     """SAM3 video: the tracker runs on the detector's vision features, so it has the detector's vision
@@ -324,16 +337,24 @@ def _rule_shared_tracker_width(node: dict, ctx: shrink._Ctx) -> None:
     old_width = ctx.old.get(id(trk_vision), {}).get("fpn_hidden_size")
     if not (_is_int(width) and _is_int(old_width)):
         return
-    stack = [tracker]
-    while stack:
-        sub = stack.pop()
-        old = ctx.old.get(id(sub), {})
-        for k, v in sub.items():
-            if shrink._is_config_dict(k, v):
-                stack.append(v)
-            elif _is_int(v) and old.get(k) == old_width and ("hidden" in k or k.endswith("embed_dim")):
-                sub[k] = width
+    _set_tracker_width(tracker, width, old_width, ctx)
     tracker["vision_config"] = copy.deepcopy(det_vision)
+
+
+#: SAM3 tracker video: ViT + a 4-scale FPN neck of 3x3 convolutions + SAM2 decoder + video memory: at the
+#: generic width of 64 it is just under 2 MB; at the width of SAM3 itself (32, see families.multimodal) ~1.2 MB.
+NARROW_TRACKER_WIDTH = 32
+
+
+@shrink.family_rule("vision_narrow_video_tracker")
+def _rule_narrow_video_tracker(node: dict, ctx: shrink._Ctx) -> None:
+    """SAM3 tracker video: every width that equalled the FPN width becomes :data:`NARROW_TRACKER_WIDTH`."""
+    vision = node.get("vision_config")
+    if node.get("model_type") != "sam3_tracker_video" or not isinstance(vision, dict):
+        return
+    old_width = ctx.old.get(id(vision), {}).get("fpn_hidden_size")
+    if _is_int(old_width):
+        _set_tracker_width(node, NARROW_TRACKER_WIDTH, old_width, ctx)
 
 
 @shrink.family_rule("vision_pretrain_image_size")

@@ -69,14 +69,15 @@ def _rule_hiera_det_global_blocks(node: dict, ctx: shrink._Ctx) -> None:
     """SAM2 Hiera-det backbones: a global-attention block must not be the first (query-pooling) block
     of a pooled stage (its window 0 // stride divides by zero): move it to the stage's second block."""
     blocks, globals_ = node.get("blocks_per_stage"), node.get("global_attention_blocks")
-    if not (isinstance(blocks, list) and isinstance(globals_, list) and globals_):
+    pools = node.get("num_query_pool_stages")
+    if not (isinstance(blocks, list) and blocks and isinstance(globals_, list) and globals_ and _is_int(pools)):
         return
-    pools = node.get("num_query_pool_stages", len(blocks) - 1)
     starts = [sum(blocks[:s]) for s in range(len(blocks))]
     placed: list[tuple[int, int]] = []
     for g in globals_:
-        stage = max(s for s in range(len(blocks)) if starts[s] <= max(g, 0))
-        pos = max(g, 0) - starts[stage]
+        g = min(max(g, 0), sum(blocks) - 1)
+        stage = max(s for s in range(len(blocks)) if starts[s] <= g)
+        pos = g - starts[stage]
         placed.append((stage, 1 if pos == 0 and 0 < stage <= pools else pos))
     new_blocks = list(blocks)
     for stage, pos in placed:

@@ -220,6 +220,10 @@ def _processor_sets() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
         pass
     audio = set(feature_extraction_auto.FEATURE_EXTRACTOR_MAPPING_NAMES)
     text = {mt for mt, v in tokenization_auto.TOKENIZER_MAPPING_NAMES.items() if v}
+    from . import processors  # towers that use their parent's processor (families/) take its modality
+
+    vision |= set(processors.IMAGE_PROCESSOR_OF)
+    audio |= set(processors.FEATURE_EXTRACTOR_OF)
     return frozenset(vision), frozenset(audio), frozenset(text)
 
 
@@ -403,6 +407,17 @@ def _match(info: ArchInfo, patterns: Sequence[str]) -> bool:
     )
 
 
+@lru_cache(maxsize=1)
+def _exported_classes() -> frozenset[str]:
+    """Class names the installed transformers exports (from its lazy module's index, nothing imported);
+    empty where that index is not available (then nothing is filtered)."""
+    import transformers
+
+    index = getattr(transformers, "_class_to_module", None)
+    objects = getattr(transformers, "_objects", None) or {}
+    return frozenset(index or ()) | frozenset(objects) if index else frozenset()
+
+
 def expand(task: str, include: str | Sequence[str] = "*", exclude: Sequence[str] = ()) -> list[ArchInfo]:
     """Every architecture of ``task`` in the installed transformers, filtered.
 
@@ -414,8 +429,11 @@ def expand(task: str, include: str | Sequence[str] = "*", exclude: Sequence[str]
     inc = [include] if isinstance(include, str) else list(include)
     exc = [exclude] if isinstance(exclude, str) else list(exclude)
     out = []
+    exported = _exported_classes()
     for mt in sorted(_task_table(task)):
         for cls in sorted(_task_table(task)[mt]):
+            if exported and cls not in exported:
+                continue  # named in an auto-mapping but not in this transformers (VoxtralRealtimeTextModel, 5.24)
             info = _info(mt, cls, task)
             if _match(info, inc) and not _match(info, exc):
                 out.append(info)

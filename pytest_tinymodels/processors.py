@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import TinyModelsError
-from .smoke import _AUDIO_KEYS, _VISION_KEYS, _find
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -312,3 +311,7 @@ def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:
     except ProcessorError:
         return None
     return None if isinstance(extractor, SavedProcessorConfig) else extractor
+
+
+# imported last: smoke imports the families, which fill the tables above while this module loads
+from .smoke import _AUDIO_KEYS, _VISION_KEYS, _find  # noqa: E402

@@ -393,7 +393,8 @@ def dummy_inputs(
     config = config if config is not None else model.config
     c = _Ctx(model, config, processor, batch_size, seq_len, labels)
     params = inspect.signature(entry_point(model)).parameters
-    wanted: list[str] = [getattr(model, "main_input_name", "input_ids")]
+    main_names = getattr(model, "main_input_name", "input_ids")  # a list for OneFormer (pixels + task)
+    wanted: list[str] = list(main_names) if isinstance(main_names, (list, tuple)) else [main_names]
     for name, p in params.items():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or name == "self":
             continue
@@ -519,8 +520,10 @@ def smoke_forward(model: PreTrainedModel, inputs: Mapping[str, Any]) -> Any:
         raise SmokeError(f"forward of {type(model).__name__} failed: {type(exc).__name__}: "
                          f"{(msg[0] if msg else '')[:300]}") from exc
     tensors = [t for t in _tensors(out) if t.is_floating_point()]
+    if not tensors and any(t.numel() for t in _tensors(out)):
+        return out  # integer outputs only (a codec encoder's codes): nothing to check for finiteness
     if not tensors:
-        raise SmokeError(f"forward of {type(model).__name__} returned no floating-point tensor")
+        raise SmokeError(f"forward of {type(model).__name__} returned no tensor")
     for t in tensors:
         if not torch.isfinite(t).all():
             raise SmokeError(f"forward of {type(model).__name__} produced non-finite values (shape {tuple(t.shape)})")

@@ -109,16 +109,21 @@ def test_smoke_forward_rejects_non_finite_and_failing_models():
         def forward(self, x):
             raise RuntimeError("shapes do not match\nsecond line")
 
-    class NoFloat(torch.nn.Module):
+    class NoTensor(torch.nn.Module):
         def forward(self, x):
-            return {"ids": torch.ones(2, dtype=torch.long)}
+            return {"ids": torch.ones(0, dtype=torch.long), "note": "empty"}
+
+    class Codes(torch.nn.Module):  # a codec encoder: integer codes only, accepted
+        def forward(self, x):
+            return {"audio_codes": torch.ones(2, dtype=torch.long)}
 
     with pytest.raises(SmokeError, match="non-finite"):
         smoke_forward(NaNModel(), {"x": torch.ones(2)})
     with pytest.raises(SmokeError, match="Broken failed: RuntimeError: shapes do not match$"):
         smoke_forward(Broken(), {"x": torch.ones(2)})
-    with pytest.raises(SmokeError, match="no floating-point"):
-        smoke_forward(NoFloat(), {"x": torch.ones(2)})
+    with pytest.raises(SmokeError, match="returned no tensor"):
+        smoke_forward(NoTensor(), {"x": torch.ones(2)})
+    assert smoke_forward(Codes(), {"x": torch.ones(2)})["audio_codes"].dtype == torch.long
 
 
 def test_unknown_required_input_is_reported():

@@ -85,8 +85,10 @@ class SavedProcessorConfig:
 
 def _image_size(config: Any) -> int:
     size = _find(config, "image_size", _VISION_KEYS)
+    if size is None:
+        size = _find(config, "max_img_size", _VISION_KEYS)  # TVP's frames
     if isinstance(size, (list, tuple)) and size:
-        size = size[0]
+        size = min(size)  # SegGPT's [2h, w] canvas holds two h x w images
     return int(size) if isinstance(size, int) and size > 0 else 32
 
 

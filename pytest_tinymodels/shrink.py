@@ -39,6 +39,7 @@ __all__ = [
     "FAMILY_RULES",
     "MODEL_TYPE_CONFIG",
     "family_rule",
+    "model_type_values",
     "ShrinkError",
     "shrink_config",
     "shrink_dict",
@@ -938,6 +939,22 @@ FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
 #: model type -> nested dict applied to the shrunk config dict of that model type (at any depth),
 #: before the manifest's ``config`` overrides.  Filled by :mod:`pytest_tinymodels.families`.
 MODEL_TYPE_CONFIG: dict[str, dict[str, Any]] = {}
+
+
+def model_type_values(model_type: str, values: Mapping[str, Any]) -> None:
+    """Merge ``values`` into :data:`MODEL_TYPE_CONFIG` for ``model_type`` (nested dicts merge; two family
+    modules setting the same key to different values is an error, so no entry silently overwrites another)."""
+
+    def merge(into: dict, new: Mapping[str, Any], path: str) -> None:
+        for k, v in new.items():
+            if isinstance(v, Mapping) and isinstance(into.get(k), dict):
+                merge(into[k], v, f"{path}{k}.")
+            elif k in into and into[k] != v:
+                raise ValueError(f"MODEL_TYPE_CONFIG[{model_type!r}]: {path}{k} is set to {into[k]!r} and {v!r}")
+            else:
+                into[k] = copy.deepcopy(dict(v)) if isinstance(v, Mapping) else copy.deepcopy(v)
+
+    merge(MODEL_TYPE_CONFIG.setdefault(model_type, {}), values, "")
 
 
 def family_rule(name: str) -> Callable[[Callable[[dict, _Ctx], None]], Callable[[dict, _Ctx], None]]:

@@ -86,7 +86,7 @@ MODEL_TYPE_VALUES: dict[str, dict[str, Any]] = {
     "gemma3n_audio": {"input_feat_size": 128},
 }
 for _model_type, _values in MODEL_TYPE_VALUES.items():
-    shrink.MODEL_TYPE_CONFIG.setdefault(_model_type, {}).update(_values)
+    shrink.model_type_values(_model_type, _values)
 
 
 @shrink.family_rule("audio_mha_stays_mha")

@@ -144,7 +144,7 @@ def _rule_hybrid_encoder_width(node: dict, ctx: shrink._Ctx) -> None:
 
 
 #: DETR's mask head takes ``d_model + encoder_attention_heads`` channels, which must be a multiple of 8.
-shrink.MODEL_TYPE_CONFIG["detr"] = {"encoder_attention_heads": 8, "decoder_attention_heads": 8}
+shrink.model_type_values("detr", {"encoder_attention_heads": 8, "decoder_attention_heads": 8})
 
 
 # --------------------------------------------------------------------------- open-vocabulary detection inputs
@@ -185,7 +185,7 @@ def _tasks_attention_mask(c: smoke._Ctx) -> Any:
 
 #: OmDet-Turbo's layer norms after the backbone expect timm's channels-last feature maps; the transformers
 #: Swin backbone (the timm replacement) returns channels-first maps that it has already normalized.
-shrink.MODEL_TYPE_CONFIG["omdet-turbo"] = {"apply_layernorm_after_vision_backbone": False}
+shrink.model_type_values("omdet-turbo", {"apply_layernorm_after_vision_backbone": False})
 
 
 @shrink.family_rule("detection_class_embed_dim")
@@ -247,7 +247,7 @@ def _full_text_length(c: smoke._Ctx, inputs: dict) -> None:
 #: one encoder layer and a one-layer text backbone keep the model under the size budget (the decoder needs two
 #: layers: its box heads are tied from the second layer on).
 for _mt in ("grounding-dino", "mm-grounding-dino"):
-    shrink.MODEL_TYPE_CONFIG[_mt] = {"encoder_layers": 1, "text_config": {"num_hidden_layers": 1}}
+    shrink.model_type_values(_mt, {"encoder_layers": 1, "text_config": {"num_hidden_layers": 1}})
 
 
 @shrink.family_rule("detection_vit_windows")
@@ -286,7 +286,7 @@ def _rule_projector_levels(node: dict, ctx: shrink._Ctx) -> None:
 
 
 #: LW-DETR trains ``group_detr`` query groups with a box head each: two groups keep the grouping, not the weights.
-shrink.MODEL_TYPE_CONFIG["lw_detr"] = {"group_detr": 2}
+shrink.model_type_values("lw_detr", {"group_detr": 2})
 
 
 # --------------------------------------------------------------------------- DPT-style depth heads

@@ -139,7 +139,7 @@ def _fix_qformer(c: smoke._Ctx, inputs: dict) -> None:
 
 
 #: Kosmos-2 resamples the image into ``latent_query_num`` embeddings (64): a few are enough.
-shrink.MODEL_TYPE_CONFIG["kosmos-2"] = {"latent_query_num": 4}
+shrink.model_type_values("kosmos-2", {"latent_query_num": 4})
 
 
 @smoke.input_fixup("image_embeds_position_mask")
@@ -284,12 +284,14 @@ def _rule_deepstack_window_qformer(node: dict, ctx: shrink._Ctx) -> None:
 #: model type -> values its modeling code needs but its config leaves unset when used on its own:
 #: T5Gemma2's encoder text config gets ``dropout_rate`` from the full T5Gemma2 config only; Step3p7's text
 #: model builds a sliding-window mask for every forward (library default window: None).
-shrink.MODEL_TYPE_CONFIG.update({
+MISSING_VALUES: dict[str, dict[str, Any]] = {
     "t5gemma2_text": {"dropout_rate": 0.0},
     "step3p5": {"sliding_window": 16},
     # Qwen3-Omni's talker builds a shared expert of a width its config class does not declare
     "qwen3_omni_moe_talker_text": {"shared_expert_intermediate_size": shrink.TINY["moe_intermediate"]},
-})
+}
+for _model_type, _values in MISSING_VALUES.items():
+    shrink.model_type_values(_model_type, _values)
 
 
 #: omni "thinker" model types whose multimodal RoPE reads ``vision_start_token_id``, which the config class
@@ -365,7 +367,7 @@ def _fix_text_only(c: smoke._Ctx, inputs: dict) -> None:
 # --------------------------------------------------------------------------- robotics policies (PI0)
 
 #: PI0 predicts a chunk of ``chunk_size`` actions (50): a few are enough for a tiny policy.
-shrink.MODEL_TYPE_CONFIG["pi0"] = {"chunk_size": 4}
+shrink.model_type_values("pi0", {"chunk_size": 4})
 
 
 @smoke.input_builder("state")
@@ -420,7 +422,7 @@ def _fix_flow_policy(c: smoke._Ctx, inputs: dict) -> None:
 
 #: Pix2Struct's vision tower embeds patch rows / columns up to ``seq_len`` (4096: two 1 MB tables at the
 #: tiny width); its patches stay 16x16x3 = 768 values, as the library's image processor makes them.
-shrink.MODEL_TYPE_CONFIG["pix2struct_vision_model"] = {"seq_len": 64, "patch_embed_hidden_size": 768}
+shrink.model_type_values("pix2struct_vision_model", {"seq_len": 64, "patch_embed_hidden_size": 768})
 
 
 @smoke.input_builder("flattened_patches")
@@ -463,7 +465,7 @@ def _rule_efficientnet_image_embeds(node: dict, ctx: shrink._Ctx) -> None:
 #: ALIGN's tiny EfficientNet tower (a few channels per conv) shrinks activations ~50x per block at the
 #: library's init std of 0.02 (sized for full-width fan-ins) until the pooled image embedding underflows and
 #: its L2 normalisation gives NaN; a std matched to the tiny fan-ins keeps the activations O(0.01..1).
-shrink.MODEL_TYPE_CONFIG["align_vision_model"] = {"initializer_range": 0.35}
+shrink.model_type_values("align_vision_model", {"initializer_range": 0.35})
 
 
 @shrink.family_rule("pooler_follows_hidden")
@@ -534,7 +536,8 @@ NARROW_VISION_TOWERS: dict[str, dict[str, int]] = {
     "step3p5_vision": {"hidden_size": 32, "intermediate_size": 64},  # two channel-doubling convolutions
     "qwen3_omni_moe_vision_encoder": {"hidden_size": 32, "intermediate_size": 64},  # merger + deepstack mergers
 }
-shrink.MODEL_TYPE_CONFIG.update(NARROW_VISION_TOWERS)
+for _model_type, _values in NARROW_VISION_TOWERS.items():
+    shrink.model_type_values(_model_type, _values)
 
 
 #: SAM 3 (and its lite-text variant) stacks a ViT, an FPN neck of 3x3 convolutions per scale, a DETR

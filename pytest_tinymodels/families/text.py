@@ -66,8 +66,8 @@ def _rule_time_series_features(node: dict, ctx: shrink._Ctx) -> None:
 #: BLT: no top-level ``num_hidden_layers``, which a ``DynamicCache(config=...)`` needs, so no cache; two byte
 #: n-gram hash tables of 256 rows instead of six of the vocabulary size and a one-layer entropy patcher (four
 #: byte transformers in one model: with the generic sizes it comes close to the size limit).
-shrink.MODEL_TYPE_CONFIG["blt"] = {"use_cache": False, "encoder_hash_byte_group_vocab": 256,
-                                   "encoder_hash_byte_group_size": [3, 4], "patcher_config": {"num_hidden_layers": 1}}
+shrink.model_type_values("blt", {"use_cache": False, "encoder_hash_byte_group_vocab": 256,
+                                   "encoder_hash_byte_group_size": [3, 4], "patcher_config": {"num_hidden_layers": 1}})
 
 
 # --------------------------------------------------------------------------- draft (assistant) models
@@ -232,7 +232,7 @@ def _fix_position_id_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
 # --------------------------------------------------------------------------- decision models
 
 #: Decision Transformer: a tiny timestep embedding table (4096 episode steps by default).
-shrink.MODEL_TYPE_CONFIG["decision_transformer"] = {"max_ep_len": 256}
+shrink.model_type_values("decision_transformer", {"max_ep_len": 256})
 
 
 @smoke.input_fixup("text_trajectories")

@@ -20,7 +20,7 @@ def _pow2_down(value: int, factor: int, floor: int = 4) -> int:
 
 # --------------------------------------------------------------------------- shrink: data
 
-shrink.MODEL_TYPE_CONFIG.update({
+VISION_VALUES: dict[str, dict[str, Any]] = {
     # Perceiver image classifiers cross-attend to 3 + 2 * 2 * num_bands + 1 Fourier channels (261, 322...),
     # which only one cross-attention head divides (the released vision checkpoints use 1 as well)
     "perceiver": {"num_cross_attention_heads": 1},
@@ -32,7 +32,9 @@ shrink.MODEL_TYPE_CONFIG.update({
     "sapiens2": {"head_config": {"upsample_out_channels": [16, 8], "use_pixel_shuffle": False,
                                  "conv_out_channels": [8], "scale_conv_out_channels": [8],
                                  "scale_final_hidden_sizes": [16, 8]}},
-})
+}
+for _model_type, _values in VISION_VALUES.items():
+    shrink.model_type_values(_model_type, _values)
 
 processors.IMAGE_PROCESSOR_OF.update({
     "pp_lcnet_v3": "pp_ocrv5_mobile_det",  # PP-LCNetV3 is the backbone of PP-OCRv5 mobile detection

@@ -480,7 +480,7 @@ from pytest_tinymodels.manifest import load_manifest
 from pytest_tinymodels.session import TinySession
 session = TinySession(load_manifest(None), Cache(sys.argv[1]))
 variant = session.variants(sys.argv[2])[0]
-getattr(_t, variant.arch.class_name)  # the model module's import is a library import too
+getattr(_t, variant.spec.architecture)  # the model module's import is a library import too
 start = time.perf_counter()
 result = session.ensure(variant)
 seconds = time.perf_counter() - start

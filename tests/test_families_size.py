@@ -58,11 +58,6 @@ def _lcnet_heads_match(d: dict) -> bool:
 _ENCODER = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
 
 RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
-    "size_model_type_values": (
-        {"model_type": "perceiver", "d_model": 768, "d_latents": 1280, "num_latents": 256, "num_blocks": 1,
-         "num_self_attends_per_block": 26, "cross_attention_shape_for_attention": "kv"},
-        lambda d: d["cross_attention_shape_for_attention"] == "q",
-    ),
     "size_codec_strides": (
         {"model_type": "vibevoice_acoustic_tokenizer", "hidden_size": 64, "num_filters": 32, "num_lstm_layers": 2,
          "downsampling_ratios": [2, 2, 4, 5, 5, 8], "depths": [3, 3, 3, 3, 3, 3, 8]},
@@ -268,3 +263,12 @@ def test_vq_codes_map_to_text_tokens(model_type: str, class_name: str) -> None:
         else:
             tokens = model.get_image_tokens(pixels)
     assert tokens.numel() and int(tokens.max()) < config.get_text_config().vocab_size
+
+
+def test_size_values_reach_the_shrunk_config() -> None:
+    """SIZE_VALUES go through ``shrink.model_type_values`` (merged with other families' values)."""
+    d = shrink.shrink_dict({"model_type": "perceiver", "d_model": 768, "d_latents": 1280, "num_latents": 256,
+                            "num_blocks": 1, "num_self_attends_per_block": 26,
+                            "cross_attention_shape_for_attention": "kv", "num_cross_attention_heads": 8})
+    assert d["cross_attention_shape_for_attention"] == "q"  # size.py
+    assert d["num_cross_attention_heads"] == 1  # vision.py, same model type

@@ -32,8 +32,7 @@ def _cap(node: dict, key: str, value: int) -> None:
 
 # --------------------------------------------------------------------------- data: fixed values per model type
 
-#: model type -> values set on its shrunk config dict (applied by the ``size_model_type_values`` rule, so that
-#: entries other family modules put in ``shrink.MODEL_TYPE_CONFIG`` for the same model type are kept).
+#: model type -> values set on its shrunk config dict (merged into ``shrink.MODEL_TYPE_CONFIG``).
 SIZE_VALUES: dict[str, dict[str, Any]] = {
     # Perceiver: cross-attention q/k width = the latent width instead of the (hard-wired 512-channel) input width
     "perceiver": {"cross_attention_shape_for_attention": "q"},
@@ -60,12 +59,8 @@ SIZE_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
-@shrink.family_rule("size_model_type_values")
-def _rule_model_type_values(node: dict, ctx: shrink._Ctx) -> None:
-    """The fixed values of :data:`SIZE_VALUES` for the node's model type."""
-    values = SIZE_VALUES.get(node.get("model_type", ""))
-    if values:
-        shrink._apply_overrides(node, values)
+for _model_type, _values in SIZE_VALUES.items():
+    shrink.model_type_values(_model_type, _values)
 
 
 # --------------------------------------------------------------------------- codecs and vocoders

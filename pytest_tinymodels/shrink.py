@@ -890,11 +890,11 @@ def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
 
 
 FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
+    "mla": _rule_mla,  # before mrope_sections: MLA picks the rope dim the sections must sum to (HY-V4-VL)
     "mrope_sections": _rule_mrope_sections,
     "rope_factor_lists": _rule_rope_factor_lists,
     "token_id_lists": _rule_token_id_lists,
     "layer_period_offsets": _rule_period_offsets,
-    "mla": _rule_mla,
     "mamba_heads": _rule_mamba_heads,
     "per_layer_overrides": _rule_per_layer_overrides,
     "kv_shared_layers": _rule_kv_shared_layers,

@@ -71,11 +71,6 @@ RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
         and max(d["image_token_id"], d["audio_token_id"]) < d["image_token_offset"]
         and 4 % d["audio_config"]["decoder_attention_num_groups"] == 0,
     ),
-    "mla_mrope_sections": (
-        _text(kv_lora_rank=512, q_lora_rank=1536, qk_rope_head_dim=64, qk_nope_head_dim=192, v_head_dim=256,
-              num_key_value_heads=32, rope_parameters={"rope_type": "default", "mrope_section": [12, 10, 10]}),
-        lambda d: sum(d["rope_parameters"]["mrope_section"]) == d["qk_rope_head_dim"] // 2,
-    ),
     "implicit_mrope_sections": (
         _text(model_type="ernie4_5_vl_moe_text", hidden_size=2560, num_attention_heads=20,
               rope_parameters={"rope_type": "default", "rope_theta": 500000.0}),

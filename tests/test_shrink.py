@@ -387,3 +387,13 @@ def test_base_config_fixes_only_invalid_library_defaults():
         with pytest.raises(Exception):
             AutoConfig.for_model(model_type)  # the library default is invalid, hence the fix
         assert base_config(model_type).model_type == model_type
+
+
+def test_mla_rope_dim_is_chosen_before_the_mrope_sections() -> None:
+    """MLA with multimodal RoPE (HY-V4-VL): the sections sum to half the *final* qk_rope_head_dim."""
+    d = shrink_dict({"model_type": "toy_mla", "hidden_size": 4096, "num_hidden_layers": 8, "num_attention_heads": 32,
+                     "num_key_value_heads": 32, "intermediate_size": 11008, "vocab_size": 32000,
+                     "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "qk_nope_head_dim": 192,
+                     "v_head_dim": 256, "rope_parameters": {"rope_type": "default", "mrope_section": [12, 10, 10]}},
+                    vocab_size=512)
+    assert sum(d["rope_parameters"]["mrope_section"]) == d["qk_rope_head_dim"] // 2 == 4

@@ -203,14 +203,6 @@ def _rule_code_token_ranges(node: dict, ctx: shrink._Ctx) -> None:
 # --------------------------------------------------------------------------- multimodal RoPE
 
 
-@shrink.family_rule("mla_mrope_sections")
-def _rule_mla_mrope(node: dict, ctx: shrink._Ctx) -> None:
-    """MLA text models with multimodal RoPE (HY-V4-VL): ``mrope_section`` sums to ``qk_rope_head_dim // 2``
-    of the *final* rope dim (the generic mrope rule runs before the MLA rule picks it)."""
-    if _int(node.get("qk_rope_head_dim")) and "kv_lora_rank" in node:
-        shrink.FAMILY_RULES["mrope_sections"](node, ctx)
-
-
 #: text model types whose modeling code assumes an ``mrope_section`` default the config does not write out.
 IMPLICIT_MROPE_SECTIONS: dict[str, list[int]] = {
     "paddleocr_vl_text": [16, 24, 24],

@@ -286,12 +286,15 @@ def _all_model_types() -> list[str]:
     return sorted(types)
 
 
+#: every task, :data:`TASK_ORDER` first: the order in which a class's task is looked for.
+_TASKS_IN_ORDER: tuple[str, ...] = tuple(TASK_ORDER) + tuple(sorted(t for t in TASKS if t not in TASK_ORDER))
+
+
 @lru_cache(maxsize=None)
 def _class_index() -> dict[str, list[tuple[str, str]]]:
     """class name -> [(task, model_type), ...] over every task, in TASK_ORDER then name order."""
     index: dict[str, list[tuple[str, str]]] = {}
-    ordered = list(TASK_ORDER) + sorted(t for t in TASKS if t not in TASK_ORDER)
-    for task in ordered:
+    for task in _TASKS_IN_ORDER:
         for mt in sorted(_task_table(task)):
             for cls in _task_table(task)[mt]:
                 index.setdefault(cls, []).append((task, mt))
@@ -334,6 +337,10 @@ def resolve_names(model_type: str | None, architecture: str | None, task: str | 
             " Model types are the `model_type` of a config (see transformers' CONFIG_MAPPING_NAMES).",
         )
 
+    if architecture is not None and model_type is not None:  # fast path (built-ins name both): no class index
+        for t in [task] if task is not None else _TASKS_IN_ORDER:
+            if architecture in _task_table(t).get(model_type, ()):
+                return model_type, architecture, t
     if architecture is not None:
         hits = _class_index().get(architecture)
         if not hits:

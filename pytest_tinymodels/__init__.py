@@ -14,10 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .loader import TinyTriple
 
-try:
-    __version__ = metadata.version("pytest-tinymodels")
-except metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
 
 
 def get_fixture(
@@ -52,6 +48,11 @@ __all__ = ["get_fixture", "__version__"]
 
 
 def __getattr__(attr: str) -> Any:
+    if attr == "__version__":  # read on first use: parsing the package metadata costs ~1 ms at import
+        try:
+            return metadata.version("pytest-tinymodels")
+        except metadata.PackageNotFoundError:  # running from a source tree
+            return "0.0.0"
     if attr == "TinyTriple":
         from .loader import TinyTriple
 

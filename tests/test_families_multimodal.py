@@ -9,6 +9,7 @@ import pytest
 
 from pytest_tinymodels import shrink
 from pytest_tinymodels.families import multimodal
+from rulecheck import check_rule, rules_of
 
 SIZE_LIMIT = 2_097_152
 
@@ -136,20 +137,12 @@ RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
 
 
 def test_every_multimodal_rule_has_a_case() -> None:
-    mine = {name for name, rule in shrink.FAMILY_RULES.items() if rule.__module__ == multimodal.__name__}
-    assert mine == set(RULE_CASES)
+    assert rules_of(multimodal) == set(RULE_CASES)
 
 
 @pytest.mark.parametrize("rule", sorted(RULE_CASES))
 def test_named_rule(rule: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    config, check = RULE_CASES[rule]
-    assert check(shrink.shrink_dict(config, vocab_size=512)), f"rule {rule!r} did not make the config consistent"
-    monkeypatch.delitem(shrink.FAMILY_RULES, rule)
-    try:
-        without = check(shrink.shrink_dict(config, vocab_size=512))
-    except (KeyError, TypeError):
-        without = False
-    assert not without, f"the test of rule {rule!r} passes without the rule: it tests nothing"
+    check_rule(rule, *RULE_CASES[rule], monkeypatch)
 
 
 def test_rules_leave_other_families_alone() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_tinymodels import shrink
 from pytest_tinymodels.families import size
+from rulecheck import check_rule, rules_of
 
 SIZE_LIMIT = 2_097_152
 
@@ -211,20 +212,12 @@ RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
 
 
 def test_every_size_rule_has_a_case() -> None:
-    mine = {name for name, rule in shrink.FAMILY_RULES.items() if rule.__module__ == size.__name__}
-    assert mine == set(RULE_CASES)
+    assert rules_of(size) == set(RULE_CASES)
 
 
 @pytest.mark.parametrize("rule", sorted(RULE_CASES))
 def test_named_rule(rule: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    config, check = RULE_CASES[rule]
-    assert check(shrink.shrink_dict(config, vocab_size=512)), f"rule {rule!r} did not make the config small"
-    monkeypatch.delitem(shrink.FAMILY_RULES, rule)
-    try:
-        without = check(shrink.shrink_dict(config, vocab_size=512))
-    except (KeyError, TypeError):
-        without = False
-    assert not without, f"the test of rule {rule!r} passes without the rule: it tests nothing"
+    check_rule(rule, *RULE_CASES[rule], monkeypatch, what="small")
 
 
 def test_codec_strides_keep_the_hop_length() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_tinymodels import shrink, smoke
 from pytest_tinymodels.families import vision
+from rulecheck import check_rule, rules_of
 
 SIZE_LIMIT = 2_097_152
 
@@ -110,8 +111,7 @@ RULE_CASES: dict[str, tuple[str, Callable[[dict], bool]]] = {
 
 
 def test_every_vision_rule_has_a_case() -> None:
-    mine = {name for name, rule in shrink.FAMILY_RULES.items() if rule.__module__ == vision.__name__}
-    assert mine == set(RULE_CASES)
+    assert rules_of(vision) == set(RULE_CASES)
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +123,8 @@ def default_dicts() -> dict[str, dict]:
 @pytest.mark.parametrize("rule", sorted(RULE_CASES))
 def test_named_rule(rule: str, default_dicts: dict[str, dict], monkeypatch: pytest.MonkeyPatch) -> None:
     model_type, check = RULE_CASES[rule]
-    config = default_dicts[model_type]
-    assert check(shrink.shrink_dict(config)), f"rule {rule!r} did not make the {model_type} config consistent"
-    monkeypatch.delitem(shrink.FAMILY_RULES, rule)
-    try:
-        without = check(shrink.shrink_dict(config))
-    except (KeyError, TypeError, IndexError):
-        without = False
-    assert not without, f"the test of rule {rule!r} passes without the rule: it tests nothing"
+    check_rule(rule, default_dicts[model_type], check, monkeypatch, vocab_size=None,
+               what=f"{model_type} config consistent")
 
 
 def test_rules_leave_other_families_alone() -> None:

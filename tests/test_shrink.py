@@ -9,7 +9,8 @@ import pytest
 
 from pytest_tinymodels import shrink
 from pytest_tinymodels.architectures import ArchitectureError, resolve
-from pytest_tinymodels.shrink import FAMILY_RULES, ShrinkError, base_config, check_config, shrink_config, shrink_dict
+from pytest_tinymodels.shrink import ShrinkError, base_config, check_config, shrink_config, shrink_dict
+from rulecheck import check_rule, rules_of
 
 LLM = {"model_type": "x", "hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 32,
        "intermediate_size": 11008, "vocab_size": 32000}
@@ -233,21 +234,12 @@ RULE_CASES = {
 
 def test_every_named_rule_has_a_test():
     """Every generic named rule of shrink.py has a case here (family modules test their own rules)."""
-    from pytest_tinymodels import shrink
-
-    assert set(RULE_CASES) == {n for n, r in FAMILY_RULES.items() if r.__module__ == shrink.__name__}
+    assert set(RULE_CASES) == rules_of(shrink)
 
 
 @pytest.mark.parametrize("rule", sorted(RULE_CASES))
 def test_named_rule(rule, monkeypatch):
-    config, check = RULE_CASES[rule]
-    assert check(shrink_dict(config, vocab_size=512)), f"rule {rule!r} did not make the config consistent"
-    monkeypatch.delitem(FAMILY_RULES, rule)
-    try:
-        without = check(shrink_dict(config, vocab_size=512))
-    except (KeyError, TypeError):
-        without = False
-    assert not without, f"the test of rule {rule!r} passes without the rule: it tests nothing"
+    check_rule(rule, *RULE_CASES[rule], monkeypatch)
 
 
 # --------------------------------------------------------------------------- generic rules

@@ -15,7 +15,6 @@ import datetime as _dt
 import json
 import multiprocessing as mp
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .architectures import TASK_ORDER, TASKS, ArchInfo, expand, task_config_updates
+from .processors import MISSING_LIBRARY_RE
 
 __all__ = ["check_architecture", "run_coverage", "main", "SIZE_LIMIT_BYTES"]
 
@@ -303,9 +303,10 @@ def _markdown(report: dict) -> str:
     missing: dict[str, int] = {}
     for r in failures:
         stages[r["stage"]] = stages.get(r["stage"], 0) + 1
-        m = re.search(r"requires the (\w+) library", r["reason"] or "")
+        m = MISSING_LIBRARY_RE.search(r["reason"] or "")
         if m:
-            missing[m.group(1)] = missing.get(m.group(1), 0) + 1
+            lib = m.group(1).lower()
+            missing[lib] = missing.get(lib, 0) + 1
     lines += ["", "Failures by stage: " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
               + " (`size` = built and forward ok but over 2 MB)."]
     needs: dict[str, int] = {}

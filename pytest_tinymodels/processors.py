@@ -55,14 +55,15 @@ FEATURE_EXTRACTOR_OF: dict[str, str] = {}
 #: ViT's (resize to the tiny size, rescale, normalize).
 GENERIC_IMAGE_PROCESSOR_OF = "vit"
 
-_MISSING_LIBRARY = re.compile(r"requires (?:the )?(\S+) library", re.IGNORECASE)
+#: how transformers' backend checks name a missing library ("X requires the timm library ...").
+MISSING_LIBRARY_RE = re.compile(r"requires (?:the )?(\S+) library", re.IGNORECASE)
 
 
 def missing_library(exc: BaseException) -> str | None:
     """The library an ``ImportError`` of transformers' backend checks names (``torchvision``...), else None."""
     if not isinstance(exc, ImportError):
         return None
-    found = _MISSING_LIBRARY.search(str(exc))
+    found = MISSING_LIBRARY_RE.search(str(exc))
     return found.group(1).lower() if found else None
 
 

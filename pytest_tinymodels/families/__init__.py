@@ -14,14 +14,15 @@ as data or small named rules, one module per group of families:
 Each module registers with the extension points of the generic modules:
 
 * ``shrink.family_rule(name)`` — a rule ``rule(node, ctx)`` run on every shrunk config dict;
-* ``shrink.MODEL_TYPE_CONFIG[model_type]`` — values set on the shrunk config of a model type;
+* ``shrink.model_type_values(model_type, values)`` — values set on the shrunk config of a model type
+  (merged into ``shrink.MODEL_TYPE_CONFIG``; conflicting values from two modules are an error);
 * ``smoke.input_builder(name)`` — how to build a forward argument ``name``;
 * ``smoke.input_fixup(name)`` — ``fixup(ctx, inputs)`` adjusting the dummy inputs of a family;
 * ``processors.IMAGE_PROCESSOR_OF[model_type]`` / ``processors.FEATURE_EXTRACTOR_OF[model_type]`` —
   the model type whose processor a model type without one of its own uses.
 
 Every rule checks that a node / model is one of its family's before touching it, so rules of
-different families never interfere; each is covered by the coverage sweep and ``tests/test_families_rules.py``.
+different families never interfere; each is covered by the coverage sweep and ``tests/test_families_<module>.py``.
 """
 
 from . import audio, detection, multimodal, size, text, vision  # noqa: F401

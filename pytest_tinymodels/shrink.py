@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._registry import register_into
 from .errors import TinyModelsError
 
 if TYPE_CHECKING:
@@ -960,14 +961,7 @@ def model_type_values(model_type: str, values: Mapping[str, Any]) -> None:
 def family_rule(name: str) -> Callable[[Callable[[dict, _Ctx], None]], Callable[[dict, _Ctx], None]]:
     """Register a named node rule ``rule(node, ctx)`` in :data:`FAMILY_RULES` (runs on every config node
     after the generic shrinking; it must check that the node is one of its family's)."""
-
-    def register(rule: Callable[[dict, _Ctx], None]) -> Callable[[dict, _Ctx], None]:
-        if name in FAMILY_RULES and FAMILY_RULES[name] is not rule:
-            raise ValueError(f"family rule {name!r} is registered twice")
-        FAMILY_RULES[name] = rule
-        return rule
-
-    return register
+    return register_into(FAMILY_RULES, name, "family rule")
 
 
 def _apply_model_type_config(node: dict) -> None:

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._registry import register_into
 from .errors import TinyModelsError
 
 if TYPE_CHECKING:
@@ -316,27 +317,13 @@ INPUT_FIXUPS: dict[str, Callable[[_Ctx, dict[str, Any]], None]] = {}
 
 def input_builder(name: str) -> Callable[[Callable[[_Ctx], Any]], Callable[[_Ctx], Any]]:
     """Register the builder of the forward argument ``name`` in :data:`INPUT_BUILDERS`."""
-
-    def register(builder: Callable[[_Ctx], Any]) -> Callable[[_Ctx], Any]:
-        if name in INPUT_BUILDERS and INPUT_BUILDERS[name] is not builder:
-            raise ValueError(f"input builder {name!r} is registered twice")
-        INPUT_BUILDERS[name] = builder
-        return builder
-
-    return register
+    return register_into(INPUT_BUILDERS, name, "input builder")
 
 
 def input_fixup(name: str) -> Callable[[Callable[[_Ctx, dict[str, Any]], None]], Callable[[_Ctx, dict[str, Any]], None]]:
     """Register a named fixup ``fixup(ctx, inputs)`` in :data:`INPUT_FIXUPS` (it must check that the model
     is one of its family's: ``type(ctx.model).__name__``, ``ctx.config.model_type``)."""
-
-    def register(fixup: Callable[[_Ctx, dict[str, Any]], None]) -> Callable[[_Ctx, dict[str, Any]], None]:
-        if name in INPUT_FIXUPS and INPUT_FIXUPS[name] is not fixup:
-            raise ValueError(f"input fixup {name!r} is registered twice")
-        INPUT_FIXUPS[name] = fixup
-        return fixup
-
-    return register
+    return register_into(INPUT_FIXUPS, name, "input fixup")
 
 
 #: inputs added whenever the forward accepts them, on top of the main and required ones.
@@ -403,9 +390,7 @@ def dummy_inputs(
     main = wanted[0]
     if main in _SEQ_INPUTS or main == "input_ids":
         wanted += [n for n in _ALWAYS if n in params]
-    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params and main != "input_ids":
-        wanted.append("decoder_input_ids")
-    elif getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
         wanted.append("decoder_input_ids")
     if "pixel_values" in params and "pixel_values" not in wanted and "inputs" not in wanted and _dual_encoder(config):
         wanted.append("pixel_values")

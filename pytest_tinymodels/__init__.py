@@ -25,8 +25,9 @@ def get_fixture(
     dtype: str | None = None,
     variant: str | None = None,
 ) -> "TinyTriple":
-    """Build (or reuse) the tiny entry ``name`` and return a fresh triple, without pytest.
+    """Build (or reuse) the tiny entry ``name`` and return a triple loaded from the cache, without pytest.
 
+    Each call loads its own triple (no copy is made: nothing else holds it, so mutate it freely).
     ``device``/``dtype`` override the manifest (like ``--tiny-device``/``--tiny-dtype``); ``variant``
     picks one architecture of a parametrized fixture (its test id, e.g. ``"llama"``).
     """
@@ -34,14 +35,13 @@ def get_fixture(
     from .manifest import load_manifest
     from .session import TinySession, resolve_cache_dir
 
-    session = TinySession(
-        load_manifest(manifest), Cache(resolve_cache_dir(cache_dir).value), device=device, dtype=dtype
-    )
+    root = resolve_cache_dir(cache_dir).value
+    session = TinySession(load_manifest(manifest, memo_dir=root), Cache(root), device=device, dtype=dtype)
     variants = session.variants(name)
     chosen = next((v for v in variants if v.id == (variant or "")), None) if variant or len(variants) != 1 else variants[0]
     if chosen is None:
         raise KeyError(f"fixture {name!r} has variants {[v.id for v in variants]}; pass variant=")
-    return session.load(chosen).fresh()
+    return session.load(chosen).load()  # the session ends here: its loaded triple is the caller's own
 
 
 __all__ = ["get_fixture", "__version__"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from functools import lru_cache
 
 from .errors import TinyModelsError
@@ -153,8 +153,7 @@ class ArchitectureError(TinyModelsError):
         super().__init__(f"{field}: {message}")
 
 
-@dataclass(frozen=True)
-class ArchInfo:
+class ArchInfo(NamedTuple):
     """One concrete architecture: a model class of a model type, for a task."""
 
     model_type: str

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import time
@@ -20,8 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import RECIPE, library_versions
-from .corpus import corpus_sha256
+from .cache import RECIPE, library_versions, stat_memo
+from .corpus import corpus_path, corpus_sha256
 from .errors import BuildError, TinyModelsError
 from .manifest import FixtureSpec
 
@@ -43,30 +44,50 @@ BUILD_MODULES = ("builder", "shrink", "architectures", "smoke", "processors", "t
                  "tokenizer_shrink", "dataset", "corpus", "hub")
 
 
+def _code_files() -> list[Path]:
+    here = os.path.dirname(__file__)
+    families = os.path.join(here, "families")  # the per-family rules shape entries too
+    return ([Path(here, f"{name}.py") for name in BUILD_MODULES]
+            + [Path(families, name) for name in sorted(os.listdir(families)) if name.endswith(".py")])
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Hash of the source of :data:`BUILD_MODULES` (read as files, nothing imported)."""
+    """Hash of the source of :data:`BUILD_MODULES` and the family rules (read as files, nothing imported)."""
     digest = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in BUILD_MODULES:
-        path = here / f"{name}.py"
-        digest.update(name.encode())
+    for path in _code_files():
+        digest.update(path.stem.encode() if path.parent.name != "families" else path.name.encode())
         digest.update(path.read_bytes() if path.is_file() else b"-")
-    for path in sorted((here / "families").glob("*.py")):  # the per-family rules shape entries too
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def key_fields(spec: FixtureSpec) -> dict[str, Any]:
+@lru_cache(maxsize=None)
+def build_inputs_digest(memo_dir: Path | None = None) -> dict[str, str]:
+    """``{"code": code_fingerprint(), "corpus": corpus_sha256()}``: part of every key.
+
+    With ``memo_dir`` (the cache root), remembered there while the source files keep their stat
+    signatures (see :func:`cache.stat_memo`), so a fresh process reads and hashes none of them.
+    """
+    def compute() -> dict[str, str]:
+        return {"code": code_fingerprint(), "corpus": corpus_sha256()}
+
+    if memo_dir is None:
+        return compute()
+    files = _code_files() + [corpus_path()]
+    where = hashlib.sha256(str(files[0].parent).encode()).hexdigest()[:16]  # one memo per installed copy
+    return stat_memo(memo_dir / "memo" / f"build-inputs-{where}.json", files, compute)
+
+
+def key_fields(spec: FixtureSpec, *, memo_dir: Path | None = None) -> dict[str, Any]:
     """What decides the content of ``spec``'s entry (spec fields, corpus hash, builder code).
 
     A local ``source`` directory also contributes the hash of its config/tokenizer files, so
-    editing them gives a new entry.
+    editing them gives a new entry.  ``memo_dir``: see :func:`build_inputs_digest`.
     """
     fields = spec.build_key_fields()
-    fields["corpus"] = corpus_sha256()
-    fields["code"] = code_fingerprint()
+    inputs = build_inputs_digest(memo_dir)
+    fields["corpus"] = inputs["corpus"]
+    fields["code"] = inputs["code"]
     local = local_source_dir(spec)
     if local is not None:
         fields["source"] = str(local)

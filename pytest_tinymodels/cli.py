@@ -1,6 +1,6 @@
 """``python -m pytest_tinymodels`` — the same manifest and cache, outside pytest.
 
-Commands: ``list``, ``build``, ``show``, ``clean``, plus ``coverage`` and ``serve`` where their
+Commands: ``list``, ``build``, ``show``, ``verify``, ``clean``, plus ``coverage`` and ``serve`` where their
 modules are installed.
 """
 
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("name")
     p.add_argument("--variant", default="", help="architecture id of a parametrized fixture")
+    p = sub.add_parser("verify", help="check every cached entry's files against their recorded sha256")
+    _common(p)
+    p.add_argument("--remove", action="store_true", help="delete the damaged entries (rebuilt on next use)")
     p = sub.add_parser("clean", help="delete cached entries (all, or those of the named fixtures)")
     _common(p)
     p.add_argument("names", nargs="*")
@@ -129,6 +132,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Hash every file of every entry: what the warm path's stat check cannot see (bit rot, edits
+    that restore a file's mtime)."""
+    cache = _session(args).cache
+    damaged = cache.verify_all()
+    total = len(list(cache.entries_dir.iterdir())) if cache.entries_dir.is_dir() else 0
+    for key, problem in damaged.items():
+        print(f"DAMAGED {key}: {problem}" + (" (removed)" if args.remove and cache.remove(key) else ""))
+    if damaged and not args.remove:
+        print("damaged entries are rebuilt when next used; or run: python -m pytest_tinymodels verify --remove",
+              file=sys.stderr)
+    print(f"{total - len(damaged)} of {total} entries intact in {cache.root}")
+    return 1 if damaged else 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     session = _session(args)
     if not args.names:
@@ -149,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return {"list": cmd_list, "build": cmd_build, "show": cmd_show, "clean": cmd_clean}[args.command](args)
+        return {"list": cmd_list, "build": cmd_build, "show": cmd_show, "verify": cmd_verify,
+                "clean": cmd_clean}[args.command](args)
     except TinyModelsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

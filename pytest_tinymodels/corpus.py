@@ -7,14 +7,21 @@ import random
 import re
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = r"(?<=[.!?])\s+"
+
+
+def corpus_path() -> Path:
+    """The shipped corpus file."""
+    here = Path(__file__).parent / "data" / "corpus.txt"
+    return here if here.is_file() else Path(str(resources.files("pytest_tinymodels") / "data" / "corpus.txt"))
 
 
 @lru_cache(maxsize=1)
 def corpus_text() -> str:
     """The whole corpus as one string."""
-    return (resources.files("pytest_tinymodels") / "data" / "corpus.txt").read_text(encoding="utf-8")
+    return corpus_path().read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -35,7 +42,7 @@ def sentences() -> tuple[str, ...]:
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", corpus_text())]
     result: list[str] = []
     for paragraph in paragraphs:
-        result.extend(s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip())
+        result.extend(s.strip() for s in re.split(_SENTENCE_END, paragraph) if s.strip())
     return tuple(result)
 
 

@@ -21,7 +21,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import asdict
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ def _one_line(exc: BaseException) -> str:
 def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_size: int = COVERAGE_VOCAB) -> dict:
     """Shrink, build, save and smoke-test one architecture; return its result row (never raises)."""
     row: dict[str, Any] = {
-        "id": info.id, **asdict(info), "built": False, "forward": False, "params": None,
+        "id": info.id, **info._asdict(), "built": False, "forward": False, "params": None,
         "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
     }
     stage = "config"
@@ -103,7 +102,7 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
 def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
     """Build ``info`` exactly as a fixture entry is built (``builder.build_entry``); return its row."""
     row: dict[str, Any] = {
-        "id": info.id, **asdict(info), "built": False, "forward": False, "params": None,
+        "id": info.id, **info._asdict(), "built": False, "forward": False, "params": None,
         "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
     }
     try:
@@ -193,7 +192,7 @@ class _Slot:
 
 
 def _failed_row(info: ArchInfo, stage: str, reason: str) -> dict:
-    return {"id": info.id, **asdict(info), "built": False, "forward": False, "params": None, "size_bytes": None,
+    return {"id": info.id, **info._asdict(), "built": False, "forward": False, "params": None, "size_bytes": None,
             "build_s": None, "forward_s": None, "stage": stage, "reason": reason}
 
 
@@ -211,7 +210,7 @@ def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, pr
                     if not s.proc.is_alive():
                         slots[i] = s = _Slot(ctx, workdir, fixtures)
                     s.info, s.started = pending.pop(0), time.monotonic()
-                    s.conn.send(asdict(s.info))
+                    s.conn.send(s.info._asdict())
             busy = [s for s in slots if s.info]
             ready = wait([s.conn for s in busy], timeout=0.5)
             now = time.monotonic()

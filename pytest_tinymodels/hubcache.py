@@ -44,7 +44,6 @@ import shutil
 import tempfile
 import threading
 import time
-import tomllib
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -54,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 import pytest
 
 from .errors import ManifestError, TinyModelsError
-from .manifest import HUB_ID_RE, FixtureSpec, Manifest
+from .manifest import FixtureSpec, Manifest, is_hub_id
 
 __all__ = [
     "BUILTIN_IDS",
@@ -143,7 +142,7 @@ class HubRule:
         if pattern.count("{arch}") != 1 or not re.fullmatch(r"[^{}]*\{arch\}(\{suffix\})?", pattern):
             raise ValueError("a rule holds one '{arch}' at the end, optionally followed by '{suffix}'")
         prefix = pattern.split("{arch}")[0]
-        if "/" not in prefix or not HUB_ID_RE.match(prefix.replace("{arch}", "") + "x"):
+        if "/" not in prefix or not is_hub_id(prefix.replace("{arch}", "") + "x"):
             raise ValueError("a rule must look like 'org/prefix-{arch}'")
         regex = re.compile(re.escape(prefix) + r"(?P<arch>[A-Za-z0-9_.-]+)\Z", re.IGNORECASE)
         return cls(pattern, origin, regex, pattern.endswith("{suffix}"))
@@ -269,6 +268,8 @@ def load_hub_registry(manifest: Manifest) -> HubRegistry:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a hub mode runs
+
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:  # the manifest module reported it first
@@ -323,7 +324,7 @@ def _parse_hub_table(registry: HubRegistry, table: Any, path: Path) -> None:
                                 hint=f'e.g. {section} = {{ "org/tiny-llama" = "LlamaForCausalLM" }}')
         for repo_id, value in entries.items():
             field = f'hub.{section}."{repo_id}"'
-            if not HUB_ID_RE.match(repo_id) or ".." in repo_id:
+            if not is_hub_id(repo_id) or ".." in repo_id:
                 raise ManifestError(f"not a hub repo id: {repo_id!r}", path=path, field=field, hint='use "org/name"')
             _add(registry, _parse_target(registry, repo_type, repo_id, value, path, field), path, None, field)
 

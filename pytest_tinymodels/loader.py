@@ -9,7 +9,6 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,17 +16,22 @@ from .builder import DATASET_DIR, REPO_DIR
 from .cache import RECIPE
 
 
-@dataclass
 class TinyTriple:
-    """What a tiny fixture gives a test: unpack as ``model, tokenizer, dataset = tiny_x``."""
+    """What a tiny fixture gives a test: unpack as ``model, tokenizer, dataset = tiny_x``.
 
-    model: Any
-    tokenizer: Any
-    dataset: Any
-    name: str
-    path: Path  # the hub-style repo dir: from_pretrained(path) works
-    entry: Path  # the cache entry dir (repo/, dataset/, recipe.json)
-    recipe: dict[str, Any] = field(default_factory=dict)
+    Also: ``name``, ``path`` (the hub-style repo dir: ``from_pretrained(path)`` works), ``entry``
+    (the cache entry dir: repo/, dataset/, recipe.json) and ``recipe`` (how it was made).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, dataset: Any, name: str, path: Path, entry: Path,
+                 recipe: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.dataset = dataset
+        self.name = name
+        self.path = path
+        self.entry = entry
+        self.recipe: dict[str, Any] = {} if recipe is None else recipe
 
     @property
     def config(self) -> Any:
@@ -75,15 +79,7 @@ class LoadedEntry:
         self.dtype = dtype
         self._lock = threading.Lock()
         self._loaded: TinyTriple | None = None
-        self._scratch_dir: Path | None = None
         self._flat: list[Any] | None = None
-
-    def _scratch(self) -> Path:
-        """A private temp dir (removed when this object goes): where datasets may write its caches."""
-        if self._scratch_dir is None:
-            self._scratch_dir = Path(tempfile.mkdtemp(prefix="pytest-tinymodels-"))
-            weakref.finalize(self, shutil.rmtree, self._scratch_dir, True)
-        return self._scratch_dir
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -119,7 +115,11 @@ class LoadedEntry:
         if recipe.get("task") in TEXT_TASKS and "processor" not in processor:
             modality = "text"  # e.g. Gemma3ForCausalLM: a text task on a multimodal model type wants its tokenizer
         tokenizer = load_processor(repo, modality, needs=processor.get("needs"))
-        dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=self._scratch() / "dataset")
+        # a private copy (hard links) of the dataset files: the cache files ``datasets`` writes beside
+        # them on map()/filter() land there, never in the shared entry; removed with the dataset
+        scratch = tempfile.mkdtemp(prefix="pytest-tinymodels-")
+        dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=Path(scratch) / "dataset")
+        weakref.finalize(dataset, shutil.rmtree, scratch, True)
         return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe)
 
     def fresh(self) -> TinyTriple:

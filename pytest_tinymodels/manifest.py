@@ -21,10 +21,10 @@ naming the file, the fixture and the field.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import keyword
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -35,9 +35,18 @@ from .errors import ManifestError
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICES = ("cpu", "cuda", "auto")
 TOKENIZER_METHODS = ("auto", "train", "truncate", "retrain", "spm-trim")
-# \Z, not $: "$" also matches before a trailing newline ("tiny\n" is not a fixture name)
-FIXTURE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-HUB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+#: ``owner/name`` (patterns are compiled on first use: importing the plugin compiles none)
+HUB_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"
+
+
+def is_hub_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a hub repo id (``owner/name``)."""
+    return re.fullmatch(HUB_ID_PATTERN, text) is not None
+
+
+def is_fixture_name(name: str) -> bool:
+    """An ASCII Python identifier (``[A-Za-z_][A-Za-z0-9_]*``), not a keyword."""
+    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
 
 #: Keys accepted under ``[defaults]``; each applies to every fixture that does not set it.
 DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "smoke")
@@ -156,12 +165,15 @@ class FixtureSpec:
         }
 
 
-@dataclass
 class Manifest:
     """All fixtures, by name, with the file each came from."""
 
-    fixtures: dict[str, FixtureSpec] = field(default_factory=dict)
-    paths: list[Path] = field(default_factory=list)
+    def __init__(self, fixtures: dict[str, FixtureSpec] | None = None, paths: list[Path] | None = None) -> None:
+        self.fixtures: dict[str, FixtureSpec] = {} if fixtures is None else fixtures
+        self.paths: list[Path] = [] if paths is None else paths
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self.fixtures)} fixtures from {[str(p) for p in self.paths]})"
 
     def __contains__(self, name: object) -> bool:
         return name in self.fixtures
@@ -183,8 +195,14 @@ def default_manifest_path() -> Path:
     return Path(str(resources.files("pytest_tinymodels") / "data" / "default_fixtures.toml"))
 
 
-def load_manifest(path: Path | str | None = None, *, include_defaults: bool = True) -> Manifest:
-    """Read the built-in manifest (unless ``include_defaults`` is false) and then ``path``, if given."""
+def load_manifest(path: Path | str | None = None, *, include_defaults: bool = True,
+                  memo_dir: Path | None = None) -> Manifest:
+    """Read the built-in manifest (unless ``include_defaults`` is false) and then ``path``, if given.
+
+    ``memo_dir`` (a cache root): remember each file's parsed TOML there while the file is unchanged
+    (see :func:`cache.stat_memo`), so a fresh process need not import and run the TOML parser.
+    Validation runs every time.
+    """
     manifest = Manifest()
     sources = []
     if include_defaults:
@@ -192,40 +210,61 @@ def load_manifest(path: Path | str | None = None, *, include_defaults: bool = Tr
     if path is not None:
         sources.append(Path(path))
     for src in sources:
-        for name, spec in parse_manifest_file(src).items():
+        for name, spec in parse_manifest_file(src, memo_dir=memo_dir).items():
             manifest.fixtures[name] = spec
         manifest.paths.append(src)
     return manifest
 
 
-def parse_manifest_file(path: Path | str) -> dict[str, FixtureSpec]:
-    """Parse and validate one manifest file."""
+def parse_manifest_file(path: Path | str, *, memo_dir: Path | None = None) -> dict[str, FixtureSpec]:
+    """Parse and validate one manifest file (``memo_dir``: see :func:`load_manifest`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError("manifest file not found", path=path, hint="create it or fix --tiny-manifest / tiny_manifest") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read manifest: {exc}", path=path) from None
-    return parse_manifest_text(text, path)
+
+    def read_toml() -> dict[str, Any]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ManifestError("manifest file not found", path=path,
+                                hint="create it or fix --tiny-manifest / tiny_manifest") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"cannot read manifest: {exc}", path=path) from None
+        return {"toml": _load_toml(text, path)}
+
+    if memo_dir is None or not path.is_file():
+        data = read_toml()["toml"]
+    else:
+        from .cache import stat_memo
+
+        where = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:16]
+        data = stat_memo(memo_dir / "memo" / f"manifest-{where}.json", [path], read_toml)["toml"]
+    return _validate_document(data, path)
 
 
 def parse_manifest_text(text: str, path: Path | str = "<string>") -> dict[str, FixtureSpec]:
     """Parse and validate manifest TOML text; ``path`` is only used in error messages."""
     path = Path(path)
+    return _validate_document(_load_toml(text, path), path)
+
+
+def _load_toml(text: str, path: Path) -> dict[str, Any]:
+    import tomllib  # imported here: a manifest remembered by the cache needs no TOML parser
+
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, path) from None
     except RecursionError:
         raise ManifestError("invalid TOML: nested too deeply", path=path, hint="fix the syntax") from None
+
+
+def _validate_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
     try:
         return _parse_document(data, path)
     except RecursionError:
         raise ManifestError("nested too deeply", path=path, field="config") from None
 
 
-def _toml_error(exc: tomllib.TOMLDecodeError, path: Path) -> ManifestError:
+def _toml_error(exc: Exception, path: Path) -> ManifestError:
     """A TOML syntax error; a table declared twice names its fixture and field."""
     message = str(exc)
     twice = re.match(r"Cannot declare \((.*)\) twice", message)
@@ -333,7 +372,7 @@ def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Pat
         raise ManifestError("set either 'source' or 'download', not both", path=path, fixture=name, field="download")
     if download and architectures is not None:
         raise ManifestError("'download' cannot be parametrized over architectures", path=path, fixture=name, field="download")
-    if download and not HUB_ID_RE.match(download):
+    if download and not is_hub_id(download):
         raise ManifestError(f"not a hub repo id: {download!r}", path=path, fixture=name, field="download", hint='use "org/name"')
     if not (source or download or architectures or table.get("model_type") or table.get("architecture")):
         raise ManifestError(
@@ -347,7 +386,7 @@ def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Pat
     hub_ids = table.get("hub_id", [])
     hub_ids = (hub_ids,) if isinstance(hub_ids, str) else tuple(_str_list(hub_ids, path, name, "hub_id"))
     for hub_id in hub_ids:
-        if not HUB_ID_RE.match(hub_id) or ".." in hub_id:
+        if not is_hub_id(hub_id) or ".." in hub_id:
             raise ManifestError(f"not a hub repo id: {hub_id!r}", path=path, fixture=name, field="hub_id", hint='use "org/name"')
 
     return FixtureSpec(
@@ -374,7 +413,7 @@ def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Pat
 
 
 def _check_name(name: str, path: Path) -> None:
-    if not FIXTURE_NAME_RE.match(name) or keyword.iskeyword(name):
+    if not is_fixture_name(name):
         raise ManifestError(
             f"fixture name {name!r} is not a valid Python identifier",
             path=path, fixture=name, field="name", hint="use letters, digits and underscores, e.g. tiny_llama",

@@ -54,13 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    try:
-        manifest, manifest_setting = _load_manifest(config)
-    except ManifestError as exc:
-        raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
     cache_setting = resolve_cache_dir(
         config.getoption("tiny_cache_dir"), config.getini("tiny_cache_dir"), ini_base=config.rootpath
     )
+    try:
+        manifest, manifest_setting = _load_manifest(config, cache_setting.value)
+    except ManifestError as exc:
+        raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
     cache = Cache(cache_setting.value, lock_timeout=_lock_timeout(config), log=_make_logger(config))
     cache_warning = cache.prepare()  # read-only cache dir -> temporary fallback cache, announced in the header
     workerinput = getattr(config, "workerinput", None)
@@ -97,7 +97,7 @@ def _lock_timeout(config: pytest.Config) -> float:
     return float(value)
 
 
-def _load_manifest(config: pytest.Config) -> tuple[Manifest, Setting]:
+def _load_manifest(config: pytest.Config, cache_root: Path) -> tuple[Manifest, Setting]:
     cli, ini = config.getoption("tiny_manifest"), config.getini("tiny_manifest")
     if cli:
         path, source = Path(cli).expanduser().resolve(), "--tiny-manifest"
@@ -105,7 +105,7 @@ def _load_manifest(config: pytest.Config) -> tuple[Manifest, Setting]:
         path, source = (config.rootpath / ini).resolve(), "ini tiny_manifest"
     else:
         path, source = default_manifest_file(config.rootpath), "rootdir"
-    return load_manifest(path), Setting(path, source if path else "built-in only")
+    return load_manifest(path, memo_dir=cache_root), Setting(path, source if path else "built-in only")
 
 
 def _make_logger(config: pytest.Config):

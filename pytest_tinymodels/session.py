@@ -9,9 +9,9 @@ import fnmatch
 import os
 import threading
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from .cache import Cache, CacheResult, cache_key
 from .errors import ManifestError, TinyModelsError
@@ -21,8 +21,7 @@ CACHE_ENV = "PYTEST_TINYMODELS_CACHE"
 APP_NAME = "pytest-tinymodels"
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """An effective setting and where it came from (shown in the pytest header)."""
 
     value: Any
@@ -47,8 +46,7 @@ def resolve_cache_dir(cli: str | None = None, ini: str | None = None, env: Mappi
     return Setting(Path(platformdirs.user_cache_dir(APP_NAME)), "default")
 
 
-@dataclass
-class EntryStat:
+class EntryStat(NamedTuple):
     """One fixture entry used in this run (merged across xdist workers by the plugin)."""
 
     fixture: str
@@ -61,8 +59,7 @@ class EntryStat:
     repaired: str | None = None
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(NamedTuple):
     """One concrete build of a fixture: the fixture itself, or one architecture of a parametrized one."""
 
     id: str  # pytest id ("llama", "LlamaForCausalLM", ...) or "" for a plain fixture
@@ -142,7 +139,7 @@ class TinySession:
             return known[1]
         from .builder import key_fields
 
-        key = cache_key(key_fields(spec))
+        key = cache_key(key_fields(spec, memo_dir=self.cache.root), memo_dir=self.cache.root)
         if not spec.source:
             with self._lock:
                 self._keys[id(spec)] = (spec, key)  # holding spec keeps its id from being reused
@@ -195,7 +192,7 @@ class TinySession:
         return loaded
 
     def stats_records(self) -> list[dict[str, Any]]:
-        return [asdict(s) for s in self.stats.values()]
+        return [s._asdict() for s in self.stats.values()]
 
 
 def human_size(n: float) -> str:

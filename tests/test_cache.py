@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,77 @@ def cache(tmp_path: Path, logs: list[str]) -> Cache:
 
 
 # -- keys and paths ------------------------------------------------------------------------------
+def test_stat_memo_reuses_only_settled_unchanged_files(tmp_path: Path) -> None:
+    calls: list[str] = []
+    source, absent = tmp_path / "source.py", tmp_path / "absent.py"
+    source.write_text("one")
+    memo = tmp_path / "cache" / "memo" / "m.json"
+    memo.parent.parent.mkdir()  # memos live in an existing cache root
+
+    def compute() -> dict[str, str]:
+        calls.append(source.read_text())
+        return {"digest": source.read_text()}
+
+    def settle(path: Path, seconds_ago: float = 60.0) -> None:
+        past = time.time_ns() - int(seconds_ago * 1e9)
+        os.utime(path, ns=(past, past))
+
+    assert cache_mod.stat_memo(memo, [source, absent], compute) == {"digest": "one"}
+    assert cache_mod.stat_memo(memo, [source, absent], compute) == {"digest": "one"}
+    assert calls == ["one", "one"]  # just written: not settled, so not trusted
+    settle(source)
+    cache_mod.stat_memo(memo, [source, absent], compute)
+    assert cache_mod.stat_memo(memo, [source, absent], compute) == {"digest": "one"} and len(calls) == 3
+    source.write_text("two")  # an edit moves the mtime
+    assert cache_mod.stat_memo(memo, [source, absent], compute) == {"digest": "two"}
+    settle(source)
+    cache_mod.stat_memo(memo, [source, absent], compute)
+    absent.write_text("")  # a file that appears changes the signature too
+    assert cache_mod.stat_memo(memo, [source, absent], compute) == {"digest": "two"} and len(calls) == 6
+    memo.write_text("{not json")
+    assert cache_mod.stat_memo(memo, [source, absent], compute) == {"digest": "two"} and len(calls) == 7
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # a cache where the memo cannot be written only loses the memo
+    assert cache_mod.stat_memo(blocker / "memo" / "m.json", [source], compute) == {"digest": "two"}
+    assert len(calls) == 8
+
+
+def test_library_versions_memo_follows_installs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    (site / "foo-1.0.dist-info").mkdir(parents=True)
+    monkeypatch.setattr(cache_mod, "KEY_LIBRARIES", ("foo",))
+    monkeypatch.setattr("sys.path", [str(site)])
+    monkeypatch.setattr(cache_mod, "MEMO_SETTLE_NS", 0)
+    cache_mod._library_versions.cache_clear()
+    assert cache_mod.library_versions(tmp_path / "cache") == {"foo": "1.0"}
+    (site / "foo-1.0.dist-info").rename(site / "foo-2.0.dist-info")  # an upgrade renames the entry
+    os.utime(site, ns=(1, 1))  # even where the new mtime is not newer: the signature differs
+    cache_mod._library_versions.cache_clear()
+    assert cache_mod.library_versions(tmp_path / "cache") == {"foo": "2.0"}
+    cache_mod._library_versions.cache_clear()
+
+
+def test_library_versions_from_dist_info_names_match_importlib_metadata(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root, project, version in ((first, "Foo_Bar", "1.2.3"), (second, "foo_bar", "9.9"), (second, "baz", "2.0rc1")):
+        info = root / f"{project}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n\nbody\n")
+    monkeypatch.setattr("sys.path", [str(tmp_path / "missing"), str(first), str(second)])
+    found = cache_mod._dist_info_versions(("foo-bar", "baz", "absent"))
+    assert found == {"foo-bar": "1.2.3", "baz": "2.0rc1"}  # the first path entry wins, as for importlib
+    assert found == {n: metadata.version(n) for n in ("foo-bar", "baz")}
+    # the installed libraries, both ways
+    monkeypatch.undo()
+    real = cache_mod._dist_info_versions(cache_mod.KEY_LIBRARIES)
+    assert {n: v for n, v in real.items() if n != "pytest-tinymodels"} == {
+        n: metadata.version(n) for n in real if n != "pytest-tinymodels"}
+    assert {"torch", "transformers", "tokenizers"} <= set(real)
+
+
 def test_keys_are_hashes_and_never_paths(cache: Cache) -> None:
     key = cache_key({"model_type": "llama", "name": "../../etc"}, versions={"x": "1"})
     assert len(key) == 24 and set(key) <= set("0123456789abcdef")
@@ -185,6 +257,66 @@ def test_damaged_entry_is_detected_and_rebuilt(cache: Cache, logs: list[str], da
     assert verify_entry(result.path) is None
     assert len(logs) == 1 and "tiny_x" in logs[0] and "damaged" in logs[0] and reason in logs[0]
     assert not cache.get_or_build(KEY, fake_build()).built
+
+
+def _settled_build(dest: Path) -> None:
+    """fake_build, with every file's mtime a minute old: the marker, written next, is newer (no racy files)."""
+    fake_build()(dest)
+    past = time.time_ns() - 60 * 10**9
+    for path in dest.rglob("*"):
+        os.utime(path, ns=(past, past))
+
+
+def _flip_keeping_mtime(path: Path) -> None:
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_warm_verify_hashes_only_changed_or_racy_files(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[str] = []
+    real = cache_mod._sha256
+    monkeypatch.setattr(cache_mod, "_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    settled = cache.get_or_build(KEY, _settled_build).path
+    hashed.clear()
+    assert verify_entry(settled) is None and hashed == []  # stat signatures match: nothing read
+    assert verify_entry(settled, hashes=True) is None and len(hashed) == 4
+    hashed.clear()
+    os.utime(settled / "repo" / "config.json")  # touched, content the same: hashed, still intact
+    assert verify_entry(settled) is None and hashed == ["config.json"]
+    # files written in the marker's clock tick are hashed every time (a later write may not move the mtime)
+    racy = cache.get_or_build(OTHER, fake_build()).path
+    marker_mtime = (racy / MARKER).stat().st_mtime_ns
+    for path in (p for p in racy.rglob("*") if p.name != MARKER):
+        os.utime(path, ns=(marker_mtime, marker_mtime))
+    hashed.clear()
+    assert verify_entry(racy) is None and len(hashed) == 4
+
+
+def test_edit_that_restores_the_mtime_is_caught_by_full_verification(cache: Cache, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_tinymodels.cli import main
+
+    entry = cache.get_or_build(KEY, _settled_build).path
+    cache.get_or_build(OTHER, _settled_build)
+    _flip_keeping_mtime(entry / "repo" / "model.safetensors")
+    assert verify_entry(entry) is None  # the documented limit of the warm path's stat check
+    assert "model.safetensors was modified" in (verify_entry(entry, hashes=True) or "")
+    assert cache.verify_all() == {KEY: "repo/model.safetensors was modified (sha256 mismatch)"}
+    # an edit that moves the mtime is caught by the warm path too
+    (entry / "repo" / "config.json").write_text(json.dumps({"model_type": "llamb", "hidden_size": 16}))
+    assert "config.json was modified" in (verify_entry(entry) or "")
+    manifest = tmp_path / "empty.toml"
+    manifest.write_text("")
+    argv = ["verify", "--cache-dir", str(cache.root), "--manifest", str(manifest)]
+    assert main(argv) == 1
+    out = capsys.readouterr()
+    assert f"DAMAGED {KEY}: repo/" in out.out and "1 of 2 entries intact" in out.out and "--remove" in out.err
+    assert main(argv + ["--remove"]) == 1 and "(removed)" in capsys.readouterr().out
+    assert main(argv) == 0 and "1 of 1 entries intact" in capsys.readouterr().out
+    assert not cache.entry_dir(KEY).exists() and cache.lookup(OTHER) is not None
 
 
 def test_write_marker_refuses_pickles_and_symlinks(tmp_path: Path) -> None:

@@ -143,3 +143,28 @@ def test_get_fixture_outside_pytest(tmp_path: Path) -> None:
     assert type(llama.model).__name__ == "LlamaForCausalLM"
     with pytest.raises(KeyError, match="variant="):
         get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"))
+
+
+def test_get_fixture_triples_are_independent_and_clean_up_their_dataset(tmp_path: Path) -> None:
+    import gc
+
+    from pytest_tinymodels import get_fixture
+
+    cache_dir = str(tmp_path / "c")
+    first, second = get_fixture("tiny_llama", cache_dir=cache_dir), get_fixture("tiny_llama", cache_dir=cache_dir)
+    assert first.model is not second.model and first.tokenizer is not second.tokenizer
+    with torch.no_grad():
+        first.model.model.embed_tokens.weight.zero_()
+    assert second.model.model.embed_tokens.weight.abs().sum() > 0
+    model, tokenizer, dataset = first  # unpacked: the triple goes, the dataset and its files stay
+    del first
+    gc.collect()
+    lengths = dataset.map(lambda row: {"n": len(row["text"])})
+    scratch = Path(dataset.cache_files[0]["filename"]).parent
+    assert scratch.is_dir() and not scratch.is_relative_to(tmp_path)  # map() wrote its cache there, not into the entry
+    assert lengths.cache_files and Path(lengths.cache_files[0]["filename"]).parent == scratch
+    entry_files = sorted(p.name for p in (second.entry / "dataset").iterdir())
+    assert not any(name.startswith("cache-") for name in entry_files)
+    del dataset, lengths
+    gc.collect()
+    assert not scratch.parent.exists()  # the private copy goes with the dataset

@@ -407,3 +407,43 @@ def test_fuzz_hub_table_gives_only_manifest_errors(tmp_path: Path, preloaded_lib
         assert exc.path is not None and str(exc.path) in str(exc), str(exc)
         if exc.path == path and not str(exc).startswith(f"{path}: invalid TOML"):
             assert exc.field is not None, str(exc)
+
+
+# -- the parsed-TOML memo in the cache root ---------------------------------------------------------
+def test_manifest_memo_skips_the_toml_parser_and_follows_edits(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import time
+
+    root = tmp_path / "cache"
+    root.mkdir()
+    manifest = tmp_path / "fixtures.toml"
+    manifest.write_text('[fixtures.tiny_a]\nmodel_type = "gpt2"\nconfig = { n_embd = 32, ratio = 1.5 }\n')
+    past = time.time_ns() - 60 * 10**9
+    os.utime(manifest, ns=(past, past))
+    first = load_manifest(manifest, memo_dir=root)
+    assert sorted(p.name for p in (root / "memo").iterdir() if p.name.startswith("manifest-")) != []
+    probe = (
+        "import sys, json\n"
+        "from pytest_tinymodels.manifest import load_manifest\n"
+        f"m = load_manifest({str(manifest)!r}, memo_dir=__import__('pathlib').Path({str(root)!r}))\n"
+        "print(json.dumps({'tomllib': 'tomllib' in sys.modules, 'config': dict(m['tiny_a'].config)}))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert out == {"tomllib": False, "config": {"n_embd": 32, "ratio": 1.5}}
+    assert first["tiny_a"].config == out["config"] and isinstance(first["tiny_a"].config["ratio"], float)
+    # an edit is read (the mtime moved), and errors are reported as without the memo
+    manifest.write_text('[fixtures.tiny_a]\nmodel_type = "llama"\n')
+    assert load_manifest(manifest, memo_dir=root)["tiny_a"].model_type == "llama"
+    manifest.write_text('[fixtures.tiny_a]\nmodel_type = "llama"\nseed = "one"\n')
+    with pytest.raises(ManifestError, match="seed") as memo_err:
+        load_manifest(manifest, memo_dir=root)
+    with pytest.raises(ManifestError, match="seed") as plain_err:
+        load_manifest(manifest)
+    assert str(memo_err.value) == str(plain_err.value)
+    manifest.write_text('[fixtures.tiny_a\n')
+    with pytest.raises(ManifestError, match="invalid TOML"):
+        load_manifest(manifest, memo_dir=root)
+    # a cache root that does not exist yet is not created by a manifest read
+    load_manifest(None, memo_dir=tmp_path / "no-cache-yet")
+    assert not (tmp_path / "no-cache-yet").exists()

@@ -326,8 +326,10 @@ def resolve_architecture():
     TinySession(session.manifest, Cache(cache)).variants("tiny_llama")
 def verify():
     verify_entry(Path(entry))
+def verify_hashes():
+    verify_entry(Path(entry), hashes=True)
 from pathlib import Path
-parts = [by_hand, loader_load, loader_load_and_copy, session_path, resolve_architecture, verify]
+parts = [by_hand, loader_load, loader_load_and_copy, session_path, resolve_architecture, verify, verify_hashes]
 for f in parts:
     f()
 samples = {f.__name__: [] for f in parts}
@@ -353,7 +355,8 @@ import pytest_tinymodels.session, pytest_tinymodels.loader
 lap("import pytest_tinymodels (session, loader, builder, cache, manifest)")
 from pytest_tinymodels.cache import Cache
 from pytest_tinymodels.manifest import load_manifest
-manifest = load_manifest(None)
+from pathlib import Path
+manifest = load_manifest(None, memo_dir=Path(sys.argv[1]))
 session = pytest_tinymodels.session.TinySession(manifest, Cache(sys.argv[1]))
 lap("read the manifest, make the session")
 variant = session.variants("tiny_llama")[0]
@@ -366,7 +369,7 @@ loaded = session.load(variant)
 triple = loaded.load()
 lap("load: from_pretrained + AutoTokenizer + load_from_disk")
 loaded.fresh()
-lap("first fresh copy")
+lap("first fresh copy (each pytest test; get_fixture makes none)")
 print(json.dumps(laps))
 """
 
@@ -432,7 +435,8 @@ def bench_warm(report: Report, work: Path, reps: int) -> None:
         "loader_load_and_copy": "LoadedEntry.fresh() (load + first copy)",
         "session_path": "TinySession.load().fresh() (+ cache key, verify)",
         "resolve_architecture": "architecture resolution (collection time in pytest)",
-        "verify": "verify_entry (sizes + sha256 of every file)",
+        "verify": "verify_entry (stat signatures; sha256 only of changed files)",
+        "verify_hashes": "verify_entry(hashes=True) (sha256 of every file: the verify command)",
     }
     for key, label in labels.items():
         report.add("warm", f"steady state, repeated in one process: {label}", f"{parts[key] * 1000:.1f} ms")

@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -239,7 +239,7 @@ class HubRegistry:
             where = field or f"hub id {repo_id}"
             raise ManifestError(exc.message, path=exc.path, field=f"{where}.{exc.field}" if exc.field else where,
                                 hint=exc.hint) from None
-        return replace(spec, name=f"hub:{repo_id}")
+        return spec._replace(name=f"hub:{repo_id}")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -433,7 +433,7 @@ class HubRepos:
         spec = target.spec
         assert spec is not None
         if getattr(self.session, "dtype", None) and self.session.dtype != spec.dtype:
-            spec = replace(spec, dtype=self.session.dtype)
+            spec = spec._replace(dtype=self.session.dtype)
         if spec.download or spec.source:
             return Variant("", spec)
         from . import architectures
@@ -444,7 +444,7 @@ class HubRepos:
             raise ManifestError(str(getattr(exc, "message", exc)), path=spec.manifest,
                                 field=f"hub id {target.repo_id}") from None
         # normalized like TinySession does, so the same model shares one cache entry with fixtures
-        spec = replace(spec, model_type=arch.model_type, architecture=arch.class_name, task=arch.task)
+        spec = spec._replace(model_type=arch.model_type, architecture=arch.class_name, task=arch.task)
         return Variant("", spec, arch)
 
     def path(self, target: HubTarget) -> Path:

@@ -25,10 +25,10 @@ import hashlib
 import keyword
 import math
 import re
-from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from .errors import ManifestError
 
@@ -114,9 +114,9 @@ INT64_MAX = 2**63 - 1
 CONFIG_VALUE_TYPES = (str, int, float, bool, list, dict)
 
 
-@dataclass(frozen=True)
-class FixtureSpec:
-    """One fixture as declared in a manifest, validated and with defaults applied."""
+class FixtureSpec(NamedTuple):
+    """One fixture as declared in a manifest, validated and with defaults applied (immutable:
+    ``spec._replace(dtype="bfloat16")`` gives a changed copy)."""
 
     name: str
     manifest: Path
@@ -125,9 +125,9 @@ class FixtureSpec:
     task: str | None = None
     architectures: tuple[str, ...] | None = None  # set => parametrized over architectures
     exclude: tuple[str, ...] = ()
-    config: Mapping[str, Any] = field(default_factory=dict)
-    tokenizer: Mapping[str, Any] = field(default_factory=lambda: dict(TOKENIZER_DEFAULTS))
-    dataset: Mapping[str, Any] = field(default_factory=lambda: dict(DATASET_DEFAULTS))
+    config: Mapping[str, Any] = MappingProxyType({})
+    tokenizer: Mapping[str, Any] = MappingProxyType(dict(TOKENIZER_DEFAULTS))
+    dataset: Mapping[str, Any] = MappingProxyType(dict(DATASET_DEFAULTS))
     seed: int = 0
     dtype: str = "float32"
     device: str = "cpu"
@@ -145,7 +145,7 @@ class FixtureSpec:
 
     def for_architecture(self, model_type: str, architecture: str) -> FixtureSpec:
         """The concrete (non-parametrized) spec of one architecture of a parametrized fixture."""
-        return replace(self, model_type=model_type, architecture=architecture, architectures=None, exclude=())
+        return self._replace(model_type=model_type, architecture=architecture, architectures=None, exclude=())
 
     def build_key_fields(self) -> dict[str, Any]:
         """The fields that decide what is built (and so the cache key): not name, device or hub ids."""

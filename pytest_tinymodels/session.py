@@ -9,7 +9,6 @@ import fnmatch
 import os
 import threading
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -99,7 +98,7 @@ class TinySession:
     def spec(self, name: str) -> FixtureSpec:
         spec = self.manifest[name]
         if self.dtype and self.dtype != spec.dtype:
-            spec = replace(spec, dtype=self.dtype)
+            spec = spec._replace(dtype=self.dtype)
         return spec
 
     def variants(self, name: str) -> list[Variant]:
@@ -119,7 +118,7 @@ class TinySession:
                 # normalized: "llama" and "llama"+"LlamaForCausalLM" are the same entry; the modality
                 # (ArchInfo) is left to the builder: reusing a built entry never needs it
                 model_type, class_name, task = architectures.resolve_names(spec.model_type, spec.architecture, spec.task)
-                return [Variant("", replace(spec, model_type=model_type, architecture=class_name, task=task))]
+                return [Variant("", spec._replace(model_type=model_type, architecture=class_name, task=task))]
             include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
             infos = architectures.expand(spec.task, include, spec.exclude)
         except architectures.ArchitectureError as exc:

@@ -115,7 +115,7 @@ def test_same_spec_gives_bitwise_identical_weights(tmp_path: Path) -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert (a / "repo" / "tokenizer.json").read_bytes() == (b / "repo" / "tokenizer.json").read_bytes()
     assert (a / "dataset").is_dir()
-    other = build_entry(spec.__class__(**{**spec.__dict__, "seed": 1}), tmp_path / "c")
+    other = build_entry(spec._replace(seed=1), tmp_path / "c")
     wc = load_file(tmp_path / "c" / "repo" / "model.safetensors")
     assert other["architecture"] == "LlamaForCausalLM"
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)

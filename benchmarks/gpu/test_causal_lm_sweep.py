@@ -7,18 +7,29 @@ Plain language models get real text through their tokenizer; models whose forwar
 verified (:func:`pytest_tinymodels.smoke.dummy_inputs`).
 """
 
+import math
+
 import torch
 
 from pytest_tinymodels.smoke import dummy_inputs
 
 _TEXT_ONLY = {"input_ids", "attention_mask", "labels"}
 
+#: Model types whose training forward takes one sequence length only: config -> that length.
+TRAINING_LENGTH = {
+    # axial position embeddings: in training, the sequence length must equal prod(axial_pos_shape)
+    "reformer": lambda config: math.prod(config.axial_pos_shape),
+}
+
 
 def _batch(model, processor, dataset):
     inputs = dummy_inputs(model, task="causal-lm", labels=True)
     if set(inputs) <= _TEXT_ONLY and tuple(inputs["input_ids"].shape) == tuple(inputs["labels"].shape):
         tokenizer = getattr(processor, "tokenizer", processor)  # multimodal model types ship a processor
-        enc = tokenizer(dataset["text"][:2], padding=True, truncation=True, max_length=16, return_tensors="pt")
+        fixed = TRAINING_LENGTH.get(model.config.model_type)
+        length = fixed(model.config) if fixed else 16
+        enc = tokenizer(dataset["text"][:2], padding="max_length" if fixed else True, truncation=True,
+                        max_length=length, return_tensors="pt")
         inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": enc["input_ids"]}
     return {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
             if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}

@@ -112,7 +112,7 @@ class LoadedEntry:
         model.eval()
         processor = recipe.get("processor") if isinstance(recipe.get("processor"), dict) else {}
         modality = recipe.get("modality", "text")
-        if recipe.get("task") in TEXT_TASKS and "processor" not in processor:
+        if recipe.get("task") in TEXT_TASKS and "processor" not in processor and _has_tokenizer(repo):
             modality = "text"  # e.g. Gemma3ForCausalLM: a text task on a multimodal model type wants its tokenizer
         tokenizer = load_processor(repo, modality, needs=processor.get("needs"))
         # a private copy (hard links) of the dataset files: the cache files ``datasets`` writes beside
@@ -211,7 +211,7 @@ def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None)
         except Exception as exc:  # noqa: BLE001 - try the next kind of processor
             errors.append(f"{loader.__name__}: {exc}")
     tokenizer = None
-    if (repo / "tokenizer_config.json").is_file() or (repo / "tokenizer.json").is_file():
+    if _has_tokenizer(repo):
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
         except Exception as exc:  # noqa: BLE001
@@ -229,6 +229,10 @@ def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None)
     if tokenizer is not None:
         return tokenizer
     raise RuntimeError(f"no processor could be loaded from {repo}: " + "; ".join(errors))
+
+
+def _has_tokenizer(repo: Path) -> bool:
+    return (repo / "tokenizer_config.json").is_file() or (repo / "tokenizer.json").is_file()
 
 
 def _architecture_from_config(repo: Path) -> str:

@@ -168,3 +168,17 @@ def test_get_fixture_triples_are_independent_and_clean_up_their_dataset(tmp_path
     del dataset, lengths
     gc.collect()
     assert not scratch.parent.exists()  # the private copy goes with the dataset
+
+
+def test_text_task_on_a_multimodal_model_type_gets_the_tokenizer_and_an_audio_one_its_extractor(tmp_path: Path) -> None:
+    from transformers import PreTrainedTokenizerBase
+
+    from pytest_tinymodels import get_fixture
+
+    manifest = tmp_path / "fixtures.toml"
+    manifest.write_text('[fixtures.lm]\ntask = "causal-lm"\narchitectures = ["gemma3", "moshi"]\n')
+    gemma3 = get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"), variant="gemma3")
+    assert gemma3.recipe["modality"] != "text" and isinstance(gemma3.tokenizer, PreTrainedTokenizerBase)
+    moshi = get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"), variant="moshi")
+    assert not (moshi.path / "tokenizer_config.json").exists()  # an audio model type saves no tokenizer
+    assert type(moshi.tokenizer).__name__ == moshi.recipe["processor"]["feature_extractor"]

@@ -114,6 +114,29 @@ def _dir_digest(root: Path) -> str:
     return digest.hexdigest()[:24]
 
 
+def cast_model(model: Any, dtype: Any) -> Any:
+    """``model.to(dtype)``, keeping in float32 what ``from_pretrained(dtype=...)`` keeps there: the
+    modules of ``_keep_in_fp32_modules`` (float16) and ``_keep_in_fp32_modules_strict`` (float16 and
+    bfloat16), e.g. MoE routers that run in float32."""
+    import torch
+
+    model = model.to(dtype)
+    plan = model._get_dtype_plan(dtype) if hasattr(model, "_get_dtype_plan") else {}
+    if not plan:
+        return model
+    try:
+        from transformers.core_model_loading import build_glob_alternation
+
+        alternation = build_glob_alternation(list(plan))[0]
+        matches = lambda name: alternation.search(name) is not None  # noqa: E731
+    except (ImportError, AttributeError, TypeError, IndexError):  # the same rule, by substring
+        matches = lambda name: any(pattern in name for pattern in plan)  # noqa: E731
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and matches(name):
+            tensor.data = tensor.data.to(torch.float32)
+    return model
+
+
 def label_of(spec: FixtureSpec) -> str:
     return spec.architecture or spec.model_type or spec.download or spec.source or spec.name
 
@@ -248,7 +271,7 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
         model.eval()
         dtype = getattr(torch, TORCH_DTYPES[spec.dtype])
         if dtype != torch.float32:
-            model = model.to(dtype)
+            model = cast_model(model, dtype)
     if spec.smoke:
         with stage("smoke"):
             from . import processors, smoke

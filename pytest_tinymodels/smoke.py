@@ -443,7 +443,27 @@ def dummy_inputs(
                 inputs[name] = t.unsqueeze(1).expand(t.shape[0], _NUM_CHOICES, *t.shape[1:]).contiguous()
     if labels and task:
         inputs.update(_labels(c, task, inputs))
-    return inputs
+    return _in_model_dtype(c, inputs)
+
+
+def _in_model_dtype(c: _Ctx, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Floating inputs (embeddings, pixels, features, hidden states; in lists and dicts too) in the
+    model's floating dtype: a bfloat16 draft model's ``pre_projection`` takes bfloat16 ``inputs_embeds``."""
+    torch = c.torch
+    dtype = getattr(c.model, "dtype", None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype == torch.float32:
+        return inputs
+
+    def cast(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.to(dtype) if value.is_floating_point() else value
+        if isinstance(value, dict):
+            return {k: cast(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(cast(v) for v in value)
+        return value
+
+    return {name: cast(value) for name, value in inputs.items()}
 
 
 _NUM_CHOICES = 2

@@ -258,3 +258,26 @@ def test_cuda_matches_cpu_in_float32(shared_cache: Path) -> None:
         cpu_logits = cpu_model(**batch).logits
         gpu_logits = gpu_model(**{k: v.cuda() for k, v in batch.items()}).logits.cpu()
     torch.testing.assert_close(gpu_logits, cpu_logits, rtol=1e-3, atol=1e-3)
+
+
+def test_half_builds_keep_fp32_modules_and_feed_inputs_in_the_model_dtype(tmp_path: Path) -> None:
+    """``_keep_in_fp32_modules_strict`` (Inkling2's float32 MoE router) stays float32 in a bfloat16 entry, as
+    ``from_pretrained(dtype=bfloat16)`` would keep it; a bfloat16 draft model (Gemma 4 assistant) gets its
+    ``inputs_embeds`` in bfloat16 from the smoke inputs."""
+    from safetensors import safe_open
+
+    from pytest_tinymodels.smoke import dummy_inputs
+
+    manifest = tmp_path / "fixtures.toml"
+    manifest.write_text('[fixtures.lm]\ntask = "causal-lm"\ndtype = "bfloat16"\n'
+                        'architectures = ["inkling2_text", "gemma4_assistant"]\n')
+    session = TinySession(load_manifest(manifest), Cache(tmp_path / "c"))
+    triples = {v.id: session.load(v).fresh() for v in session.variants("lm")}
+    inkling, assistant = triples["inkling2_text"], triples["gemma4_assistant"]
+    router = [n for n, _ in inkling.model.named_parameters() if n.endswith("gate.weight")]
+    assert router and all(dict(inkling.model.named_parameters())[n].dtype == torch.float32 for n in router)
+    with safe_open(str(inkling.path / "model.safetensors"), "pt") as f:
+        assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F32", "BF16"}  # saved mixed, as loaded
+    inputs = dummy_inputs(assistant.model)
+    assert inputs["inputs_embeds"].dtype == torch.bfloat16
+    assert torch.isfinite(assistant.model(**inputs).logits).all()

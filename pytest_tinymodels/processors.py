@@ -85,9 +85,9 @@ class SavedProcessorConfig:
         return f"SavedProcessorConfig({self.class_name}, needs {self.missing})"
 
 def _image_size(config: Any) -> int:
-    size = _find(config, "image_size", _VISION_KEYS)
+    size = find_in_config(config, "image_size", VISION_KEYS)
     if size is None:
-        size = _find(config, "max_img_size", _VISION_KEYS)  # TVP's frames
+        size = find_in_config(config, "max_img_size", VISION_KEYS)  # TVP's frames
     if isinstance(size, (list, tuple)) and size:
         size = min(size)  # SegGPT's [2h, w] canvas holds two h x w images
     return int(size) if isinstance(size, int) and size > 0 else 32
@@ -167,7 +167,7 @@ def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None
 
 def _takes_images(config: Any) -> bool:
     """Whether a config describes an image input (image size or channel count, here or in a vision sub-config)."""
-    return config is not None and any(_find(config, k, _VISION_KEYS) is not None for k in ("image_size", "num_channels"))
+    return config is not None and any(find_in_config(config, k, VISION_KEYS) is not None for k in ("image_size", "num_channels"))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -197,12 +197,12 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
         kwargs["sampling_rate"] = SAMPLING_RATE
     bins = None
     if config is not None:
-        bins = _find(config, "num_mel_bins", _AUDIO_KEYS) or _find(config, "input_feat_per_channel", _AUDIO_KEYS)
+        bins = find_in_config(config, "num_mel_bins", AUDIO_KEYS) or find_in_config(config, "input_feat_per_channel", AUDIO_KEYS)
     if bins and "feature_size" in params:
         kwargs["feature_size"] = int(bins)
     if bins and "num_mel_bins" in params:
         kwargs["num_mel_bins"] = int(bins)
-    src = _find(config, "max_source_positions", _AUDIO_KEYS) if config is not None else None
+    src = find_in_config(config, "max_source_positions", AUDIO_KEYS) if config is not None else None
     if isinstance(src, int) and "chunk_length" in params and "hop_length" in params:
         hop = params["hop_length"].default if isinstance(params["hop_length"].default, int) else 160
         samples = 2 * src * hop
@@ -317,4 +317,4 @@ def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:
 
 
 # imported last: smoke imports the families, which fill the tables above while this module loads
-from .smoke import _AUDIO_KEYS, _VISION_KEYS, _find  # noqa: E402
+from .smoke import AUDIO_KEYS, VISION_KEYS, find_in_config  # noqa: E402

@@ -47,6 +47,18 @@ __all__ = [
     "base_config",
     "check_config",
     "config_for_class",
+    # helpers for family rules (pytest_tinymodels/families): the context a rule gets, and small utilities
+    "ShrinkContext",
+    "key_kind",
+    "is_int",
+    "is_config_dict",
+    "first_int",
+    "pow2_factor",
+    "divisor_at_most",
+    "node_layers",
+    "node_head_dim",
+    "shrink_per_layer",
+    "tree_vocab",
 ]
 
 
@@ -191,7 +203,8 @@ KEY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def _kind(key: str) -> str | None:
+def key_kind(key: str) -> str | None:
+    """The kind of quantity a config key holds (``hidden``, ``heads``, ``layers``, ``vocab`` ...), or None."""
     kind = KEY_RULES.get(key)
     if kind is not None:
         return kind
@@ -236,23 +249,26 @@ _SUBCONFIG_SKIP = frozenset({"id2label", "label2id", "rope_parameters", "rope_sc
 # --------------------------------------------------------------------------- helpers
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An int that is not a bool."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_config_dict(key: str, value: Any) -> bool:
+def is_config_dict(key: str, value: Any) -> bool:
+    """Whether ``value`` under ``key`` is a nested sub-config (shrunk like the top level)."""
     if not isinstance(value, dict) or key in _SUBCONFIG_SKIP:
         return False
     return "model_type" in value or key.endswith("_config") or key in {"encoder", "decoder"}
 
 
-def _pow2_factor(largest: int, target: int) -> int:
+def pow2_factor(largest: int, target: int) -> int:
+    """The power of two that brings ``largest`` down to ``target`` or below (1 if already there)."""
     if largest <= target:
         return 1
     return 2 ** math.ceil(math.log2(largest / target))
 
 
-def _divisor_at_most(n: int, k: int) -> int:
+def divisor_at_most(n: int, k: int) -> int:
     """Largest divisor of ``n`` that is <= ``k`` (>= 1)."""
     for d in range(max(1, min(k, n)), 0, -1):
         if n % d == 0:
@@ -276,7 +292,7 @@ def _representative(values: list[Any], n: int) -> list[int]:
 
 
 @dataclass
-class _Ctx:
+class ShrinkContext:
     """Mappings collected over the whole tree before shrinking."""
 
     value_map: dict[int, int]  # old hidden/intermediate sizes -> new ones
@@ -294,36 +310,39 @@ PRIMARY_HEADS = ("num_attention_heads", "n_head", "num_heads", "n_heads", "encod
                  "decoder_attention_heads", "attention_heads")
 
 
-def _first_int(node: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
-    return next((node[k] for k in keys if _is_int(node.get(k)) and node[k] > 0), None)
+def first_int(node: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first positive int among ``keys`` of ``node``."""
+    return next((node[k] for k in keys if is_int(node.get(k)) and node[k] > 0), None)
 
 
-def _node_layers(node: dict) -> int | None:
+def node_layers(node: dict) -> int | None:
+    """The layer count of a config node (its first ``layers``-kind key)."""
     for k, kind in KEY_RULES.items():
-        if kind == "layers" and _is_int(node.get(k)):
+        if kind == "layers" and is_int(node.get(k)):
             return node[k]
     return None
 
 
-def _node_head_dim(node: dict) -> int:
+def node_head_dim(node: dict) -> int:
+    """The head dimension of a config node (``head_dim`` or hidden size / heads)."""
     hd = node.get("head_dim")
-    if _is_int(hd):
+    if is_int(hd):
         return hd
-    hidden = _first_int(node, PRIMARY_HIDDEN) or TINY["hidden"]
-    heads = _first_int(node, PRIMARY_HEADS) or TINY["heads"]
+    hidden = first_int(node, PRIMARY_HIDDEN) or TINY["hidden"]
+    heads = first_int(node, PRIMARY_HEADS) or TINY["heads"]
     return max(2, hidden // heads)
 
 
 # --------------------------------------------------------------------------- named family rules
 
 
-def _rule_mrope_sections(node: dict, ctx: _Ctx) -> None:
+def _rule_mrope_sections(node: dict, ctx: ShrinkContext) -> None:
     """Multimodal RoPE (qwen2-vl family): ``mrope_section`` must sum to head_dim // 2."""
     for rope in _rope_dicts(node):
         sec = rope.get("mrope_section")
         if isinstance(sec, list) and sec:
             prf = rope.get("partial_rotary_factor") or node.get("partial_rotary_factor") or 1.0
-            rot = node["qk_rope_head_dim"] if _is_int(node.get("qk_rope_head_dim")) else _node_head_dim(node)
+            rot = node["qk_rope_head_dim"] if is_int(node.get("qk_rope_head_dim")) else node_head_dim(node)
             half = int(rot * prf) // 2
             total = sum(sec)
             new = [max(1, s * half // total) for s in sec]
@@ -342,27 +361,27 @@ def _rope_dicts(node: dict) -> list[dict]:
     return out
 
 
-def _rule_rope_factor_lists(node: dict, ctx: _Ctx) -> None:
+def _rule_rope_factor_lists(node: dict, ctx: ShrinkContext) -> None:
     """LongRoPE ``short_factor`` / ``long_factor`` lists have rotary_dim // 2 entries."""
     for rope in _rope_dicts(node):
         prf = node.get("partial_rotary_factor") or rope.get("partial_rotary_factor") or 1.0
-        half = int(_node_head_dim(node) * prf) // 2
+        half = int(node_head_dim(node) * prf) // 2
         for k in ("short_factor", "long_factor"):
             if isinstance(rope.get(k), list) and rope[k]:
                 rope[k] = (rope[k] * (half // len(rope[k]) + 1))[:half]
-        if _is_int(rope.get("original_max_position_embeddings")):
+        if is_int(rope.get("original_max_position_embeddings")):
             rope["original_max_position_embeddings"] = min(
                 rope["original_max_position_embeddings"], TINY["positions"] // 2
             )
 
 
-def _rule_token_id_lists(node: dict, ctx: _Ctx) -> None:
+def _rule_token_id_lists(node: dict, ctx: ShrinkContext) -> None:
     """Token-id lists (``suppress_tokens``...) must stay inside the tiny vocabulary."""
     vocab = node.get("vocab_size") or ctx.vocab_size
-    if not _is_int(vocab):
+    if not is_int(vocab):
         return
     for k, v in list(node.items()):
-        if not (isinstance(v, list) and all(_is_int(t) for t in v)):
+        if not (isinstance(v, list) and all(is_int(t) for t in v)):
             continue
         if k.endswith("suppress_tokens"):
             node[k] = [t for t in v if t < vocab]
@@ -370,64 +389,64 @@ def _rule_token_id_lists(node: dict, ctx: _Ctx) -> None:
             node[k] = [t if t < vocab else vocab - 1 for t in v]
 
 
-def _rule_period_offsets(node: dict, ctx: _Ctx) -> None:
+def _rule_period_offsets(node: dict, ctx: ShrinkContext) -> None:
     """Jamba-style ``*_layer_period`` / ``*_layer_offset``: keep every kind of layer present."""
-    layers = _node_layers(node)
+    layers = node_layers(node)
     if layers is None:
         return
     for k in list(node):
-        if k.endswith("_layer_period") and _is_int(node[k]):
+        if k.endswith("_layer_period") and is_int(node[k]):
             node[k] = min(node[k], layers)
             off = k.replace("_period", "_offset")
-            if _is_int(node.get(off)):
+            if is_int(node.get(off)):
                 node[off] = min(node[off], node[k] - 1)
 
 
-def _rule_mla(node: dict, ctx: _Ctx) -> None:
+def _rule_mla(node: dict, ctx: ShrinkContext) -> None:
     """Multi-head latent attention (deepseek-v2/v3 family): kv heads = heads, qk = nope + rope dims."""
     if "kv_lora_rank" not in node:
         return
-    heads = _first_int(node, PRIMARY_HEADS)
+    heads = first_int(node, PRIMARY_HEADS)
     for k in ("num_key_value_heads",):
-        if _is_int(node.get(k)) and heads:
+        if is_int(node.get(k)) and heads:
             node[k] = heads
-    if _is_int(node.get("qk_rope_head_dim")):
+    if is_int(node.get("qk_rope_head_dim")):
         old = ctx.old.get(id(node), {})
         rope = 8 if old.get("qk_rope_head_dim") else 0  # NoPE stays NoPE
         nope = 8
         old_head_dim_is_rope = old.get("head_dim") == old.get("qk_rope_head_dim")
         node["qk_rope_head_dim"] = rope
-        if _is_int(node.get("qk_nope_head_dim")):
+        if is_int(node.get("qk_nope_head_dim")):
             node["qk_nope_head_dim"] = nope
         if "qk_head_dim" in node:
-            node["qk_head_dim"] = rope + (nope if _is_int(node.get("qk_nope_head_dim")) else 0)
-        if _is_int(node.get("v_head_dim")):
+            node["qk_head_dim"] = rope + (nope if is_int(node.get("qk_nope_head_dim")) else 0)
+        if is_int(node.get("v_head_dim")):
             node["v_head_dim"] = 16
-        if _is_int(node.get("head_dim")) and old_head_dim_is_rope:
+        if is_int(node.get("head_dim")) and old_head_dim_is_rope:
             node["head_dim"] = rope
 
 
-def _rule_mamba_heads(node: dict, ctx: _Ctx) -> None:
+def _rule_mamba_heads(node: dict, ctx: ShrinkContext) -> None:
     """Mamba-2 style SSM mixers: ``heads * head_dim == expand * hidden`` (and ``d_ssm`` when explicit)."""
     if not any(k in node for k in ("state_size", "ssm_state_size", "mamba_d_state")):
         return
-    expand = _first_int(node, ("mamba_expand", "expand")) or 2
-    hidden = _first_int(node, PRIMARY_HIDDEN)
+    expand = first_int(node, ("mamba_expand", "expand")) or 2
+    hidden = first_int(node, PRIMARY_HIDDEN)
     heads_key = next((k for k in ("mamba_n_heads", "mamba_num_heads", "n_mamba_heads", "num_heads")
-                      if _is_int(node.get(k))), None)
+                      if is_int(node.get(k))), None)
     dim_key = next((k for k in ("mamba_d_head", "mamba_head_dim", "mamba_headdim", "head_dim")
-                    if _is_int(node.get(k))), None)
+                    if is_int(node.get(k))), None)
     if not hidden or not heads_key:
         return
     inner = expand * hidden
-    if _is_int(node.get("mamba_d_ssm")):
+    if is_int(node.get("mamba_d_ssm")):
         node["mamba_d_ssm"] = inner
-    node[heads_key] = _divisor_at_most(inner, node[heads_key])
+    node[heads_key] = divisor_at_most(inner, node[heads_key])
     if dim_key and (dim_key != "head_dim" or heads_key == "num_heads"):
         node[dim_key] = inner // node[heads_key]
 
 
-def _rule_per_layer_overrides(node: dict, ctx: _Ctx) -> None:
+def _rule_per_layer_overrides(node: dict, ctx: ShrinkContext) -> None:
     """Heterogeneous configs: ``per_layer_config`` overrides are shrunk relative to the shrunk node."""
     plc = node.get("per_layer_config")
     if not isinstance(plc, dict):
@@ -438,9 +457,9 @@ def _rule_per_layer_overrides(node: dict, ctx: _Ctx) -> None:
             continue
         for k, v in list(over.items()):
             cur, was = node.get(k), old.get(k)
-            if not (_is_int(v) and _is_int(cur) and _is_int(was)):
+            if not (is_int(v) and is_int(cur) and is_int(was)):
                 continue
-            if v == was or _kind(k) in ("head_dim", "free_head_dim"):
+            if v == was or key_kind(k) in ("head_dim", "free_head_dim"):
                 over[k] = cur
             elif v > was:
                 over[k] = cur * 2
@@ -448,33 +467,33 @@ def _rule_per_layer_overrides(node: dict, ctx: _Ctx) -> None:
                 over[k] = max(1, cur // 2)
 
 
-def _rule_kv_shared_layers(node: dict, ctx: _Ctx) -> None:
+def _rule_kv_shared_layers(node: dict, ctx: ShrinkContext) -> None:
     """Gemma-3n style KV sharing: the shared tail must leave one cache-producing layer of each type."""
-    if not _is_int(node.get("num_kv_shared_layers")):
+    if not is_int(node.get("num_kv_shared_layers")):
         return
-    layers = _node_layers(node) or 0
+    layers = node_layers(node) or 0
     types = node.get("layer_types")
     n_types = len(set(types)) if isinstance(types, list) else 1
     node["num_kv_shared_layers"] = max(0, min(node["num_kv_shared_layers"], layers - n_types))
 
 
-def _rule_cyclic_block_pattern(node: dict, ctx: _Ctx) -> None:
+def _rule_cyclic_block_pattern(node: dict, ctx: ShrinkContext) -> None:
     """A cyclic per-layer pattern (``block_types``) needs enough layers to contain each block type."""
     pattern = node.get("block_types")
     if not (isinstance(pattern, list) and pattern):
         return
     for k in ("num_hidden_layers", "num_layers"):
-        if _is_int(node.get(k)) and node[k] < len(pattern):
+        if is_int(node.get(k)) and node[k] < len(pattern):
             node[k] = min(len(pattern), TINY["max_per_layer_types"])
 
 
-def _rule_layer_parts(node: dict, ctx: _Ctx) -> None:
+def _rule_layer_parts(node: dict, ctx: ShrinkContext) -> None:
     """Configs whose layer count is the sum of parts (``n_input_layers + n_recurrent_layers + ...``).
 
     Dory serialises each layer as an (attention, "mlp") pair, doubling every count: kept that way.
     """
-    parts = [k for k in ("n_input_layers", "n_recurrent_layers", "n_output_layers") if _is_int(node.get(k))]
-    if len(parts) < 2 or not _is_int(node.get("num_hidden_layers")):
+    parts = [k for k in ("n_input_layers", "n_recurrent_layers", "n_output_layers") if is_int(node.get(k))]
+    if len(parts) < 2 or not is_int(node.get("num_hidden_layers")):
         return
     old_lt = ctx.old.get(id(node), {}).get("layer_types")
     paired = isinstance(old_lt, list) and len(old_lt) >= 2 and all(x == "mlp" for x in old_lt[1::2])
@@ -488,7 +507,7 @@ def _rule_layer_parts(node: dict, ctx: _Ctx) -> None:
         node["layer_types"] = [b for t in attn for b in (t, "mlp")]
 
 
-def _rule_indexer_defaults(node: dict, ctx: _Ctx) -> None:
+def _rule_indexer_defaults(node: dict, ctx: ShrinkContext) -> None:
     """Indexed (sparse-selection) attention layers need every ``indexer_*`` field or none."""
     keys = [k for k in node if k.startswith("indexer_")]
     lt = node.get("layer_types")
@@ -501,16 +520,16 @@ def _rule_indexer_defaults(node: dict, ctx: _Ctx) -> None:
             node[k] = tiny[k] if node[k] is None else min(node[k], tiny[k])
 
 
-def _rule_rotary_dim(node: dict, ctx: _Ctx) -> None:
+def _rule_rotary_dim(node: dict, ctx: ShrinkContext) -> None:
     """``rotary_dim`` (gpt-j, codegen...) must be even and at most the head dim."""
-    if _is_int(node.get("rotary_dim")):
-        node["rotary_dim"] = max(2, min(node["rotary_dim"], _node_head_dim(node) // 2) // 2 * 2)
+    if is_int(node.get("rotary_dim")):
+        node["rotary_dim"] = max(2, min(node["rotary_dim"], node_head_dim(node) // 2) // 2 * 2)
 
 
-def _rule_axial_positions(node: dict, ctx: _Ctx) -> None:
+def _rule_axial_positions(node: dict, ctx: ShrinkContext) -> None:
     """Reformer: axial position embedding dims sum to the hidden size, shape multiplies to the max length."""
     dims = node.get("axial_pos_embds_dim")
-    hidden = _first_int(node, PRIMARY_HIDDEN)
+    hidden = first_int(node, PRIMARY_HIDDEN)
     if isinstance(dims, list) and len(dims) == 2 and hidden:
         node["axial_pos_embds_dim"] = [hidden // 2, hidden - hidden // 2]
     shape = node.get("axial_pos_shape")
@@ -518,17 +537,17 @@ def _rule_axial_positions(node: dict, ctx: _Ctx) -> None:
         chunk = node.get("lsh_attn_chunk_length") or node.get("local_attn_chunk_length") or 64
         chunk = min(chunk, 16)
         for k in ("lsh_attn_chunk_length", "local_attn_chunk_length"):
-            if _is_int(node.get(k)):
+            if is_int(node.get(k)):
                 node[k] = chunk
         node["axial_pos_shape"] = [16, 16]
         node["max_position_embeddings"] = 256
-        if _is_int(node.get("num_buckets")):
+        if is_int(node.get("num_buckets")):
             node["num_buckets"] = 16
 
 
-def _rule_fill_missing(node: dict, ctx: _Ctx) -> None:
+def _rule_fill_missing(node: dict, ctx: ShrinkContext) -> None:
     """Defaults left ``None`` that the modeling code needs (head_dim, kv heads, expert counts)."""
-    hidden, heads = _first_int(node, PRIMARY_HIDDEN), _first_int(node, PRIMARY_HEADS)
+    hidden, heads = first_int(node, PRIMARY_HIDDEN), first_int(node, PRIMARY_HEADS)
     if not hidden or not heads:
         return
     fills = {"head_dim": hidden // heads, "kv_heads": min(heads, TINY["kv_heads"]), "experts": TINY["experts"],
@@ -536,37 +555,37 @@ def _rule_fill_missing(node: dict, ctx: _Ctx) -> None:
     if "vocab_size" in node and node["vocab_size"] is None and _texty(node):
         node["vocab_size"] = ctx.vocab_size or TINY["vocab"]
     for k, v in list(node.items()):
-        kind = _kind(k)
+        kind = key_kind(k)
         if k.startswith("indexer_"):
             continue
         if v is None and kind in fills and (kind != "head_dim" or k == "head_dim"):
-            if kind == "experts_per_tok" and not any(_kind(x) == "experts" for x in node):
+            if kind == "experts_per_tok" and not any(key_kind(x) == "experts" for x in node):
                 continue
             node[k] = fills[kind]
 
 
-def _rule_hybrid_attention_layer(node: dict, ctx: _Ctx) -> None:
+def _rule_hybrid_attention_layer(node: dict, ctx: ShrinkContext) -> None:
     """SSM/attention hybrids whose tiny layer pattern lost every attention layer get the last one back."""
     if not any(k in node for k in ("mamba_d_state", "ssm_state_size", "mamba_n_heads")):
         return
     if "attn_layer_indices" in node and not node["attn_layer_indices"]:
-        layers = _node_layers(node) or 1
+        layers = node_layers(node) or 1
         node["attn_layer_indices"] = [layers - 1]
     lt = node.get("layer_types")
     if isinstance(lt, list) and lt and all(x in ("linear_attention", "mamba") for x in lt):
         node["layer_types"] = lt[:-1] + ["full_attention"]
 
 
-def _rule_rope_per_layer_type(node: dict, ctx: _Ctx) -> None:
+def _rule_rope_per_layer_type(node: dict, ctx: ShrinkContext) -> None:
     """Configs with ``layer_types`` whose default ``rope_parameters`` is empty need one entry per type."""
     lt, rope = node.get("layer_types"), node.get("rope_parameters")
     if isinstance(lt, list) and lt and rope == {}:
         node["rope_parameters"] = {t: {"rope_type": "default", "rope_theta": 10000.0} for t in dict.fromkeys(lt)}
 
 
-def _rule_recurrent_stacks(node: dict, ctx: _Ctx) -> None:
+def _rule_recurrent_stacks(node: dict, ctx: ShrinkContext) -> None:
     """HRM: ``num_hidden_layers = num_layers_per_stack * H_cycles * (L_cycles + 1)``; one layer per stack."""
-    if "num_layers_per_stack" not in node or not _is_int(node.get("H_cycles")):
+    if "num_layers_per_stack" not in node or not is_int(node.get("H_cycles")):
         return
     node["H_cycles"], node["L_cycles"] = 1, 1
     if isinstance(node.get("L_bp_cycles"), list):
@@ -575,14 +594,14 @@ def _rule_recurrent_stacks(node: dict, ctx: _Ctx) -> None:
     node["num_hidden_layers"] = 1
 
 
-def _rule_default_language(node: dict, ctx: _Ctx) -> None:
+def _rule_default_language(node: dict, ctx: ShrinkContext) -> None:
     """X-MOD: adapters need a default language, else forward refuses to run."""
     langs = node.get("languages")
     if isinstance(langs, list) and langs and "default_language" in node and not node["default_language"]:
         node["default_language"] = langs[0]
 
 
-def _rule_attn_config_rope(node: dict, ctx: _Ctx) -> None:
+def _rule_attn_config_rope(node: dict, ctx: ShrinkContext) -> None:
     """DBRX: the attention sub-config must carry ``rope_theta`` and ``clip_qkv`` (library default lacks them)."""
     attn = node.get("attn_config")
     rope = node.get("rope_parameters")
@@ -593,24 +612,24 @@ def _rule_attn_config_rope(node: dict, ctx: _Ctx) -> None:
             attn["clip_qkv"] = 8.0
 
 
-def _rule_dim_factors(node: dict, ctx: _Ctx) -> None:
+def _rule_dim_factors(node: dict, ctx: ShrinkContext) -> None:
     """xLSTM: ``hidden * qk_dim_factor`` is rounded up to a multiple of 64 in one place and not in another;
     a factor of 1 keeps both equal at the tiny hidden size."""
-    hidden = _first_int(node, PRIMARY_HIDDEN)
+    hidden = first_int(node, PRIMARY_HIDDEN)
     for k in ("qk_dim_factor", "v_dim_factor"):
         f = node.get(k)
         if hidden and isinstance(f, (int, float)) and (hidden * f) % 64:
             node[k] = 1.0
 
 
-def _rule_backbone_stages(node: dict, ctx: _Ctx) -> None:
+def _rule_backbone_stages(node: dict, ctx: ShrinkContext) -> None:
     """Backbones whose stages are layers (ViT-style): stage names follow the new layer count and
     ``out_indices`` / ``out_features`` are clamped into it."""
     names = node.get("stage_names")
     if not isinstance(names, list):
         return
-    layers = _node_layers(node)
-    old_layers = _node_layers(ctx.old.get(id(node), {}))
+    layers = node_layers(node)
+    old_layers = node_layers(ctx.old.get(id(node), {}))
     if layers is not None and old_layers is not None and len(names) == old_layers + 1:
         names = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
         node["stage_names"] = names
@@ -631,79 +650,79 @@ def _rule_backbone_stages(node: dict, ctx: _Ctx) -> None:
         node["out_features"] = feats
 
 
-def _rule_group_norm_groups(node: dict, ctx: _Ctx) -> None:
+def _rule_group_norm_groups(node: dict, ctx: ShrinkContext) -> None:
     """Group-norm group counts must divide the (shrunk) channel counts."""
-    dims = [x for k in STAGE_DIM_KEYS if isinstance(node.get(k), list) for x in node[k] if _is_int(x)]
-    dims += [node[k] for k in PRIMARY_HIDDEN if _is_int(node.get(k))]
+    dims = [x for k in STAGE_DIM_KEYS if isinstance(node.get(k), list) for x in node[k] if is_int(x)]
+    dims += [node[k] for k in PRIMARY_HIDDEN if is_int(node.get(k))]
     if not dims:
         return
     smallest = min(dims)
     for k in ("num_groups", "norm_num_groups", "num_group_norm_groups", "group_norm_groups"):
-        if _is_int(node.get(k)) and node[k] > 1:
-            node[k] = _divisor_at_most(smallest, min(node[k], 4))
+        if is_int(node.get(k)) and node[k] > 1:
+            node[k] = divisor_at_most(smallest, min(node[k], 4))
 
 
-def _rule_time_series_lengths(node: dict, ctx: _Ctx) -> None:
+def _rule_time_series_lengths(node: dict, ctx: ShrinkContext) -> None:
     """Time-series transformers need a ``prediction_length`` (library default: None)."""
     if "prediction_length" in node and node["prediction_length"] is None:
         node["prediction_length"] = 4
     if "context_length" in node and node.get("context_length") is None and "prediction_length" in node:
         node["context_length"] = 8
     if isinstance(node.get("lags_sequence"), list) and node["lags_sequence"]:
-        node["lags_sequence"] = [x for x in node["lags_sequence"] if _is_int(x) and x <= 3] or [1]
+        node["lags_sequence"] = [x for x in node["lags_sequence"] if is_int(x) and x <= 3] or [1]
 
 
-def _rule_shared_hybrid_blocks(node: dict, ctx: _Ctx) -> None:
+def _rule_shared_hybrid_blocks(node: dict, ctx: ShrinkContext) -> None:
     """Zamba: "hybrid" layers share one transformer block tied across them, so keep at least two."""
     lt = node.get("layers_block_type")
     if isinstance(lt, list) and lt.count("hybrid") == 1:
         node["layers_block_type"] = lt + ["hybrid"]
         for k in ("num_hidden_layers", "num_layers"):
-            if _is_int(node.get(k)):
+            if is_int(node.get(k)):
                 node[k] = len(node["layers_block_type"])
         if isinstance(node.get("hybrid_layer_ids"), list):
             node["hybrid_layer_ids"] = [i for i, t in enumerate(node["layers_block_type"]) if t == "hybrid"]
 
 
-def _rule_attention_hidden_size(node: dict, ctx: _Ctx) -> None:
+def _rule_attention_hidden_size(node: dict, ctx: ShrinkContext) -> None:
     """``attention_hidden_size`` (zamba) keeps its ratio to the hidden size; head dims follow it."""
     old = ctx.old.get(id(node), {})
-    ah, oh, h = old.get("attention_hidden_size"), _first_int(old, PRIMARY_HIDDEN), _first_int(node, PRIMARY_HIDDEN)
-    if not (_is_int(ah) and oh and h and ah % oh == 0):
+    ah, oh, h = old.get("attention_hidden_size"), first_int(old, PRIMARY_HIDDEN), first_int(node, PRIMARY_HIDDEN)
+    if not (is_int(ah) and oh and h and ah % oh == 0):
         return
     node["attention_hidden_size"] = h * (ah // oh)
-    heads = _first_int(node, PRIMARY_HEADS)
-    if heads and _is_int(node.get("attention_head_dim")):
+    heads = first_int(node, PRIMARY_HEADS)
+    if heads and is_int(node.get("attention_head_dim")):
         node["attention_head_dim"] = node["attention_hidden_size"] // heads
 
 
-def _rule_channel_multipliers(node: dict, ctx: _Ctx) -> None:
+def _rule_channel_multipliers(node: dict, ctx: ShrinkContext) -> None:
     """VQ-VAE encoders (chameleon, emu3, janus): per-resolution channel multipliers become 1 (the number of
     resolutions, hence the downsampling factor, is kept); group norms there use 32 groups."""
     for k in ("channel_multiplier", "ch_mult", "channel_mult"):
         v = node.get(k)
-        if isinstance(v, list) and v and all(_is_int(x) for x in v):
+        if isinstance(v, list) and v and all(is_int(x) for x in v):
             node[k] = [1] * len(v)
 
 
-def _rule_mel_source_positions(node: dict, ctx: _Ctx) -> None:
+def _rule_mel_source_positions(node: dict, ctx: ShrinkContext) -> None:
     """Whisper-style encoders take exactly ``2 * max_source_positions`` mel frames; 50 positions = 100 frames
     = one second at 16 kHz / hop 160, so the feature extractor's padding length is a whole number of seconds."""
-    if _is_int(node.get("num_mel_bins")) and _is_int(node.get("max_source_positions")):
+    if is_int(node.get("num_mel_bins")) and is_int(node.get("max_source_positions")):
         node["max_source_positions"] = min(node["max_source_positions"], 50)
 
 
-def _rule_depth_per_stage(node: dict, ctx: _Ctx) -> None:
+def _rule_depth_per_stage(node: dict, ctx: ShrinkContext) -> None:
     """CvT indexes a per-stage drop-path list of ``depth[stage]`` entries with the stage index: depth[i] > i."""
     depth = node.get("depth")
-    if isinstance(depth, list) and depth and all(_is_int(x) for x in depth):
+    if isinstance(depth, list) and depth and all(is_int(x) for x in depth):
         node["depth"] = [max(x, i + 1) for i, x in enumerate(depth)]
 
 
-def _rule_feature_layer_indices(node: dict, ctx: _Ctx) -> None:
+def _rule_feature_layer_indices(node: dict, ctx: ShrinkContext) -> None:
     """Indices into the vision tower's layers (``vision_feature_layer`` ...) must exist in the tiny tower."""
     vision = node.get("vision_config")
-    layers = _node_layers(vision) if isinstance(vision, dict) else None
+    layers = node_layers(vision) if isinstance(vision, dict) else None
     if not layers:
         return
     targets = [node] + [v for k, v in node.items() if isinstance(v, dict) and k not in _SUBCONFIG_SKIP]
@@ -711,23 +730,23 @@ def _rule_feature_layer_indices(node: dict, ctx: _Ctx) -> None:
         for k in ("vision_feature_layer", "vision_feature_layers", "feature_layers", "select_layer",
                   "vision_feature_layer_ids"):
             v = t.get(k)
-            if _is_int(v) and not -(layers + 1) <= v <= layers:
+            if is_int(v) and not -(layers + 1) <= v <= layers:
                 t[k] = -1 if v < 0 else layers - 1
-            elif isinstance(v, list) and v and all(_is_int(x) for x in v):
+            elif isinstance(v, list) and v and all(is_int(x) for x in v):
                 if all(-(layers + 1) <= x <= layers for x in v):
                     continue
                 order = sorted(set(v), reverse=True)
                 t[k] = [(layers - 1 - order.index(x)) % (layers + 1) if x >= 0 else max(x, -(layers + 1)) for x in v]
 
 
-def _rule_window_stages(node: dict, ctx: _Ctx) -> None:
+def _rule_window_stages(node: dict, ctx: ShrinkContext) -> None:
     """Swin-style windowed stages: the window tiles the last stage's feature map exactly (as at full size),
     using a smaller patch when the tiny image would leave a 1x1 last stage."""
     depths = node.get("depths")
-    if not (_is_int(node.get("window_size")) and isinstance(depths, list) and depths):
+    if not (is_int(node.get("window_size")) and isinstance(depths, list) and depths):
         return
     image, patch = node.get("image_size"), node.get("patch_size")
-    if not (_is_int(image) and _is_int(patch)):
+    if not (is_int(image) and is_int(patch)):
         return
     shrink = 2 ** (len(depths) - 1)
     if (image // patch) // shrink < 2 and image // 2 // shrink >= 2:
@@ -735,44 +754,44 @@ def _rule_window_stages(node: dict, ctx: _Ctx) -> None:
     node["window_size"] = max(1, (image // patch) // shrink)
 
 
-def _rule_fixed_stride_stem(node: dict, ctx: _Ctx) -> None:
+def _rule_fixed_stride_stem(node: dict, ctx: ShrinkContext) -> None:
     """LeViT's stem always downsamples 16x (four stride-2 convs) whatever ``patch_size`` says, and its
     attention biases are sized from ``image_size // patch_size``: keep the patch size, use 64x64 images."""
-    if "down_ops" in node and _is_int(ctx.old.get(id(node), {}).get("patch_size")):
+    if "down_ops" in node and is_int(ctx.old.get(id(node), {}).get("patch_size")):
         node["patch_size"] = ctx.old[id(node)]["patch_size"]
         node["image_size"] = max(TINY["image_size"], 4 * node["patch_size"])
 
 
-def _rule_backbone_channels(node: dict, ctx: _Ctx) -> None:
+def _rule_backbone_channels(node: dict, ctx: ShrinkContext) -> None:
     """Detection heads over a CNN backbone: ``encoder_in_channels`` are the backbone's output channels."""
     bb = node.get("backbone_config")
     if not (isinstance(bb, dict) and isinstance(node.get("encoder_in_channels"), list)):
         return
     widths = bb.get("stage_out_channels") or bb.get("hidden_sizes")
     idx = bb.get("out_indices")
-    if isinstance(widths, list) and isinstance(idx, list) and all(_is_int(i) and 1 <= i <= len(widths) for i in idx):
+    if isinstance(widths, list) and isinstance(idx, list) and all(is_int(i) and 1 <= i <= len(widths) for i in idx):
         node["encoder_in_channels"] = [widths[i - 1] for i in idx]
 
 
-def _rule_codec_channels(node: dict, ctx: _Ctx) -> None:
+def _rule_codec_channels(node: dict, ctx: ShrinkContext) -> None:
     """Neural audio codecs (encodec, dac, mimi...): channels double at every down/up-sampling ratio from a
     base width, so the base width (``num_filters``...) is what must be tiny."""
     if not any(isinstance(node.get(k), list) for k in ("upsampling_ratios", "downsampling_ratios")):
         return
     for k in ("num_filters", "n_filters", "encoder_hidden_size", "decoder_hidden_size", "encoder_n_filters",
               "decoder_n_filters"):
-        if _is_int(node.get(k)):
+        if is_int(node.get(k)):
             node[k] = min(ctx.old.get(id(node), {}).get(k, node[k]), 4)
     if isinstance(node.get("target_bandwidths"), list) and len(node["target_bandwidths"]) > 2:
         node["target_bandwidths"] = node["target_bandwidths"][:2]  # fewer residual quantizers
     for k, tiny in (("codebook_size", 64),):
-        if _is_int(node.get(k)):
+        if is_int(node.get(k)):
             node[k] = min(node[k], tiny)
-    if _is_int(node.get("upsample_groups")) and _is_int(node.get("hidden_size")):
+    if is_int(node.get("upsample_groups")) and is_int(node.get("hidden_size")):
         node["upsample_groups"] = node["hidden_size"]
 
 
-def _rule_width_multipliers(node: dict, ctx: _Ctx) -> None:
+def _rule_width_multipliers(node: dict, ctx: ShrinkContext) -> None:
     """EfficientNet / MobileNet scale every stage by width and depth multipliers: make them small."""
     for k in ("width_coefficient", "depth_multiplier", "width_multiplier"):
         if isinstance(node.get(k), (int, float)) and not isinstance(node.get(k), bool):
@@ -780,22 +799,22 @@ def _rule_width_multipliers(node: dict, ctx: _Ctx) -> None:
     if isinstance(node.get("depth_coefficient"), (int, float)):
         node["depth_coefficient"] = min(float(node["depth_coefficient"]), 0.5)
     w = node.get("width_coefficient")
-    if isinstance(w, float) and _is_int(node.get("hidden_dim")):  # EfficientNet: hidden_dim = round_filters(1280)
-        divisor = node.get("depth_divisor") if _is_int(node.get("depth_divisor")) else 8
+    if isinstance(w, float) and is_int(node.get("hidden_dim")):  # EfficientNet: hidden_dim = round_filters(1280)
+        divisor = node.get("depth_divisor") if is_int(node.get("depth_divisor")) else 8
         n = 1280 * w
         dim = max(divisor, int(n + divisor / 2) // divisor * divisor)
         node["hidden_dim"] = dim + divisor if dim < 0.9 * n else dim
 
 
-def _rule_global_blocks(node: dict, ctx: _Ctx) -> None:
+def _rule_global_blocks(node: dict, ctx: ShrinkContext) -> None:
     """Hiera: ``global_attention_blocks`` index the blocks of all stages; keep them inside the tiny total."""
     blocks, per_stage = node.get("global_attention_blocks"), node.get("blocks_per_stage")
     if isinstance(blocks, list) and isinstance(per_stage, list) and per_stage:
         total = sum(per_stage)
-        node["global_attention_blocks"] = sorted({min(b, total - 1) for b in blocks if _is_int(b)})
+        node["global_attention_blocks"] = sorted({min(b, total - 1) for b in blocks if is_int(b)})
 
 
-def _rule_neck_feature_count(node: dict, ctx: _Ctx) -> None:
+def _rule_neck_feature_count(node: dict, ctx: ShrinkContext) -> None:
     """DPT-style necks take one backbone feature map per ``neck_hidden_sizes`` entry: the (tiny) backbone
     keeps that many layers and outputs each of them."""
     neck = node.get("neck_hidden_sizes")
@@ -803,13 +822,13 @@ def _rule_neck_feature_count(node: dict, ctx: _Ctx) -> None:
         return
     n = len(neck)
     if isinstance(node.get("backbone_out_indices"), list):
-        layers = max(_node_layers(node) or n, n)
+        layers = max(node_layers(node) or n, n)
         for k in ("num_hidden_layers",):
-            if _is_int(node.get(k)):
+            if is_int(node.get(k)):
                 node[k] = layers
         node["backbone_out_indices"] = list(range(layers - n, layers))
     bb = node.get("backbone_config")
-    if isinstance(bb, dict) and isinstance(bb.get("out_indices"), list) and _is_int(bb.get("num_hidden_layers")):
+    if isinstance(bb, dict) and isinstance(bb.get("out_indices"), list) and is_int(bb.get("num_hidden_layers")):
         layers = max(bb["num_hidden_layers"], n)
         bb["num_hidden_layers"] = layers
         bb["stage_names"] = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
@@ -818,45 +837,45 @@ def _rule_neck_feature_count(node: dict, ctx: _Ctx) -> None:
             bb["out_features"] = [bb["stage_names"][i] for i in bb["out_indices"]]
 
 
-def _rule_layout_box_dims(node: dict, ctx: _Ctx) -> None:
+def _rule_layout_box_dims(node: dict, ctx: ShrinkContext) -> None:
     """LayoutLMv3-style 2D position embeddings concatenate x0, x1, y0, y1 (``coordinate_size`` each) and
     height, width (``shape_size`` each) into the hidden size."""
-    hidden = _first_int(node, PRIMARY_HIDDEN)
-    if hidden and _is_int(node.get("coordinate_size")) and _is_int(node.get("shape_size")):
+    hidden = first_int(node, PRIMARY_HIDDEN)
+    if hidden and is_int(node.get("coordinate_size")) and is_int(node.get("shape_size")):
         coord = hidden // 6
         node["coordinate_size"] = coord
         node["shape_size"] = (hidden - 4 * coord) // 2
 
 
-def _rule_xpath_embeddings(node: dict, ctx: _Ctx) -> None:
+def _rule_xpath_embeddings(node: dict, ctx: ShrinkContext) -> None:
     """MarkupLM: xpath embeddings are (tag / subscript vocab) x unit size x ``max_depth``: shrink all three."""
-    if not _is_int(node.get("xpath_unit_hidden_size")):
+    if not is_int(node.get("xpath_unit_hidden_size")):
         return
     node["xpath_unit_hidden_size"] = min(node["xpath_unit_hidden_size"], 8)
     for k in ("max_xpath_tag_unit_embeddings", "max_xpath_subs_unit_embeddings"):
-        if _is_int(node.get(k)):
+        if is_int(node.get(k)):
             node[k] = min(node[k], 16)
-    if _is_int(node.get("max_depth")):
+    if is_int(node.get("max_depth")):
         node["max_depth"] = min(node["max_depth"], 4)
     for pad, size in (("tag_pad_id", "max_xpath_tag_unit_embeddings"), ("subs_pad_id", "max_xpath_subs_unit_embeddings")):
-        if _is_int(node.get(pad)) and _is_int(node.get(size)):
+        if is_int(node.get(pad)) and is_int(node.get(size)):
             node[pad] = min(node[pad], node[size] - 1)
 
 
-def _rule_pixel_window(node: dict, ctx: _Ctx) -> None:
+def _rule_pixel_window(node: dict, ctx: ShrinkContext) -> None:
     """Qwen2.5-VL style vision towers give ``window_size`` in pixels: a whole number of merged patches."""
     patch, merge = node.get("patch_size"), node.get("spatial_merge_size")
-    if _is_int(node.get("window_size")) and _is_int(patch) and _is_int(merge):
+    if is_int(node.get("window_size")) and is_int(patch) and is_int(merge):
         node["window_size"] = patch * merge * 2
 
 
-def _rule_vocabulary_map(node: dict, ctx: _Ctx) -> None:
+def _rule_vocabulary_map(node: dict, ctx: ShrinkContext) -> None:
     """Chameleon / Emu3 map VQ codes to text tokens through ``vocabulary_map`` (None in the library default):
     a small map with the image placeholder and a few image-code tokens at the top of the tiny vocabulary."""
     if "vocabulary_map" not in node or node["vocabulary_map"] is not None:
         return
-    vocab = _tree_vocab(node, ctx) or (node.get("vocab_size") if _is_int(node.get("vocab_size")) else None)
-    if not _is_int(vocab):
+    vocab = tree_vocab(node, ctx) or (node.get("vocab_size") if is_int(node.get("vocab_size")) else None)
+    if not is_int(vocab):
         return
     vmap = {"<image>": vocab - 1, "<|extra_200|>": vocab - 2}
     for i in range(8):
@@ -865,32 +884,32 @@ def _rule_vocabulary_map(node: dict, ctx: _Ctx) -> None:
     node["vocabulary_map"] = vmap
 
 
-def _rule_six_part_layout(node: dict, ctx: _Ctx) -> None:
+def _rule_six_part_layout(node: dict, ctx: ShrinkContext) -> None:
     """LiLT splits the layout stream (hidden / ``channel_shrink_ratio``) into six box embeddings: the hidden
     size must be a multiple of 6 * ratio (and of the head count)."""
     ratio = node.get("channel_shrink_ratio")
-    heads = _first_int(node, PRIMARY_HEADS)
-    if _is_int(ratio) and _is_int(node.get("hidden_size")) and heads:
+    heads = first_int(node, PRIMARY_HEADS)
+    if is_int(ratio) and is_int(node.get("hidden_size")) and heads:
         unit = 6 * ratio * heads // math.gcd(6 * ratio, heads)
         node["hidden_size"] = max(unit, node["hidden_size"] // unit * unit)
 
 
-def _rule_output_stride(node: dict, ctx: _Ctx) -> None:
+def _rule_output_stride(node: dict, ctx: ShrinkContext) -> None:
     """Conv nets with a fixed total stride (MobileViTV2: 32) need images of at least twice that size, or
     their last 3x3 convolutions see a 1x1 map."""
     stride = node.get("output_stride")
-    if _is_int(stride) and _is_int(node.get("image_size")):
+    if is_int(stride) and is_int(node.get("image_size")):
         node["image_size"] = max(node["image_size"], 2 * stride)
 
 
-def _rule_conv_layer_types(node: dict, ctx: _Ctx) -> None:
+def _rule_conv_layer_types(node: dict, ctx: ShrinkContext) -> None:
     """LFM2-MoE: ``layer_types`` defaults to None but the model indexes it; one conv + one attention layer."""
     if "conv_L_cache" in node and node.get("layer_types", 0) is None:
-        layers = _node_layers(node) or 2
+        layers = node_layers(node) or 2
         node["layer_types"] = ["conv"] * (layers - 1) + ["full_attention"]
 
 
-FAMILY_RULES: dict[str, Callable[[dict, _Ctx], None]] = {
+FAMILY_RULES: dict[str, Callable[[dict, ShrinkContext], None]] = {
     "mla": _rule_mla,  # before mrope_sections: MLA picks the rope dim the sections must sum to (HY-V4-VL)
     "mrope_sections": _rule_mrope_sections,
     "rope_factor_lists": _rule_rope_factor_lists,
@@ -958,7 +977,7 @@ def model_type_values(model_type: str, values: Mapping[str, Any]) -> None:
     merge(MODEL_TYPE_CONFIG.setdefault(model_type, {}), values, "")
 
 
-def family_rule(name: str) -> Callable[[Callable[[dict, _Ctx], None]], Callable[[dict, _Ctx], None]]:
+def family_rule(name: str) -> Callable[[Callable[[dict, ShrinkContext], None]], Callable[[dict, ShrinkContext], None]]:
     """Register a named node rule ``rule(node, ctx)`` in :data:`FAMILY_RULES` (runs on every config node
     after the generic shrinking; it must check that the node is one of its family's)."""
     return register_into(FAMILY_RULES, name, "family rule")
@@ -966,7 +985,7 @@ def family_rule(name: str) -> Callable[[Callable[[dict, _Ctx], None]], Callable[
 
 def _apply_model_type_config(node: dict) -> None:
     for k, v in node.items():
-        if _is_config_dict(k, v):
+        if is_config_dict(k, v):
             _apply_model_type_config(v)
     values = MODEL_TYPE_CONFIG.get(node.get("model_type", ""))
     if values:
@@ -976,13 +995,13 @@ def _apply_model_type_config(node: dict) -> None:
 # --------------------------------------------------------------------------- node shrinking
 
 
-def _collect(node: dict, ctx: _Ctx) -> None:
+def _collect(node: dict, ctx: ShrinkContext) -> None:
     """First pass: old hidden / intermediate sizes anywhere in the tree -> tiny ones."""
     for k, v in node.items():
-        if _is_config_dict(k, v):
+        if is_config_dict(k, v):
             _collect(v, ctx)
-        elif _is_int(v) and v > 0:
-            kind = _kind(k)
+        elif is_int(v) and v > 0:
+            kind = key_kind(k)
             if kind == "hidden":
                 ctx.value_map.setdefault(v, TINY["hidden"])
             elif kind == "intermediate":
@@ -1000,15 +1019,15 @@ def _stage_count(node: dict) -> int | None:
 def _shrink_stage_lists(node: dict) -> bool:
     """Hierarchical (multi-stage) configs: per-stage lists keep their length, dims shrink by 2^k."""
     dim_lists = {k: v for k, v in node.items() if k in STAGE_DIM_KEYS and isinstance(v, list) and v
-                 and all(_is_int(x) for x in v)}
+                 and all(is_int(x) for x in v)}
     depth_lists = {k: v for k, v in node.items() if k in STAGE_DEPTH_KEYS and isinstance(v, list) and v
-                   and all(_is_int(x) for x in v)}
+                   and all(is_int(x) for x in v)}
     if not dim_lists and not depth_lists:
         return False
-    scalar_dims = [k for k, v in node.items() if _kind(k) == "hidden" and _is_int(v)]
+    scalar_dims = [k for k, v in node.items() if key_kind(k) == "hidden" and is_int(v)]
     largest = max([max(v) for v in dim_lists.values()] + [node[k] for k in scalar_dims] + [1])
-    f = _pow2_factor(largest, TINY["stage_max_dim"])
-    scalar_heads = _first_int(node, PRIMARY_HEADS)
+    f = pow2_factor(largest, TINY["stage_max_dim"])
+    scalar_heads = first_int(node, PRIMARY_HEADS)
     m = min(scalar_heads, TINY["heads"]) if scalar_heads and not isinstance(node.get("num_heads"), list) else 1
     for k, v in dim_lists.items():  # tiny entries (input channels: 3) are kept
         node[k] = [x if x < 16 else max(8, m, -(-(x // f) // m) * m) for x in v]
@@ -1016,8 +1035,8 @@ def _shrink_stage_lists(node: dict) -> bool:
         node[k] = max(8, m, -(-(node[k] // f) // m) * m)
     # other channel-like scalars (stem / embedding channels) shrink by the same factor, keeping stage widths
     for k, v in list(node.items()):
-        if (k not in scalar_dims and _is_int(v) and v >= 16 and f > 1 and v % f == 0 and _DIMISH.search(k)
-                and not _DIMISH_DENY.search(k) and k not in _NEVER and _kind(k) in (None, "conv_dim")):
+        if (k not in scalar_dims and is_int(v) and v >= 16 and f > 1 and v % f == 0 and _DIMISH.search(k)
+                and not _DIMISH_DENY.search(k) and k not in _NEVER and key_kind(k) in (None, "conv_dim")):
             node[k] = max(8, v // f)
     for k, v in depth_lists.items():
         node[k] = [min(x, 1) for x in v]
@@ -1026,25 +1045,25 @@ def _shrink_stage_lists(node: dict) -> bool:
     base = next((node[s] for s in scalar_dims), None)
     for k in STAGE_HEAD_KEYS:
         heads = node.get(k)
-        if isinstance(heads, list) and heads and all(_is_int(x) for x in heads):
+        if isinstance(heads, list) and heads and all(is_int(x) for x in heads):
             if stage_dims is not None and len(stage_dims) == len(heads):
                 dims = stage_dims
             elif base:
                 dims = [base] * len(heads)  # stage dims are multiples of the base dim
             else:
                 continue
-            node[k] = [_divisor_at_most(d, h) for h, d in zip(heads, dims)]
+            node[k] = [divisor_at_most(d, h) for h, d in zip(heads, dims)]
     return True
 
 
-def _shrink_per_layer(node: dict, old_layers: int, new_layers: int) -> int:
+def shrink_per_layer(node: dict, old_layers: int, new_layers: int) -> int:
     """Cut lists with one entry per layer (and per-layer dicts); return the resulting layer count."""
     if old_layers <= new_layers:
         return new_layers
     excluded = STAGE_DEPTH_KEYS | STAGE_DIM_KEYS | STAGE_HEAD_KEYS | LAYER_INDEX_KEYS
     per_layer = {k: v for k, v in node.items() if isinstance(v, list) and len(v) == old_layers and k not in excluded}
     index_lists = {k: v for k, v in node.items() if k in LAYER_INDEX_KEYS and isinstance(v, list)
-                   and all(_is_int(x) for x in v)}
+                   and all(is_int(x) for x in v)}
     index_dicts = {k: v for k, v in node.items() if k == "per_layer_config" and isinstance(v, dict)}
     if not per_layer and not index_lists and not index_dicts:
         return new_layers
@@ -1080,11 +1099,11 @@ def _layer_entry(d: dict, i: int) -> Any:
     return None
 
 
-def _shrink_value(kind: str, value: Any, ctx: _Ctx, top_text: bool) -> Any:
-    if not _is_int(value):
-        if kind == "image_size" and isinstance(value, list) and all(_is_int(x) for x in value):
+def _shrink_value(kind: str, value: Any, ctx: ShrinkContext, top_text: bool) -> Any:
+    if not is_int(value):
+        if kind == "image_size" and isinstance(value, list) and all(is_int(x) for x in value):
             return [TINY["image_size"]] * len(value)
-        if kind == "patch_size" and isinstance(value, list) and all(_is_int(x) for x in value):
+        if kind == "patch_size" and isinstance(value, list) and all(is_int(x) for x in value):
             return [min(x, TINY["patch_size"]) for x in value]
         return value
     simple = {
@@ -1113,10 +1132,10 @@ TEXT_SUBCONFIG_KEYS = frozenset({"text_config", "decoder", "language_config", "l
                                  "thinker_config", "talker_config", "lm_config", "generator", "text_encoder"})
 
 
-def _shrink_node(node: dict, ctx: _Ctx, *, top: bool, key: str = "") -> None:
+def _shrink_node(node: dict, ctx: ShrinkContext, *, top: bool, key: str = "") -> None:
     """Shrink one config dict in place (sub-configs first)."""
     for k, v in list(node.items()):
-        if _is_config_dict(k, v):
+        if is_config_dict(k, v):
             _shrink_node(v, ctx, top=False, key=k)
 
     old = dict(node)
@@ -1124,68 +1143,68 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool, key: str = "") -> None:
     done: set[str] = set()
     if _shrink_stage_lists(node):
         done |= {k for k in node if k in STAGE_DIM_KEYS | STAGE_DEPTH_KEYS | STAGE_HEAD_KEYS}
-        done |= {k for k, v in old.items() if _kind(k) == "hidden" and _is_int(v)}
+        done |= {k for k, v in old.items() if key_kind(k) == "hidden" and is_int(v)}
     text_node = top or key in TEXT_SUBCONFIG_KEYS or _texty(node)
     stages = _stage_count(old)
     if stages is not None:  # in multi-stage configs a layer count equal to the stage count is the stage count
-        done |= {k for k, v in old.items() if _kind(k) == "layers" and v == stages}
+        done |= {k for k, v in old.items() if key_kind(k) == "layers" and v == stages}
 
     # simple kinds
     for k, v in list(node.items()):
         if k in done or k in _NEVER and k != "vocab_size":
             continue
-        kind = _kind(k)
+        kind = key_kind(k)
         if kind is None or kind in _DEFERRED:
             continue
         if kind == "vocab" and k == "vocab_size":
-            if _is_int(v):
+            if is_int(v):
                 node[k] = ctx.vocab_size if (text_node and ctx.vocab_size is not None) else min(v, TINY["vocab"])
             continue
         if isinstance(v, list) and kind not in ("image_size", "patch_size"):
-            if v and all(_is_int(x) for x in v):
+            if v and all(is_int(x) for x in v):
                 node[k] = [_shrink_value(kind, x, ctx, False) for x in v]
             continue
         node[k] = _shrink_value(kind, v, ctx, False)
         done.add(k)
     vocab_now = node.get("vocab_size")
-    if _is_int(vocab_now):
+    if is_int(vocab_now):
         for k, v in list(node.items()):
-            if k != "vocab_size" and _kind(k) == "vocab" and _is_int(v) and v > vocab_now and "unpadded" in k:
+            if k != "vocab_size" and key_kind(k) == "vocab" and is_int(v) and v > vocab_now and "unpadded" in k:
                 node[k] = vocab_now
 
     # heads / kv heads / head dims, coherent with the hidden size
-    hidden = _first_int(node, PRIMARY_HIDDEN)
+    hidden = first_int(node, PRIMARY_HIDDEN)
     for k in PRIMARY_HEADS:
-        if _is_int(node.get(k)) and node[k] > 0 and hidden and k not in done - {k}:
-            node[k] = _divisor_at_most(hidden, node[k])
-    heads = _first_int(node, PRIMARY_HEADS)
-    old_heads = _first_int(old, PRIMARY_HEADS)
+        if is_int(node.get(k)) and node[k] > 0 and hidden and k not in done - {k}:
+            node[k] = divisor_at_most(hidden, node[k])
+    heads = first_int(node, PRIMARY_HEADS)
+    old_heads = first_int(old, PRIMARY_HEADS)
     for k, v in list(node.items()):
-        if _kind(k) == "kv_heads" and _is_int(v) and heads:
+        if key_kind(k) == "kv_heads" and is_int(v) and heads:
             if v == 1 and (old_heads or 0) > 1:  # multi-query attention stays multi-query
                 node[k] = 1
             else:
-                node[k] = _divisor_at_most(heads, max(1, min(v, TINY["kv_heads"])))
+                node[k] = divisor_at_most(heads, max(1, min(v, TINY["kv_heads"])))
     for k, v in list(node.items()):
-        if _kind(k) == "head_dim" and _is_int(v):
+        if key_kind(k) == "head_dim" and is_int(v):
             if hidden and heads and k in ("head_dim", "d_kv", "attention_head_dim", "kv_channels", "head_size",
                                            "attention_head_size", "d_head"):
                 node[k] = max(2, hidden // heads)
             else:
                 node[k] = min(v, TINY["head_dim"])
-    experts = next((node[k] for k in node if _kind(k) == "experts" and _is_int(node[k])), None)
+    experts = next((node[k] for k in node if key_kind(k) == "experts" and is_int(node[k])), None)
     for k, v in list(node.items()):
-        if _kind(k) == "experts_per_tok" and _is_int(v):
+        if key_kind(k) == "experts_per_tok" and is_int(v):
             node[k] = min(v, TINY["experts_per_tok"], experts or v)
 
     # per-layer lists, then layer count keys follow the cut lists
     for k, v in list(old.items()):
-        if _kind(k) == "layers" and _is_int(v) and _is_int(node.get(k)):
-            node[k] = _shrink_per_layer(node, v, node[k])
+        if key_kind(k) == "layers" and is_int(v) and is_int(node.get(k)):
+            node[k] = shrink_per_layer(node, v, node[k])
 
     # value-correlated dims (mm_hidden_size, projection_dim...)
     for k, v in list(node.items()):
-        if k in done or k in _NEVER or _kind(k) is not None or not _is_int(v) or v <= TINY["hidden"]:
+        if k in done or k in _NEVER or key_kind(k) is not None or not is_int(v) or v <= TINY["hidden"]:
             continue
         if not _DIMISH.search(k) or _DIMISH_DENY.search(k):
             continue
@@ -1195,14 +1214,14 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool, key: str = "") -> None:
             old_v, m = next((o, m) for o in ctx.value_map for m in (2, 3, 4, 8) if v == m * o)
             node[k] = ctx.value_map[old_v] * m
         elif v % 2 == 0 and v >= 128:
-            node[k] = max(TINY["hidden"], v // _pow2_factor(v, TINY["hidden"]))
+            node[k] = max(TINY["hidden"], v // pow2_factor(v, TINY["hidden"]))
 
     # token ids
-    vocab = node.get("vocab_size") if _is_int(node.get("vocab_size")) else _tree_vocab(node, ctx)
+    vocab = node.get("vocab_size") if is_int(node.get("vocab_size")) else tree_vocab(node, ctx)
     for k in list(node):
         if k in ctx.special:
             node[k] = ctx.special[k]
-    if _is_int(vocab):
+    if is_int(vocab):
         _fit_token_ids(node, vocab, ctx)
 
     for rule in FAMILY_RULES.values():
@@ -1210,18 +1229,19 @@ def _shrink_node(node: dict, ctx: _Ctx, *, top: bool, key: str = "") -> None:
 
 
 def _texty(node: dict) -> bool:
-    return any(_kind(k) == "layers" for k in node) and "num_channels" not in node
+    return any(key_kind(k) == "layers" for k in node) and "num_channels" not in node
 
 
-def _tree_vocab(node: dict, ctx: _Ctx) -> int | None:
+def tree_vocab(node: dict, ctx: ShrinkContext) -> int | None:
+    """The text vocabulary size of a (multimodal) config tree."""
     for k in ("text_config", "decoder", "language_config", "llm_config", "text_model_config"):
         sub = node.get(k)
-        if isinstance(sub, dict) and _is_int(sub.get("vocab_size")):
+        if isinstance(sub, dict) and is_int(sub.get("vocab_size")):
             return sub["vocab_size"]
     return ctx.vocab_size
 
 
-def _fit_token_ids(node: dict, vocab: int, ctx: _Ctx) -> None:
+def _fit_token_ids(node: dict, vocab: int, ctx: ShrinkContext) -> None:
     """Special token ids outside the tiny vocabulary are moved to the top of it (distinct ids)."""
     used: dict[int, int] = {}
     nxt = vocab - 1
@@ -1231,12 +1251,12 @@ def _fit_token_ids(node: dict, vocab: int, ctx: _Ctx) -> None:
             continue
         if k in ctx.special:
             continue
-        if _is_int(v) and v >= vocab:
+        if is_int(v) and v >= vocab:
             if v not in used:
                 used[v] = nxt
                 nxt -= 1
             node[k] = used[v]
-        elif isinstance(v, list) and all(_is_int(x) for x in v):
+        elif isinstance(v, list) and all(is_int(x) for x in v):
             new = []
             for x in v:
                 if x >= vocab:
@@ -1268,7 +1288,7 @@ def shrink_dict(
 ) -> dict[str, Any]:
     """Shrink a config *dict* (as from ``config.to_dict()``); pure Python, returns a new dict."""
     node = copy.deepcopy(dict(config_dict))
-    ctx = _Ctx(value_map={}, vocab_size=vocab_size, special=dict(special_token_ids or {}))
+    ctx = ShrinkContext(value_map={}, vocab_size=vocab_size, special=dict(special_token_ids or {}))
     _collect(node, ctx)
     _shrink_node(node, ctx, top=True)
     _apply_model_type_config(node)
@@ -1322,13 +1342,13 @@ def shrink_config(
 def _without_gqa(node: dict) -> dict:
     out = {}
     for k, v in node.items():
-        if isinstance(v, dict) and _is_config_dict(k, v):
+        if isinstance(v, dict) and is_config_dict(k, v):
             v = _without_gqa(v)
         out[k] = v
-    heads = _first_int(out, PRIMARY_HEADS)
+    heads = first_int(out, PRIMARY_HEADS)
     if heads:
         for k, v in out.items():
-            if _kind(k) == "kv_heads" and _is_int(v) and v != 1:
+            if key_kind(k) == "kv_heads" and is_int(v) and v != 1:
                 out[k] = heads
     return out
 
@@ -1380,10 +1400,10 @@ def check_config(config: PretrainedConfig, path: str = "") -> list[str]:
     """Invariants of a (tiny) config and its sub-configs; returns a list of problems (empty = fine)."""
     problems: list[str] = []
     d = {k: getattr(config, k, None) for k in dir(config) if not k.startswith("_")} if False else vars(config)
-    hidden = next((d[k] for k in ("hidden_size", "d_model", "n_embd") if _is_int(d.get(k))), None)
-    heads = next((d[k] for k in ("num_attention_heads", "n_head", "num_heads") if _is_int(d.get(k))), None)
-    kv = next((d[k] for k in ("num_key_value_heads", "n_kv_heads", "num_kv_heads") if _is_int(d.get(k))), None)
-    explicit_head_dim = _is_int(d.get("head_dim")) or _is_int(d.get("d_kv"))
+    hidden = next((d[k] for k in ("hidden_size", "d_model", "n_embd") if is_int(d.get(k))), None)
+    heads = next((d[k] for k in ("num_attention_heads", "n_head", "num_heads") if is_int(d.get(k))), None)
+    kv = next((d[k] for k in ("num_key_value_heads", "n_kv_heads", "num_kv_heads") if is_int(d.get(k))), None)
+    explicit_head_dim = is_int(d.get("head_dim")) or is_int(d.get("d_kv"))
     if hidden and heads and hidden % heads and not explicit_head_dim:
         problems.append(f"{path}hidden size {hidden} is not divisible by {heads} heads")
     if heads and kv and heads % kv:
@@ -1391,9 +1411,9 @@ def check_config(config: PretrainedConfig, path: str = "") -> list[str]:
     hd = d.get("head_dim")
     rope = d.get("rope_parameters") or {}
     prf = (rope.get("partial_rotary_factor") if isinstance(rope, dict) else None) or d.get("partial_rotary_factor")
-    if _is_int(hd) and isinstance(prf, (int, float)) and int(hd * prf) % 2:
+    if is_int(hd) and isinstance(prf, (int, float)) and int(hd * prf) % 2:
         problems.append(f"{path}rotary dimension {hd}*{prf} is odd")
-    layers = next((d[k] for k in ("num_hidden_layers", "num_layers", "n_layer") if _is_int(d.get(k))), None)
+    layers = next((d[k] for k in ("num_hidden_layers", "num_layers", "n_layer") if is_int(d.get(k))), None)
     for key in ("layer_types", "mlp_layer_types"):
         lt = d.get(key)
         if isinstance(lt, list) and layers is not None and len(lt) != layers:

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
 
 __all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "entry_point", "INPUT_BUILDERS", "INPUT_FIXUPS", "input_builder",
-           "input_fixup", "text_vocab_size", "image_size_of"]
+           "input_fixup", "text_vocab_size", "image_size_of",
+           # helpers for family input builders and fixups (pytest_tinymodels/families)
+           "InputContext", "find_in_config", "all_config_keys", "AUDIO_KEYS", "VISION_KEYS"]
 
 
 class SmokeError(TinyModelsError):
@@ -28,11 +30,11 @@ class SmokeError(TinyModelsError):
 
 # --------------------------------------------------------------------------- config look-ups
 
-_VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
-_AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config", "encoder_config")
+VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
+AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config", "encoder_config")
 
 
-def _find(config: Any, attr: str, subkeys: tuple[str, ...] = ()) -> Any:
+def find_in_config(config: Any, attr: str, subkeys: tuple[str, ...] = ()) -> Any:
     """``attr`` on the config, else on the first sub-config of ``subkeys`` that has it."""
     value = getattr(config, attr, None)
     if value is not None:
@@ -53,13 +55,13 @@ def text_vocab_size(config: PretrainedConfig) -> int:
             vs = None
         if isinstance(vs, int) and vs > 0:
             return vs
-    vs = _find(config, "vocab_size", ("text_config", "decoder", "encoder"))
+    vs = find_in_config(config, "vocab_size", ("text_config", "decoder", "encoder"))
     return vs if isinstance(vs, int) and vs > 0 else 64
 
 
 def image_size_of(config: PretrainedConfig) -> tuple[int, int]:
     """(height, width) of the images the config expects (default 32x32)."""
-    size = _find(config, "image_size", _VISION_KEYS)
+    size = find_in_config(config, "image_size", VISION_KEYS)
     if isinstance(size, int):
         return size, size
     if isinstance(size, (list, tuple)) and len(size) >= 2:
@@ -88,7 +90,7 @@ def _special_ids(config: Any, out: set[int] | None = None) -> set[int]:
 # --------------------------------------------------------------------------- builders
 
 
-class _Ctx:
+class InputContext:
     def __init__(self, model: Any, config: Any, processor: Any, batch_size: int, seq_len: int, labels: bool):
         import torch
 
@@ -108,51 +110,51 @@ class _Ctx:
         return self.torch.randn(*shape, generator=self.gen)
 
 
-def _input_ids(c: _Ctx) -> torch.Tensor:
+def _input_ids(c: InputContext) -> torch.Tensor:
     # audio-codebook decoders (musicgen) take one row per codebook: (batch * num_codebooks, seq)
     codebooks = getattr(c.config, "num_codebooks", None)
     rows = c.b * codebooks if isinstance(codebooks, int) and codebooks > 1 and _codebook_rows(c) else c.b
     return c.ids((rows, c.t))
 
 
-def _codebook_rows(c: _Ctx) -> bool:
+def _codebook_rows(c: InputContext) -> bool:
     return "input_ids" == getattr(c.model, "main_input_name", "input_ids") and "decoder" in type(
         c.config).__name__.lower()
 
 
-def _attention_mask(c: _Ctx) -> torch.Tensor:
+def _attention_mask(c: InputContext) -> torch.Tensor:
     return c.torch.ones(c.b, c.t, dtype=c.torch.long)
 
 
 
-def _decoder_input_ids(c: _Ctx) -> torch.Tensor:
+def _decoder_input_ids(c: InputContext) -> torch.Tensor:
     # same length as the encoder ids: encoder-decoder classifiers pool decoder states at the eos of input_ids;
     # audio-codebook decoders (musicgen) take one row per codebook
-    codebooks = _find(c.config, "num_codebooks", ("decoder",))
+    codebooks = find_in_config(c.config, "num_codebooks", ("decoder",))
     rows = c.b * codebooks if isinstance(codebooks, int) and codebooks > 1 else c.b
     return c.ids((rows, c.t))
 
 
-def _pixel_values(c: _Ctx) -> torch.Tensor:
+def _pixel_values(c: InputContext) -> torch.Tensor:
     h, w = image_size_of(c.config)
-    channels = _find(c.config, "num_channels", _VISION_KEYS) or 3
-    frames = _find(c.config, "num_frames", _VISION_KEYS)
+    channels = find_in_config(c.config, "num_channels", VISION_KEYS) or 3
+    frames = find_in_config(c.config, "num_frames", VISION_KEYS)
     video = getattr(c.model, "main_input_name", "") != "inputs"  # Perceiver's multimodal config has frames too
     if video and isinstance(frames, int) and frames > 0:  # video models: (batch, frames, channels, h, w)
         return c.randn(c.b, frames, channels, h, w)
     return c.randn(c.b, channels, h, w)
 
 
-def _input_features(c: _Ctx) -> torch.Tensor:
+def _input_features(c: InputContext) -> torch.Tensor:
     if c.processor is not None and hasattr(c.processor, "__call__"):
         try:
             return _features_from_processor(c)
         except Exception:
             pass
-    bins = _find(c.config, "num_mel_bins", _AUDIO_KEYS) or _find(c.config, "input_feat_per_channel", _AUDIO_KEYS)
-    bins = bins or _find(c.config, "feature_projection_input_dim", _AUDIO_KEYS)
-    bins = bins or _find(c.config, "feature_size", _AUDIO_KEYS) or 16
-    src = _find(c.config, "max_source_positions", _AUDIO_KEYS)
+    bins = find_in_config(c.config, "num_mel_bins", AUDIO_KEYS) or find_in_config(c.config, "input_feat_per_channel", AUDIO_KEYS)
+    bins = bins or find_in_config(c.config, "feature_projection_input_dim", AUDIO_KEYS)
+    bins = bins or find_in_config(c.config, "feature_size", AUDIO_KEYS) or 16
+    src = find_in_config(c.config, "max_source_positions", AUDIO_KEYS)
     frames = 2 * src if isinstance(src, int) and getattr(c.config, "model_type", "") in _WHISPER_LAYOUT else 64
     if _channels_last_features(c):
         return c.randn(c.b, frames, bins)
@@ -163,12 +165,12 @@ def _input_features(c: _Ctx) -> torch.Tensor:
 _WHISPER_LAYOUT = frozenset({"whisper"})
 
 
-def _channels_last_features(c: _Ctx) -> bool:
+def _channels_last_features(c: InputContext) -> bool:
     mt = str(getattr(c.config, "model_type", ""))
-    return mt not in _WHISPER_LAYOUT and _find(c.config, "num_mel_bins", _AUDIO_KEYS) is None
+    return mt not in _WHISPER_LAYOUT and find_in_config(c.config, "num_mel_bins", AUDIO_KEYS) is None
 
 
-def _features_from_processor(c: _Ctx) -> torch.Tensor:
+def _features_from_processor(c: InputContext) -> torch.Tensor:
     import numpy as np
 
     sr = getattr(c.processor, "sampling_rate", 16000)
@@ -178,7 +180,7 @@ def _features_from_processor(c: _Ctx) -> torch.Tensor:
     return out["input_features"]
 
 
-def _values_from_processor(c: _Ctx) -> torch.Tensor:
+def _values_from_processor(c: InputContext) -> torch.Tensor:
     import numpy as np
 
     sr = getattr(c.processor, "sampling_rate", 16000)
@@ -188,7 +190,7 @@ def _values_from_processor(c: _Ctx) -> torch.Tensor:
     return out["input_values"]
 
 
-def _input_values(c: _Ctx) -> torch.Tensor:
+def _input_values(c: InputContext) -> torch.Tensor:
     if c.processor is not None:  # the model type's own feature extractor knows the layout (AST, codecs...)
         try:
             return _values_from_processor(c)
@@ -196,7 +198,7 @@ def _input_values(c: _Ctx) -> torch.Tensor:
             pass
     # neural codecs (encodec, dac, mimi...) take (batch, channels, samples); speech encoders (batch, samples)
     subs = ("acoustic_model_config", "audio_encoder_config", "codec_config", "encoder_config")
-    codec = any(isinstance(_find(c.config, k, subs), (list, tuple)) for k in ("upsampling_ratios",
+    codec = any(isinstance(find_in_config(c.config, k, subs), (list, tuple)) for k in ("upsampling_ratios",
                                                                           "downsampling_ratios"))
     channels = getattr(c.config, "audio_channels", None)
     if codec or isinstance(channels, int):
@@ -204,7 +206,7 @@ def _input_values(c: _Ctx) -> torch.Tensor:
     return c.randn(c.b, 4000) * 0.1
 
 
-def _bbox(c: _Ctx) -> torch.Tensor:
+def _bbox(c: InputContext) -> torch.Tensor:
     dim = getattr(c.config, "dim_bbox", None)
     if isinstance(dim, int):  # BROS: normalised float coordinates
         return c.torch.rand(c.b, c.t, dim, generator=c.gen)
@@ -214,41 +216,41 @@ def _bbox(c: _Ctx) -> torch.Tensor:
     return c.torch.cat([x0, x0 + 10], dim=-1)
 
 
-def _visual_feats(c: _Ctx) -> torch.Tensor:
+def _visual_feats(c: InputContext) -> torch.Tensor:
     return c.randn(c.b, 4, int(getattr(c.config, "visual_feat_dim", 16)))
 
 
-def _visual_pos(c: _Ctx) -> torch.Tensor:
+def _visual_pos(c: InputContext) -> torch.Tensor:
     return c.torch.rand(c.b, 4, int(getattr(c.config, "visual_pos_dim", 4)), generator=c.gen)
 
 
-def _grid(c: _Ctx) -> tuple[int, int, int]:
-    merge = int(_find(c.config, "spatial_merge_size", _VISION_KEYS) or 1)
+def _grid(c: InputContext) -> tuple[int, int, int]:
+    merge = int(find_in_config(c.config, "spatial_merge_size", VISION_KEYS) or 1)
     return 1, 2 * merge, 2 * merge
 
 
-def _grid_thw(c: _Ctx) -> torch.Tensor:
+def _grid_thw(c: InputContext) -> torch.Tensor:
     """Qwen-VL style vision towers: one (t, h, w) patch grid per image."""
     return c.torch.tensor([list(_grid(c))] * c.b, dtype=c.torch.long)
 
 
-def _flat_patches(c: _Ctx) -> torch.Tensor:
+def _flat_patches(c: InputContext) -> torch.Tensor:
     """Flattened patches for grid-based vision towers: (sum of t*h*w, channels * temporal * patch * patch)."""
     t, h, w = _grid(c)
-    channels = int(_find(c.config, "in_channels", _VISION_KEYS) or _find(c.config, "num_channels", _VISION_KEYS) or 3)
-    temporal = int(_find(c.config, "temporal_patch_size", _VISION_KEYS) or 1)
-    patch = _find(c.config, "patch_size", _VISION_KEYS) or 8
+    channels = int(find_in_config(c.config, "in_channels", VISION_KEYS) or find_in_config(c.config, "num_channels", VISION_KEYS) or 3)
+    temporal = int(find_in_config(c.config, "temporal_patch_size", VISION_KEYS) or 1)
+    patch = find_in_config(c.config, "patch_size", VISION_KEYS) or 8
     patch = patch[0] if isinstance(patch, (list, tuple)) else int(patch)
     return c.randn(c.b * t * h * w, channels * temporal * patch * patch)
 
 
-def _series_length(c: _Ctx) -> int:
+def _series_length(c: InputContext) -> int:
     context = int(getattr(c.config, "context_length", None) or 16)
     lags = getattr(c.config, "lags_sequence", None)
     return context + (max(lags) if isinstance(lags, (list, tuple)) and lags else 0)
 
 
-def _past_values(c: _Ctx) -> torch.Tensor:
+def _past_values(c: InputContext) -> torch.Tensor:
     """Time series: (batch, length) or (batch, length, channels)."""
     length = _series_length(c)
     channels = getattr(c.config, "num_input_channels", None) or getattr(c.config, "input_size", None) or 1
@@ -257,15 +259,15 @@ def _past_values(c: _Ctx) -> torch.Tensor:
     return c.randn(c.b, length)
 
 
-def _past_time_features(c: _Ctx) -> torch.Tensor:
+def _past_time_features(c: InputContext) -> torch.Tensor:
     return c.randn(c.b, _series_length(c), int(getattr(c.config, "num_time_features", 1) or 1))
 
 
-def _past_observed_mask(c: _Ctx) -> torch.Tensor:
+def _past_observed_mask(c: InputContext) -> torch.Tensor:
     return c.torch.ones_like(_past_values(c))
 
 
-def _inputs_embeds(c: _Ctx) -> torch.Tensor:
+def _inputs_embeds(c: InputContext) -> torch.Tensor:
     """Draft (assistant) models take the target model's hidden states through a pre-projection."""
     proj = getattr(c.model, "pre_projection", None)
     dim = getattr(proj, "in_features", None)
@@ -275,7 +277,7 @@ def _inputs_embeds(c: _Ctx) -> torch.Tensor:
     return c.randn(c.b, c.t, int(dim))
 
 
-def _shared_kv_states(c: _Ctx) -> dict:
+def _shared_kv_states(c: InputContext) -> dict:
     """Assistant models attend to the target model's KV of the last layer of each attention type:
     {layer_type: (keys, values)} of shape (batch, kv_heads, target_len, head_dim)."""
     text = c.config.get_text_config() if hasattr(c.config, "get_text_config") else c.config
@@ -288,12 +290,12 @@ def _shared_kv_states(c: _Ctx) -> dict:
     return out
 
 
-def _token_type_ids(c: _Ctx) -> torch.Tensor:
+def _token_type_ids(c: InputContext) -> torch.Tensor:
     return c.torch.zeros(c.b, c.t, dtype=c.torch.long)
 
 
 #: input name -> builder.  Unknown required inputs are reported by :func:`dummy_inputs`.
-INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
+INPUT_BUILDERS: dict[str, Callable[[InputContext], Any]] = {
     "input_ids": _input_ids,
     "attention_mask": _attention_mask,
     "decoder_input_ids": _decoder_input_ids,
@@ -312,15 +314,15 @@ INPUT_BUILDERS: dict[str, Callable[[_Ctx], Any]] = {
 
 #: fixups ``fixup(ctx, inputs)`` run in order after the inputs are built: family special cases that add,
 #: drop or reshape inputs (registered by :mod:`pytest_tinymodels.families` with :func:`input_fixup`).
-INPUT_FIXUPS: dict[str, Callable[[_Ctx, dict[str, Any]], None]] = {}
+INPUT_FIXUPS: dict[str, Callable[[InputContext, dict[str, Any]], None]] = {}
 
 
-def input_builder(name: str) -> Callable[[Callable[[_Ctx], Any]], Callable[[_Ctx], Any]]:
+def input_builder(name: str) -> Callable[[Callable[[InputContext], Any]], Callable[[InputContext], Any]]:
     """Register the builder of the forward argument ``name`` in :data:`INPUT_BUILDERS`."""
     return register_into(INPUT_BUILDERS, name, "input builder")
 
 
-def input_fixup(name: str) -> Callable[[Callable[[_Ctx, dict[str, Any]], None]], Callable[[_Ctx, dict[str, Any]], None]]:
+def input_fixup(name: str) -> Callable[[Callable[[InputContext, dict[str, Any]], None]], Callable[[InputContext, dict[str, Any]], None]]:
     """Register a named fixup ``fixup(ctx, inputs)`` in :data:`INPUT_FIXUPS` (it must check that the model
     is one of its family's: ``type(ctx.model).__name__``, ``ctx.config.model_type``)."""
     return register_into(INPUT_FIXUPS, name, "input fixup")
@@ -331,7 +333,7 @@ _ALWAYS = ("attention_mask",)
 _SEQ_INPUTS = frozenset({"input_ids", "decoder_input_ids"})
 
 
-def _labels(c: _Ctx, task: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
+def _labels(c: InputContext, task: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
     torch = c.torch
     num_labels = int(getattr(c.config, "num_labels", 2) or 2)
     if task in ("causal-lm", "masked-lm"):
@@ -378,7 +380,7 @@ def dummy_inputs(
     ``processor`` (a feature extractor) is used for audio features when given.
     """
     config = config if config is not None else model.config
-    c = _Ctx(model, config, processor, batch_size, seq_len, labels)
+    c = InputContext(model, config, processor, batch_size, seq_len, labels)
     params = inspect.signature(entry_point(model)).parameters
     main_names = getattr(model, "main_input_name", "input_ids")  # a list for OneFormer (pixels + task)
     wanted: list[str] = list(main_names) if isinstance(main_names, (list, tuple)) else [main_names]
@@ -446,7 +448,7 @@ def dummy_inputs(
     return _in_model_dtype(c, inputs)
 
 
-def _in_model_dtype(c: _Ctx, inputs: dict[str, Any]) -> dict[str, Any]:
+def _in_model_dtype(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
     """Floating inputs (embeddings, pixels, features, hidden states; in lists and dicts too) in the
     model's floating dtype: a bfloat16 draft model's ``pre_projection`` takes bfloat16 ``inputs_embeds``."""
     torch = c.torch
@@ -473,16 +475,16 @@ def _dual_encoder(config: Any) -> bool:
     """Text+image models without image placeholder tokens (CLIP-like): they need both inputs."""
     if getattr(config, "vision_config", None) is None and getattr(config, "image_size", None) is None:
         return False
-    return not any("image_token" in k or "video_token" in k for k in _all_keys(config))
+    return not any("image_token" in k or "video_token" in k for k in all_config_keys(config))
 
 
-def _all_keys(config: Any) -> set[str]:
+def all_config_keys(config: Any) -> set[str]:
     from transformers import PretrainedConfig
 
     keys = set(vars(config))
     for v in vars(config).values():
         if isinstance(v, PretrainedConfig):
-            keys |= _all_keys(v)
+            keys |= all_config_keys(v)
     return keys
 
 

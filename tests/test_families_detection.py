@@ -33,8 +33,8 @@ def test_family_builds_and_runs(model_type: str, class_name: str, tmp_path) -> N
     assert row["size_bytes"] <= SIZE_LIMIT, row["reason"]
 
 
-def _ctx() -> shrink._Ctx:
-    return shrink._Ctx(value_map={}, vocab_size=None, special={})
+def _ctx() -> shrink.ShrinkContext:
+    return shrink.ShrinkContext(value_map={}, vocab_size=None, special={})
 
 
 def _shrunk(model_type: str) -> dict:

@@ -137,7 +137,7 @@ def test_rules_leave_other_families_alone() -> None:
 
 def test_hiera_det_globals_move_off_query_pool_blocks() -> None:
     node = {"blocks_per_stage": [1, 1, 1, 1], "global_attention_blocks": [2], "num_query_pool_stages": 3}
-    vision._rule_hiera_det_global_blocks(node, shrink._Ctx(value_map={}, vocab_size=None, special={}))
+    vision._rule_hiera_det_global_blocks(node, shrink.ShrinkContext(value_map={}, vocab_size=None, special={}))
     assert node == {"blocks_per_stage": [1, 1, 2, 1], "global_attention_blocks": [3], "num_query_pool_stages": 3}
 
 
@@ -161,7 +161,7 @@ def test_bool_masked_pos_covers_every_tubelet() -> None:
     from types import SimpleNamespace
 
     config = SimpleNamespace(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, model_type="videomae")
-    c = smoke._Ctx(None, config, None, 2, 8, False)
+    c = smoke.InputContext(None, config, None, 2, 8, False)
     mask = smoke.INPUT_BUILDERS["bool_masked_pos"](c)
     assert tuple(mask.shape) == (2, 16 * 2)
     assert mask.sum(1).tolist() == [16, 16]  # the same number masked in every row
@@ -172,7 +172,7 @@ def test_naflex_inputs_follow_the_patch_grid() -> None:
     from types import SimpleNamespace
 
     config = SimpleNamespace(model_type="siglip2_vision_model", num_patches=16, patch_size=8, num_channels=3)
-    c = smoke._Ctx(None, config, None, 2, 8, False)
+    c = smoke.InputContext(None, config, None, 2, 8, False)
     inputs = {"pixel_values": c.randn(2, 3, 32, 32)}
     smoke.INPUT_FIXUPS["vision_naflex_patches"](c, inputs)
     assert tuple(inputs["pixel_values"].shape) == (2, 16, 3 * 8 * 8)

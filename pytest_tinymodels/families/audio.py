@@ -90,31 +90,31 @@ for _model_type, _values in MODEL_TYPE_VALUES.items():
 
 
 @shrink.family_rule("audio_mha_stays_mha")
-def _rule_mha_stays_mha(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_mha_stays_mha(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoders (configs with ``num_mel_bins``) and codecs (with down-sampling ratios) that use
     multi-head attention keep kv heads = heads: some project keys with the query head count and would repeat
     them for grouped heads (Granite Speech 5), or rotate per-head positions (X-Codec 2, NeuCodec)."""
-    if not (shrink._is_int(node.get("num_mel_bins")) or isinstance(node.get("downsampling_ratios"), list)):
+    if not (shrink.is_int(node.get("num_mel_bins")) or isinstance(node.get("downsampling_ratios"), list)):
         return
     old = ctx.old.get(id(node), {})
     heads = node.get("num_attention_heads")
     kv = node.get("num_key_value_heads")
-    if shrink._is_int(heads) and shrink._is_int(kv) and old.get("num_key_value_heads") == old.get("num_attention_heads"):
+    if shrink.is_int(heads) and shrink.is_int(kv) and old.get("num_key_value_heads") == old.get("num_attention_heads"):
         node["num_key_value_heads"] = heads
 
 
 @shrink.family_rule("audio_query_viewed_as_kv_heads")
-def _rule_query_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_query_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Moonshine Streaming reshapes queries with ``num_key_value_heads`` (multi-head attention only), and its
     library default lacks that field on the decoder config: kv heads = heads."""
     if node.get("model_type") in ("moonshine_streaming", "moonshine_streaming_encoder"):
         heads = node.get("num_attention_heads")
-        if shrink._is_int(heads):
+        if shrink.is_int(heads):
             node["num_key_value_heads"] = heads
 
 
 @shrink.family_rule("audio_prefixed_kv_heads")
-def _rule_prefixed_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_prefixed_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoder-decoders (moonshine) give ``encoder_``/``decoder_`` head counts: each side's kv heads
     must divide its heads (multi-head attention stays multi-head)."""
     _register_extractors()
@@ -122,37 +122,37 @@ def _rule_prefixed_kv_heads(node: dict, ctx: shrink._Ctx) -> None:
     for prefix in ("encoder_", "decoder_"):
         heads_key, kv_key = f"{prefix}num_attention_heads", f"{prefix}num_key_value_heads"
         heads, kv = node.get(heads_key), node.get(kv_key)
-        if not (shrink._is_int(heads) and shrink._is_int(kv)) or heads % kv == 0 and kv <= heads:
+        if not (shrink.is_int(heads) and shrink.is_int(kv)) or heads % kv == 0 and kv <= heads:
             continue
-        node[kv_key] = heads if old.get(kv_key) == old.get(heads_key) else shrink._divisor_at_most(heads, kv)
+        node[kv_key] = heads if old.get(kv_key) == old.get(heads_key) else shrink.divisor_at_most(heads, kv)
 
 
 @shrink.family_rule("audio_adaptor_ratio")
-def _rule_adaptor_ratio(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_adaptor_ratio(node: dict, ctx: shrink.ShrinkContext) -> None:
     """FunASR-Nano: the audio adaptor's width is the text model's (its intermediate size a fixed fraction of
     it, as in the full config)."""
     adaptor, text = node.get("adaptor_config"), node.get("text_config")
-    if not (isinstance(adaptor, dict) and isinstance(text, dict) and shrink._is_int(text.get("hidden_size"))):
+    if not (isinstance(adaptor, dict) and isinstance(text, dict) and shrink.is_int(text.get("hidden_size"))):
         return
     old_a, old_t = ctx.old.get(id(adaptor), {}), ctx.old.get(id(text), {})
     hidden, old_hidden = text["hidden_size"], old_t.get("hidden_size")
     adaptor["hidden_size"] = hidden
     inter = old_a.get("intermediate_size")
-    if shrink._is_int(inter) and shrink._is_int(old_hidden) and inter and old_hidden % inter == 0:
+    if shrink.is_int(inter) and shrink.is_int(old_hidden) and inter and old_hidden % inter == 0:
         adaptor["intermediate_size"] = hidden // (old_hidden // inter)
 
 
 @shrink.family_rule("audio_timestamp_layers")
-def _rule_timestamp_layers(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_timestamp_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """FunASR-Nano encoders end with timestamp-prediction layers after the transcription ones: keep one of
     each."""
-    if shrink._is_int(node.get("num_timestamp_prediction_layers")) and shrink._is_int(node.get("num_hidden_layers")):
+    if shrink.is_int(node.get("num_timestamp_prediction_layers")) and shrink.is_int(node.get("num_hidden_layers")):
         node["num_hidden_layers"] = max(node["num_hidden_layers"], 2)
         node["num_timestamp_prediction_layers"] = node["num_hidden_layers"] - 1
 
 
 @shrink.family_rule("audio_deep_codec_width")
-def _rule_deep_codec_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_deep_codec_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Convolutional codecs double their width at each resampling stage from a base width (``num_filters``,
     ``encoder_hidden_size``): with 5+ stages (X-Codec 2, NeuCodec, VibeVoice tokenizer) the base width is
     ``2 ** (6 - stages)`` (at most 4, as for every codec), and there is no FFN expansion."""
@@ -161,68 +161,68 @@ def _rule_deep_codec_width(node: dict, ctx: shrink._Ctx) -> None:
         return
     base = max(1, 2 ** (6 - len(ratios)))
     for k in ("num_filters", "encoder_hidden_size"):
-        if shrink._is_int(node.get(k)):
+        if shrink.is_int(node.get(k)):
             node[k] = min(node[k], base)
-    if shrink._is_int(node.get("ffn_expansion")):
+    if shrink.is_int(node.get("ffn_expansion")):
         node["ffn_expansion"] = 1
 
 
 @shrink.family_rule("audio_semantic_codec_width")
-def _rule_semantic_codec_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_semantic_codec_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Codecs with a semantic encoder beside a 5-stage acoustic one (X-Codec 2, NeuCodec) also carry a
     transformer decoder and an iSTFT head of ``4 * hop`` bins per frame: a 32-wide transformer keeps the
     whole under the size limit; the quantizer takes both encoders' features concatenated."""
     if not (isinstance(node.get("semantic_model_config"), dict) and isinstance(node.get("downsampling_ratios"), list)):
         return
     heads = node.get("num_attention_heads")
-    if shrink._is_int(node.get("hidden_size")) and shrink._is_int(heads):
+    if shrink.is_int(node.get("hidden_size")) and shrink.is_int(heads):
         node["hidden_size"] = min(node["hidden_size"], 32)
-        if shrink._is_int(node.get("head_dim")):
+        if shrink.is_int(node.get("head_dim")):
             node["head_dim"] = node["hidden_size"] // heads
     semantic_hidden = node["semantic_model_config"].get("hidden_size")
-    if shrink._is_int(node.get("quantization_dim")) and shrink._is_int(semantic_hidden):
+    if shrink.is_int(node.get("quantization_dim")) and shrink.is_int(semantic_hidden):
         node["quantization_dim"] = node["hidden_size"] + semantic_hidden  # quantizes [semantic; acoustic]
 
 
 @shrink.family_rule("audio_vocos_decoder_width")
-def _rule_vocos_decoder_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_vocos_decoder_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """WavTokenizer's ``decoder_hidden_size`` is the width of its transformer (Vocos) decoder, not a conv base
     width: the tiny hidden size, with group norms whose group count divides it."""
     groups = node.get("decoder_attention_num_groups")
-    if not (shrink._is_int(groups) and shrink._is_int(node.get("decoder_hidden_size"))):
+    if not (shrink.is_int(groups) and shrink.is_int(node.get("decoder_hidden_size"))):
         return
     node["decoder_hidden_size"] = shrink.TINY["hidden"]
-    node["decoder_attention_num_groups"] = shrink._divisor_at_most(shrink.TINY["hidden"], min(groups, 4))
+    node["decoder_attention_num_groups"] = shrink.divisor_at_most(shrink.TINY["hidden"], min(groups, 4))
 
 
 @shrink.family_rule("audio_text_and_codebook_streams")
-def _rule_text_and_codebook_streams(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_text_and_codebook_streams(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Kyutai speech-to-text embeds one text stream plus ``num_codebooks`` streams of its codec's codes in one
     table (text vocab + codebooks x (codebook size + 1) + pad): few codebooks, the codec's quantizer count
     and codebook size, the audio BOS at the codebook size and the pad id at the end of the table."""
     codec = node.get("codec_config")
-    if not (isinstance(codec, dict) and shrink._is_int(node.get("num_codebooks"))
-            and shrink._is_int(node.get("codebook_vocab_size")) and shrink._is_int(codec.get("codebook_size"))):
+    if not (isinstance(codec, dict) and shrink.is_int(node.get("num_codebooks"))
+            and shrink.is_int(node.get("codebook_vocab_size")) and shrink.is_int(codec.get("codebook_size"))):
         return
     n = min(node["num_codebooks"], 4)
     node["num_codebooks"] = n
-    if shrink._is_int(codec.get("num_quantizers")):
+    if shrink.is_int(codec.get("num_quantizers")):
         codec["num_quantizers"] = n
     size = codec["codebook_size"]
     node["codebook_vocab_size"] = size + 1
     if "audio_bos_token_id" in node:
         node["audio_bos_token_id"] = size
-    if "audio_pad_token_id" in node and shrink._is_int(node.get("vocab_size")):
+    if "audio_pad_token_id" in node and shrink.is_int(node.get("vocab_size")):
         node["audio_pad_token_id"] = node["vocab_size"] + n * (size + 1)
 
 
 @shrink.family_rule("audio_spectrogram_swin")
-def _rule_spectrogram_swin(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_spectrogram_swin(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CLAP's audio tower is a Swin over the mel spectrogram folded into a ``spec_size`` square: stage ``i`` is
     ``patch_embeds_hidden_size * 2**i`` wide with its own head count, ``hidden_size`` is the last stage's width,
     (``spec_size`` and the mel bins: :data:`shrink.MODEL_TYPE_CONFIG` ``clap_audio_model``)."""
     depths, heads = node.get("depths"), node.get("num_attention_heads")
-    if not (shrink._is_int(node.get("patch_embeds_hidden_size")) and isinstance(depths, list)
+    if not (shrink.is_int(node.get("patch_embeds_hidden_size")) and isinstance(depths, list)
             and isinstance(heads, list)):
         return
     base = 8  # stages 8, 16, 32, 64 wide
@@ -232,40 +232,40 @@ def _rule_spectrogram_swin(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("audio_vocoder_mel_bins")
-def _rule_vocoder_mel_bins(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_vocoder_mel_bins(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Text-to-speech models bundled with their vocoder (FastSpeech2 + HiFi-GAN): the vocoder reads the
     spectrogram model's mel bins (``model_in_dim``)."""
     vocoder = node.get("vocoder_config")
-    if not (isinstance(vocoder, dict) and shrink._is_int(vocoder.get("model_in_dim"))):
+    if not (isinstance(vocoder, dict) and shrink.is_int(vocoder.get("model_in_dim"))):
         return
     bins = next((v["num_mel_bins"] for k, v in node.items() if k != "vocoder_config" and isinstance(v, dict)
-                 and shrink._is_int(v.get("num_mel_bins"))), None)
+                 and shrink.is_int(v.get("num_mel_bins"))), None)
     if bins is not None:
         vocoder["model_in_dim"] = bins
 
 
 @shrink.family_rule("audio_decoded_speech_vocab")
-def _rule_decoded_speech_vocab(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_decoded_speech_vocab(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CLVP feeds the speech decoder's predicted codes to its speech encoder: the encoder's vocabulary covers
     the decoder's."""
     speech, decoder = node.get("speech_config"), node.get("decoder_config")
-    if isinstance(speech, dict) and isinstance(decoder, dict) and shrink._is_int(speech.get("vocab_size")) and \
-            shrink._is_int(decoder.get("vocab_size")):
+    if isinstance(speech, dict) and isinstance(decoder, dict) and shrink.is_int(speech.get("vocab_size")) and \
+            shrink.is_int(decoder.get("vocab_size")):
         speech["vocab_size"] = max(speech["vocab_size"], decoder["vocab_size"])
 
 
 @shrink.family_rule("audio_min_rotary_dim")
-def _rule_min_rotary_dim(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_min_rotary_dim(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CLVP encoders rotate at least 32 dims of each head (``max(projection_dim // (2 * heads), 32)``): heads
     at least 32 wide."""
     hidden, heads = node.get("hidden_size"), node.get("num_attention_heads")
-    if node.get("use_rotary_embedding") is True and shrink._is_int(node.get("projection_dim")) and \
-            shrink._is_int(hidden) and shrink._is_int(heads) and hidden // heads < 32:
+    if node.get("use_rotary_embedding") is True and shrink.is_int(node.get("projection_dim")) and \
+            shrink.is_int(hidden) and shrink.is_int(heads) and hidden // heads < 32:
         node["num_attention_heads"] = max(1, hidden // 32)
 
 
 @shrink.family_rule("audio_semantic_hop")
-def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_semantic_hop(node: dict, ctx: shrink.ShrinkContext) -> None:
     """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature
     encoder keeps all its strided convolutions (narrow ones) so both hop the same number of samples."""
     semantic, acoustic = node.get("semantic_model_config"), node.get("acoustic_model_config")
@@ -280,21 +280,21 @@ def _rule_semantic_hop(node: dict, ctx: shrink._Ctx) -> None:
     if "num_feat_extract_layers" in semantic:
         semantic["num_feat_extract_layers"] = len(strides)
     # the quantizer works on the concatenation; fewer, smaller codebooks (quantizers = f(top bandwidth))
-    if shrink._is_int(semantic.get("hidden_size")) and shrink._is_int(acoustic.get("hidden_size")):
+    if shrink.is_int(semantic.get("hidden_size")) and shrink.is_int(acoustic.get("hidden_size")):
         node["codebook_dim"] = semantic["hidden_size"] + acoustic["hidden_size"]
-    if shrink._is_int(node.get("codebook_size")):
+    if shrink.is_int(node.get("codebook_size")):
         node["codebook_size"] = min(node["codebook_size"], 64)
     if isinstance(node.get("target_bandwidths"), list) and len(node["target_bandwidths"]) > 2:
         node["target_bandwidths"] = node["target_bandwidths"][:2]
 
 
 @shrink.family_rule("audio_feature_projection_input")
-def _rule_feature_projection_input(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_feature_projection_input(node: dict, ctx: shrink.ShrinkContext) -> None:
     """``feature_projection_input_dim`` (wav2vec2-bert, SeamlessM4T speech encoders, the semantic encoders of
     X-Codec 2 / NeuCodec) is the width of the feature extractor's output (80 mel bins x 2 stacked frames),
     not a model width: it keeps its value."""
     old = ctx.old.get(id(node), {}).get("feature_projection_input_dim")
-    if shrink._is_int(old) and shrink._is_int(node.get("feature_projection_input_dim")):
+    if shrink.is_int(old) and shrink.is_int(node.get("feature_projection_input_dim")):
         node["feature_projection_input_dim"] = old
 
 
@@ -307,7 +307,7 @@ TOWER_ARGUMENT_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def _extractor_outputs(c: smoke._Ctx, extractor: Any) -> dict[str, Any]:
+def _extractor_outputs(c: smoke.InputContext, extractor: Any) -> dict[str, Any]:
     """The extractor's outputs for ``c.b`` half-second random waveforms at its sampling rate."""
     import numpy as np
 
@@ -318,7 +318,7 @@ def _extractor_outputs(c: smoke._Ctx, extractor: Any) -> dict[str, Any]:
 
 
 @smoke.input_fixup("audio_tower_features")
-def _fixup_tower_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_tower_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Audio towers (``*_encoder``/``*_audio`` model types) have no feature extractor of their own: their
     parent's extractor (:data:`FEATURE_EXTRACTOR_OF`; the smoke processor when one is given) lays out the main
     input and the masks the forward takes (fixed frame counts, channel axes, multiples of a hop), under the
@@ -348,7 +348,7 @@ def _fixup_tower_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_stacked_frames")
-def _fixup_stacked_frames(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_stacked_frames(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Low-frame-rate encoders (FunASR) take ``num_stacked_frames`` mel frames stacked on the feature axis:
     (batch, frames, mel bins * stacked frames)."""
     import inspect
@@ -364,7 +364,7 @@ def _fixup_stacked_frames(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_feature_mask")
-def _fixup_feature_mask(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_feature_mask(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Speech encoders that read ``input_features_mask`` (FunASR, Qwen3-ASR, AudioFlamingo3: lengths come
     from it, even where the signature says optional) get an all-valid mask over the feature frames."""
     import inspect
@@ -374,28 +374,28 @@ def _fixup_feature_mask(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
         return
     if "input_features_mask" not in inspect.signature(c.model.forward).parameters:
         return
-    bins = smoke._find(c.config, "num_mel_bins", smoke._AUDIO_KEYS) or smoke._find(c.config, "feature_size",
-                                                                                   smoke._AUDIO_KEYS)
+    bins = smoke.find_in_config(c.config, "num_mel_bins", smoke.AUDIO_KEYS) or smoke.find_in_config(c.config, "feature_size",
+                                                                                   smoke.AUDIO_KEYS)
     frames = feats.shape[2] if feats.shape[1] == bins else feats.shape[1]
     inputs["input_features_mask"] = c.torch.ones(feats.shape[0], frames, dtype=c.torch.long)
 
 
 @smoke.input_fixup("audio_generic_encoder_inputs")
-def _fixup_speech_encoder_inputs(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_speech_encoder_inputs(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Speech encoder-decoder wrappers take a generic ``inputs``: the wrapped speech encoder's main input
     (waveform or features), built from the encoder's config and the model's feature extractor."""
     encoder = getattr(c.model, "encoder", None)
     enc_main = getattr(encoder, "main_input_name", None)
     if "inputs" not in inputs or enc_main not in ("input_values", "input_features"):
         return
-    enc_ctx = smoke._Ctx(encoder, encoder.config, c.processor, c.b, c.t, c.labels)
+    enc_ctx = smoke.InputContext(encoder, encoder.config, c.processor, c.b, c.t, c.labels)
     inputs["inputs"] = smoke.INPUT_BUILDERS[enc_main](enc_ctx)
 
 
 @smoke.input_builder("latents")
-def _latents(c: smoke._Ctx) -> Any:
+def _latents(c: smoke.InputContext) -> Any:
     """Codec decoders (Mimi, PocketTTS tokenizer) decode continuous latents: (batch, hidden_size, frames)."""
-    hidden = getattr(c.config, "hidden_size", None) or smoke._find(c.config, "hidden_size", ("decoder_config",))
+    hidden = getattr(c.config, "hidden_size", None) or smoke.find_in_config(c.config, "hidden_size", ("decoder_config",))
     return c.randn(c.b, int(hidden or 64), 8)
 
 
@@ -409,7 +409,7 @@ def _hop_length(config: Any) -> int:
 
 
 @smoke.input_fixup("audio_codec_half_hidden_states")
-def _fixup_codec_half(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_codec_half(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Halves of a convolutional codec (VibeVoice tokenizer encoder / decoder) name their input
     ``hidden_states``: (batch, in_channels of the first convolution, length) — a waveform of a few frames for
     an encoder (few input channels), a few latent frames for a decoder."""
@@ -433,7 +433,7 @@ def _fixup_codec_half(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_semantic_codec_inputs")
-def _fixup_semantic_codec(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_semantic_codec(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Codecs with a semantic encoder beside the acoustic one (X-Codec 2, NeuCodec) take the waveform and its
     features together: ``frames * hop`` samples (hop = product of the down-sampling ratios) and ``frames``
     feature vectors of the semantic encoder's ``feature_projection_input_dim``."""
@@ -454,7 +454,7 @@ def _fixup_semantic_codec(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_speech_decoder_values")
-def _fixup_speech_decoder_values(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_speech_decoder_values(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """SpeechT5 decodes spectrogram frames (``decoder_input_values``: batch, frames, mel bins) through its
     speech pre-net; the bare ``SpeechT5Model`` has no pre-nets, so both sides take hidden states."""
     import inspect
@@ -471,7 +471,7 @@ def _fixup_speech_decoder_values(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_text_and_codebook_ids")
-def _fixup_text_and_codebook_ids(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_text_and_codebook_ids(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Kyutai speech-to-text takes ``input_ids`` of shape (batch, seq, 1 + num_codebooks): a text token and
     one code per codebook at each step."""
     n, size = getattr(c.config, "num_codebooks", None), getattr(c.config, "codebook_vocab_size", None)
@@ -485,7 +485,7 @@ def _fixup_text_and_codebook_ids(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_byte_text_to_codebooks")
-def _fixup_byte_text_to_codebooks(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_byte_text_to_codebooks(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Dia reads bytes (its encoder's own small vocabulary) and decodes ``num_channels`` codebooks at once:
     ``input_ids`` below the encoder vocabulary, ``decoder_input_ids`` of shape (batch, seq, channels) below the
     decoder's special audio ids."""
@@ -501,7 +501,7 @@ def _fixup_byte_text_to_codebooks(c: smoke._Ctx, inputs: dict[str, Any]) -> None
 
 
 @smoke.input_fixup("audio_dual_encoder_features")
-def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_dual_encoder_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Text+audio contrastive models (CLAP, CLVP: no audio placeholder tokens in the text) need both the text
     and the audio features."""
     import inspect
@@ -513,7 +513,7 @@ def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
         return
     if "input_features" not in inspect.signature(c.model.forward).parameters:
         return
-    if any("audio_token" in k for k in smoke._all_keys(c.config)):
+    if any("audio_token" in k for k in smoke.all_config_keys(c.config)):
         return
     params = inspect.signature(c.model.forward).parameters
     if c.processor is not None and callable(c.processor):
@@ -529,7 +529,7 @@ def _fixup_dual_encoder_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
 
 
 @smoke.input_fixup("audio_streaming_lm_features")
-def _fixup_streaming_lm_features(c: smoke._Ctx, inputs: dict[str, Any]) -> None:
+def _fixup_streaming_lm_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
     """Voxtral Realtime adds one audio embedding to each token embedding: ``audio_length_per_tok`` mel frames
     per input token, (batch, mel bins, seq * audio_length_per_tok)."""
     per_tok = getattr(c.config, "audio_length_per_tok", None)

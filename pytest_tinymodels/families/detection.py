@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
 
-_is_int = shrink._is_int
+_is_int = shrink.is_int
 
 # --------------------------------------------------------------------------- timm backbones
 
@@ -52,7 +52,7 @@ def timm_replacement(node: dict) -> dict | None:
 
 
 @shrink.family_rule("detection_timm_backbone")
-def _rule_timm_backbone(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_timm_backbone(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DETR family: timm is not installed, so a model's ``timm_backbone`` sub-config becomes the same
     architecture's transformers backbone config (tiny), with the same feature maps.  (A standalone timm backbone
     config is left alone: it is timm's.)"""
@@ -82,7 +82,7 @@ BACKBONE_CHANNEL_KEYS = ("encoder_in_channels", "layer_list_out_channels")
 
 
 @shrink.family_rule("detection_encoder_in_channels")
-def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_encoder_in_channels(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Hybrid encoders / necks over a backbone (OmDet-Turbo's Swin, PP-DocLayout-V3's extra stride-4 map, PP-OCR
     detectors' ``layer_list_out_channels``): their per-level input channels are the backbone's last output
     channels (as many as at full size)."""
@@ -108,12 +108,12 @@ def _rule_encoder_in_channels(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("detection_hidden_channel_lists")
-def _rule_hidden_channel_lists(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_hidden_channel_lists(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Per-level channel lists equal to a hidden size of the same config (``decoder_in_channels`` = the
     encoder's hidden dim in RT-DETR) follow that hidden size."""
     old = ctx.old.get(id(node), {})
     moved = {old[k]: v for k, v in node.items()
-             if (shrink._kind(k) == "hidden" or k.endswith("hidden_dim"))
+             if (shrink.key_kind(k) == "hidden" or k.endswith("hidden_dim"))
              and _is_int(v) and _is_int(old.get(k)) and old[k] != v}
     if not moved:
         return
@@ -127,7 +127,7 @@ def _rule_hidden_channel_lists(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("detection_hybrid_encoder_width")
-def _rule_hybrid_encoder_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_hybrid_encoder_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """RT-DETR-style hybrid encoders (CSP layers of three 3x3 RepVGG blocks at every level, projected to the
     decoder through ``decoder_in_channels``) dominate the weights: an encoder half as wide as the decoder and
     half the CSP expansion keep the detectors under the size budget."""
@@ -154,31 +154,31 @@ CLASSES_PER_IMAGE = 2
 
 
 @smoke.input_builder("classes_input_ids")
-def _classes_input_ids(c: smoke._Ctx) -> Any:
+def _classes_input_ids(c: smoke.InputContext) -> Any:
     """OmDet-Turbo: one tokenized class prompt per class, all images' classes flattened: (b * classes, t)."""
     return c.ids((c.b * CLASSES_PER_IMAGE, c.t))
 
 
 @smoke.input_builder("classes_attention_mask")
-def _classes_attention_mask(c: smoke._Ctx) -> Any:
+def _classes_attention_mask(c: smoke.InputContext) -> Any:
     """Mask of :func:`_classes_input_ids`: (b * classes, t)."""
     return c.torch.ones(c.b * CLASSES_PER_IMAGE, c.t, dtype=c.torch.long)
 
 
 @smoke.input_builder("classes_structure")
-def _classes_structure(c: smoke._Ctx) -> Any:
+def _classes_structure(c: smoke.InputContext) -> Any:
     """Number of class prompts of each image: (b,)."""
     return c.torch.full((c.b,), CLASSES_PER_IMAGE, dtype=c.torch.long)
 
 
 @smoke.input_builder("tasks_input_ids")
-def _tasks_input_ids(c: smoke._Ctx) -> Any:
+def _tasks_input_ids(c: smoke.InputContext) -> Any:
     """OmDet-Turbo: one tokenized task prompt per image: (b, t)."""
     return c.ids((c.b, c.t))
 
 
 @smoke.input_builder("tasks_attention_mask")
-def _tasks_attention_mask(c: smoke._Ctx) -> Any:
+def _tasks_attention_mask(c: smoke.InputContext) -> Any:
     """Mask of :func:`_tasks_input_ids`: (b, t)."""
     return c.torch.ones(c.b, c.t, dtype=c.torch.long)
 
@@ -189,7 +189,7 @@ shrink.model_type_values("omdet-turbo", {"apply_layernorm_after_vision_backbone"
 
 
 @shrink.family_rule("detection_class_embed_dim")
-def _rule_class_embed_dim(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_class_embed_dim(node: dict, ctx: shrink.ShrinkContext) -> None:
     """OmDet-Turbo projects class embeddings (the text model's width) to the decoder only when
     ``class_embed_dim != decoder_hidden_dim``, yet always uses that projection: keep their full-size ratio
     by narrowing the detector (encoder = decoder = deformable-attention width) rather than the text model."""
@@ -210,7 +210,7 @@ def _rule_class_embed_dim(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("detection_per_class_lists")
-def _rule_per_class_lists(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_per_class_lists(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-DocLayout-V2: ``class_thresholds`` / ``class_order`` (None by default) hold one entry per label;
     class orders index the reading-order model's class embeddings."""
     if "class_thresholds" not in node and "class_order" not in node:
@@ -229,7 +229,7 @@ def _rule_per_class_lists(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @smoke.input_fixup("detection_full_text_length")
-def _full_text_length(c: smoke._Ctx, inputs: dict) -> None:
+def _full_text_length(c: smoke.InputContext, inputs: dict) -> None:
     """Grounding DINO family: text logits are padded to ``max_text_len`` with -inf by design, so the smoke
     forward uses a prompt of exactly ``max_text_len`` tokens (every logit is then a real, finite score)."""
     n = getattr(c.config, "max_text_len", None)
@@ -251,7 +251,7 @@ for _mt in ("grounding-dino", "mm-grounding-dino"):
 
 
 @shrink.family_rule("detection_vit_windows")
-def _rule_vit_windows(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_vit_windows(node: dict, ctx: shrink.ShrinkContext) -> None:
     """LW-DETR's ViT backbone splits the patch grid into ``num_windows`` (a perfect square) windows in the
     ``window_block_indices`` layers: as many windows per side as the tiny grid allows, the last layer global."""
     if not (_is_int(node.get("num_windows")) and isinstance(node.get("window_block_indices"), list)):
@@ -265,13 +265,13 @@ def _rule_vit_windows(node: dict, ctx: shrink._Ctx) -> None:
     node["num_windows"] = side * side
     if "num_windows_side" in node:
         node["num_windows_side"] = side
-    layers = shrink._node_layers(node) or 1
+    layers = shrink.node_layers(node) or 1
     if node["window_block_indices"]:
         node["window_block_indices"] = list(range(max(1, layers - 1)))
 
 
 @shrink.family_rule("detection_projector_levels")
-def _rule_projector_levels(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_projector_levels(node: dict, ctx: shrink.ShrinkContext) -> None:
     """LW-DETR's library default has no feature level at all (``projector_scale_factors=[]``): one level at the
     backbone's resolution, as in the small checkpoints; the derived per-level fields follow (the config derives
     them in ``__post_init__``, but ``from_dict`` would restore the serialized ones)."""
@@ -298,7 +298,7 @@ HEAD_WIDTH_KEYS = ("fusion_hidden_size", "head_hidden_size", "number_output_chan
 
 
 @shrink.family_rule("detection_dpt_neck")
-def _rule_dpt_neck(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_dpt_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DPT-style depth heads (Depth Anything, CHMv2): the neck reassembles one backbone feature map per entry of
     its channel list, from the backbone's width; the backbone outputs that many layers."""
     key = next((k for k in NECK_CHANNEL_KEYS if isinstance(node.get(k), list) and node[k]), None)
@@ -307,7 +307,7 @@ def _rule_dpt_neck(node: dict, ctx: shrink._Ctx) -> None:
         return
     neck, old, old_bb = node[key], ctx.old.get(id(node), {}), ctx.old.get(id(bb), {})
     if neck == old.get(key) and all(_is_int(x) for x in neck) and max(neck) > shrink.TINY["stage_max_dim"]:
-        f = shrink._pow2_factor(max(neck), shrink.TINY["stage_max_dim"])
+        f = shrink.pow2_factor(max(neck), shrink.TINY["stage_max_dim"])
         node[key] = neck = [max(8, x // f) for x in neck]
         for k in HEAD_WIDTH_KEYS:  # the fusion / head widths shrink by the same factor
             if _is_int(old.get(k)):
@@ -327,7 +327,7 @@ def _rule_dpt_neck(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("detection_multiscale_patches")
-def _rule_multiscale_patches(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_multiscale_patches(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DepthPro encodes the image at several ``scaled_images_ratios`` as overlapping patches of ``patch_size``
     pixels (= its ViT encoders' image size): the image is ``patch_size / min(ratio)`` pixels (declared as
     ``image_size``), hook ids index the tiny patch encoder's layers, feature dims shrink like the hidden sizes."""
@@ -346,7 +346,7 @@ def _rule_multiscale_patches(node: dict, ctx: shrink._Ctx) -> None:
     dims = [k for k in ("intermediate_feature_dims", "scaled_images_feature_dims") if isinstance(node.get(k), list)]
     largest = max((x for k in dims for x in node[k] if _is_int(x)), default=0)
     if largest > shrink.TINY["hidden"]:
-        f = shrink._pow2_factor(largest, shrink.TINY["hidden"])
+        f = shrink.pow2_factor(largest, shrink.TINY["hidden"])
         for k in dims:
             node[k] = [max(8, x // f) for x in node[k]]
         old = ctx.old.get(id(node), {})
@@ -366,7 +366,7 @@ REC_STAGE_STRIDES: list[Any] = [1, [2, 1], [2, 1], [1, 2], [2, 1]]
 
 
 @shrink.family_rule("detection_text_recognition")
-def _rule_text_recognition(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_text_recognition(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-OCR text recognizers: backbones downsample the height 16x and the head pools 3 rows, so images are
     text lines of :data:`TEXT_LINE_HEIGHT` pixels (declared as ``image_size``); the CTC head has a tiny
     character set; LCNet backbones downsample mostly the height (as in PaddleOCR's recognition nets) where the
@@ -404,7 +404,7 @@ DB_HEAD_KERNELS = [3, 2, 2]
 
 
 @shrink.family_rule("detection_text_detector_neck")
-def _rule_text_detector_neck(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_text_detector_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-OCR text detectors whose library default leaves the neck undefined (``intraclass_block_config``,
     ``scale_factor_list``, ``kernel_list`` None): PaddleOCR's IntraCL blocks, every level upsampled to the
     finest one (x1, x2, x4, ...), the DB head's kernels; a narrower neck (its 9x9 convs dominate the weights)."""
@@ -428,7 +428,7 @@ DET_STAGE_STRIDES: list[Any] = [1, 2, 2, 2]
 
 
 @shrink.family_rule("detection_text_detector_backbone")
-def _rule_text_detector_backbone(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_text_detector_backbone(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-OCRv6 text detectors default to the recognition LCNet-v4 (height-only strides, last stage only): the
     neck fuses every stage, each at half the previous resolution."""
     if not (str(node.get("model_type", "")).endswith("_det") and isinstance(node.get("backbone_config"), dict)):
@@ -460,7 +460,7 @@ def _narrow(c: Any) -> Any:
 
 
 @shrink.family_rule("detection_uvdoc_channels")
-def _rule_uvdoc_channels(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_uvdoc_channels(node: dict, ctx: shrink.ShrinkContext) -> None:
     """UVDoc describes its layers as nested lists ([in, out] heads, [in, out, dilation, downsample] blocks,
     [channels, dilation] bridges) the generic shrinker does not read: narrower channels, fewer blocks per stage;
     the head fuses every bridge output, so the backbone outputs all of them."""
@@ -490,7 +490,7 @@ processors.IMAGE_PROCESSOR_OF["uvdoc_backbone"] = "uvdoc"
 
 
 @smoke.input_builder("task_inputs")
-def _task_inputs(c: smoke._Ctx) -> Any:
+def _task_inputs(c: smoke.InputContext) -> Any:
     """OneFormer: the tokenized task prompt ("the task is semantic"), padded to ``task_seq_len``: (b, len)."""
     length = getattr(c.config, "task_seq_len", None) or c.t
     vocab = getattr(c.config, "text_encoder_vocab_size", None) or smoke.text_vocab_size(c.config)
@@ -498,7 +498,7 @@ def _task_inputs(c: smoke._Ctx) -> Any:
 
 
 @shrink.family_rule("detection_pixel_decoder_dims")
-def _rule_pixel_decoder_dims(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_pixel_decoder_dims(node: dict, ctx: shrink.ShrinkContext) -> None:
     """OneFormer: the pixel decoder (``conv_dim``), mask features (``mask_dim``) and transformer decoder
     (``hidden_dim``) widths are equal at full size and the decoder projects one into the other: keep them equal."""
     old = ctx.old.get(id(node), {})

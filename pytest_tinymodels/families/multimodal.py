@@ -24,7 +24,7 @@ def _forward_params(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def _with_prefix(c: smoke._Ctx, inputs: dict, token: int, count: int) -> None:
+def _with_prefix(c: smoke.InputContext, inputs: dict, token: int, count: int) -> None:
     """``input_ids`` (and ``attention_mask``) starting with ``count`` copies of ``token``, then text."""
     torch = c.torch
     ids = inputs["input_ids"]
@@ -38,7 +38,7 @@ def _with_prefix(c: smoke._Ctx, inputs: dict, token: int, count: int) -> None:
         inputs["attention_mask"] = torch.ones_like(ids)
 
 
-def _free_token_ids(node: dict, ctx: shrink._Ctx, vocab: int, n: int) -> list[int]:
+def _free_token_ids(node: dict, ctx: shrink.ShrinkContext, vocab: int, n: int) -> list[int]:
     """``n`` ids from the top of the vocabulary that no token id of ``node`` (nor a special id) uses."""
     used = {v for k, v in node.items() if "token" in k and _int(v)} | {v for v in ctx.special.values() if _int(v)}
     return [i for i in range(vocab - 1, 0, -1) if i not in used][:n]
@@ -48,7 +48,7 @@ def _free_token_ids(node: dict, ctx: shrink._Ctx, vocab: int, n: int) -> list[in
 
 
 @smoke.input_fixup("text_with_pixels")
-def _fix_text_with_pixels(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_text_with_pixels(c: smoke.InputContext, inputs: dict) -> None:
     """Image-to-text models whose main input is ``pixel_values`` but whose forward needs the text too
     (BLIP captioning, Kosmos-2, InstructBLIP, SAM 3's text prompt): ``input_ids`` and their mask."""
     if "pixel_values" not in inputs or "input_ids" in inputs:
@@ -62,7 +62,7 @@ def _fix_text_with_pixels(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("attention_mask_with_ids")
-def _fix_attention_mask(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_attention_mask(c: smoke.InputContext, inputs: dict) -> None:
     """Multimodal models that slice the text mask (BLIP-2 image-text retrieval) need it passed explicitly."""
     if "input_ids" in inputs and "attention_mask" not in inputs and "pixel_values" in inputs:
         if "attention_mask" in _forward_params(c.model):
@@ -73,7 +73,7 @@ def _fix_attention_mask(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @shrink.family_rule("query_token_placeholders")
-def _rule_query_tokens(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_query_tokens(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BLIP-2 / InstructBLIP(Video): few learned query tokens, and an image / video placeholder id in the
     vocabulary (library default: None) so the query outputs have a place in the text; BLIP-2's Q-Former
     also gets its text feed-forward, which the image-text retrieval (ITM) head runs."""
@@ -82,7 +82,7 @@ def _rule_query_tokens(node: dict, ctx: shrink._Ctx) -> None:
     node["num_query_tokens"] = min(node["num_query_tokens"], 2)
     if node.get("model_type") == "blip-2":  # its Q-Former's text feed-forward serves image-text retrieval
         node["qformer_config"]["use_qformer_text_input"] = True
-    vocab = shrink._tree_vocab(node, ctx)
+    vocab = shrink.tree_vocab(node, ctx)
     if not _int(vocab):
         return
     for k in ("image_token_index", "video_token_index"):
@@ -95,7 +95,7 @@ def _qformer_config(config: Any) -> Any:
 
 
 @smoke.input_builder("qformer_input_ids")
-def _qformer_input_ids(c: smoke._Ctx) -> Any:
+def _qformer_input_ids(c: smoke.InputContext) -> Any:
     """InstructBLIP: the instruction, tokenized for the Q-Former (ids below its own vocabulary)."""
     vocab = int(getattr(_qformer_config(c.config), "vocab_size", 64) or 64)
     # its own (BERT) vocabulary, not the language model's: ids above the usual special ids 0..2
@@ -103,14 +103,14 @@ def _qformer_input_ids(c: smoke._Ctx) -> Any:
 
 
 @smoke.input_builder("query_embeds")
-def _query_embeds(c: smoke._Ctx) -> Any:
+def _query_embeds(c: smoke.InputContext) -> Any:
     """A standalone Q-Former: the learned query embeddings, (batch, queries, hidden)."""
     q = _qformer_config(c.config)
     return c.randn(c.b, int(getattr(c.config, "num_query_tokens", 4) or 4), int(q.hidden_size))
 
 
 @smoke.input_fixup("qformer_inputs")
-def _fix_qformer(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_qformer(c: smoke.InputContext, inputs: dict) -> None:
     """Q-Former models: placeholder tokens for the query outputs (one set per video frame), the
     instruction mask, and image features for a standalone Q-Former's cross-attention."""
     cfg = c.config
@@ -143,7 +143,7 @@ shrink.model_type_values("kosmos-2", {"latent_query_num": 4})
 
 
 @smoke.input_fixup("image_embeds_position_mask")
-def _fix_image_embeds_position_mask(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_image_embeds_position_mask(c: smoke.InputContext, inputs: dict) -> None:
     """Kosmos-2: the positions of the ``latent_query_num`` image embeddings inside the text (after the
     first token), given as a 0/1 mask over ``input_ids``."""
     n = getattr(c.config, "latent_query_num", None)
@@ -162,7 +162,7 @@ def _fix_image_embeds_position_mask(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("answer_decoder_ids")
-def _fix_answer_decoder(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_answer_decoder(c: smoke.InputContext, inputs: dict) -> None:
     """Visual question answering with an answer decoder (BLIP VQA): inference needs ``decoder_input_ids``."""
     if "pixel_values" not in inputs or "decoder_input_ids" in inputs:
         return
@@ -178,7 +178,7 @@ _CODEBOOK = 64
 
 
 @shrink.family_rule("code_token_ranges")
-def _rule_code_token_ranges(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_code_token_ranges(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Apertus 1.5: image then audio codebook ranges sit at the top of the text vocabulary
     (``image_token_offset + codebook == audio_token_offset``, audio range inside the vocabulary), with the
     image / audio placeholder ids just below them."""
@@ -197,7 +197,7 @@ def _rule_code_token_ranges(node: dict, ctx: shrink._Ctx) -> None:
             node[k] = node["image_token_offset"] - 1 - i
     width, groups = audio.get("decoder_hidden_size"), audio.get("decoder_attention_num_groups")
     if _int(width) and _int(groups) and width % groups:  # unless the audio family already made it valid
-        audio["decoder_attention_num_groups"] = shrink._divisor_at_most(width, groups)
+        audio["decoder_attention_num_groups"] = shrink.divisor_at_most(width, groups)
 
 
 # --------------------------------------------------------------------------- multimodal RoPE
@@ -219,7 +219,7 @@ def _scaled_sections(sections: list[int], half: int) -> list[int]:
 
 
 @shrink.family_rule("implicit_mrope_sections")
-def _rule_implicit_mrope(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_implicit_mrope(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PaddleOCR-VL / ERNIE-4.5-VL text models: write their implicit ``mrope_section`` scaled to the tiny
     head dim (the modeling code otherwise splits the tiny rotary dim by the full-size sections)."""
     default = IMPLICIT_MROPE_SECTIONS.get(node.get("model_type", ""))
@@ -227,14 +227,14 @@ def _rule_implicit_mrope(node: dict, ctx: shrink._Ctx) -> None:
     if default is None or not isinstance(rope, dict):
         return
     prf = rope.get("partial_rotary_factor") or node.get("partial_rotary_factor") or 1.0
-    rope["mrope_section"] = _scaled_sections(default, int(shrink._node_head_dim(node) * prf) // 2)
+    rope["mrope_section"] = _scaled_sections(default, int(shrink.node_head_dim(node) * prf) // 2)
 
 
 # --------------------------------------------------------------------------- defaults the modeling code needs
 
 
 @shrink.family_rule("moe_intermediate_fill")
-def _rule_moe_intermediate(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_moe_intermediate(node: dict, ctx: shrink.ShrinkContext) -> None:
     """MoE text configs whose expert width defaults to None although experts are built (DiffusionGemma)."""
     if node.get("moe_intermediate_size", 0) is None and any(
             _int(node.get(k)) and node[k] > 0 for k in ("num_experts", "n_routed_experts", "num_local_experts")):
@@ -247,21 +247,21 @@ MLP_LAYER_TYPES_UNSET = frozenset({"deepseek_ocr2_text"})
 
 
 @shrink.family_rule("mlp_layer_types_fill")
-def _rule_mlp_layer_types(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_mlp_layer_types(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DeepSeek-OCR-2 text model: one dense then sparse MLP layers (library default None crashes)."""
-    layers = shrink._node_layers(node)
+    layers = shrink.node_layers(node)
     if node.get("model_type") in MLP_LAYER_TYPES_UNSET and node.get("mlp_layer_types") is None and layers:
         node["mlp_layer_types"] = ["dense"] + ["sparse"] * (layers - 1)
 
 
 @shrink.family_rule("deepstack_window_qformer")
-def _rule_deepstack_window_qformer(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_deepstack_window_qformer(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Granite 4 Vision: the window Q-Former projectors need a downsample rate dividing the tiny patch grid,
     a deepstack (vision layer, LLM layer) pair and spatial target layers inside the tiny towers."""
     if not ("deepstack_layer_map" in node and "spatial_target_layers" in node and "downsample_rate" in node):
         return
     text, vision = node.get("text_config"), node.get("vision_config")
-    llm_layers = shrink._node_layers(text) if isinstance(text, dict) else None
+    llm_layers = shrink.node_layers(text) if isinstance(text, dict) else None
     if not llm_layers:
         return
     node["downsample_rate"] = "1/2"
@@ -292,19 +292,19 @@ VISION_START_UNDECLARED = frozenset({"qwen2_5_omni_thinker", "qwen3_omni_moe_thi
 
 
 @shrink.family_rule("vision_start_token")
-def _rule_vision_start_token(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_vision_start_token(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Qwen2.5-Omni / Qwen3-Omni thinkers: a ``vision_start_token_id`` inside the tiny vocabulary, distinct
     from the other special ids."""
     if node.get("model_type") not in VISION_START_UNDECLARED or _int(node.get("vision_start_token_id")):
         return
-    vocab = shrink._tree_vocab(node, ctx)
+    vocab = shrink.tree_vocab(node, ctx)
     if not _int(vocab):
         return
     node["vision_start_token_id"] = _free_token_ids(node, ctx, vocab, 1)[0]
 
 
 @shrink.family_rule("talker_spatial_merge")
-def _rule_talker_spatial_merge(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_talker_spatial_merge(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Qwen3-Omni: the talker's RoPE index reads a ``spatial_merge_size`` its config does not declare (and
     that serialises without a model type): the thinker vision tower's."""
     talker, thinker = node.get("talker_config"), node.get("thinker_config")
@@ -319,7 +319,7 @@ def _rule_talker_spatial_merge(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("pixel_shuffle_width")
-def _rule_pixel_shuffle_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_pixel_shuffle_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Llama 4 vision: the adapter MLP takes the pixel-shuffled patches, ``hidden / ratio**2`` wide, through a
     layer declared ``intermediate_size`` wide (equal in released checkpoints, not in the library default)."""
     ratio, hidden = node.get("pixel_shuffle_ratio"), node.get("hidden_size")
@@ -331,7 +331,7 @@ def _rule_pixel_shuffle_width(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @smoke.input_fixup("images_per_sample")
-def _fix_images_per_sample(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_images_per_sample(c: smoke.InputContext, inputs: dict) -> None:
     """IDEFICS (Flamingo-style cross-attention): images come as (batch, images, channels, h, w) with an
     ``image_attention_mask`` (batch, text length, images) saying which text tokens see which image."""
     pixels = inputs.get("pixel_values")
@@ -350,7 +350,7 @@ TEXT_ONLY_SMOKE = frozenset({"molmo2"})
 
 
 @smoke.input_fixup("text_only_smoke")
-def _fix_text_only(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_text_only(c: smoke.InputContext, inputs: dict) -> None:
     """Molmo 2: drop the CLIP-style ``pixel_values`` the generic inputs add (see :data:`TEXT_ONLY_SMOKE`)."""
     if getattr(c.config, "model_type", None) in TEXT_ONLY_SMOKE and "input_ids" in inputs:
         inputs.pop("pixel_values", None)
@@ -363,19 +363,19 @@ shrink.model_type_values("pi0", {"chunk_size": 4})
 
 
 @smoke.input_builder("state")
-def _state(c: smoke._Ctx) -> Any:
+def _state(c: smoke.InputContext) -> Any:
     """Robot policies (PI0): the proprioceptive state, (batch, ``max_state_dim``)."""
     return c.randn(c.b, int(getattr(c.config, "max_state_dim", 8) or 8))
 
 
 @smoke.input_builder("action_embeds")
-def _action_embeds(c: smoke._Ctx) -> Any:
+def _action_embeds(c: smoke.InputContext) -> Any:
     """PI0's backbone: the embedded state token and action chunk, (batch, 1 + chunk, action expert width)."""
     dit = getattr(c.config, "dit_config", None) or c.config
     return c.randn(c.b, 1 + int(getattr(c.config, "chunk_size", 4) or 4), int(dit.hidden_size))
 
 
-def _camera_inputs(c: smoke._Ctx, inputs: dict) -> None:
+def _camera_inputs(c: smoke.InputContext, inputs: dict) -> None:
     """One camera image per sample, (batch, cameras, c, h, w) with its mask, and one placeholder token per
     image feature of the policy's vision-language model (``(image_size / patch_size) ** 2``)."""
     vlm = c.config.vlm_config
@@ -388,7 +388,7 @@ def _camera_inputs(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("flow_matching_policy")
-def _fix_flow_policy(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_flow_policy(c: smoke.InputContext, inputs: dict) -> None:
     """PI0: a deterministic denoising step (``noise`` over the action chunk and a ``timestep``) and the
     instruction text the vision-language prefix needs."""
     cfg = c.config
@@ -418,7 +418,7 @@ shrink.model_type_values("pix2struct_vision_model", {"seq_len": 64, "patch_embed
 
 
 @smoke.input_builder("flattened_patches")
-def _flattened_patches(c: smoke._Ctx) -> Any:
+def _flattened_patches(c: smoke.InputContext) -> Any:
     """Pix2Struct: (batch, patches, 2 + patch values), a 4x4 grid of patches with 1-based row / column ids
     in the first two columns."""
     vision = getattr(c.config, "vision_config", None) or c.config
@@ -443,7 +443,7 @@ def _round_filters(vision: dict, channels: int) -> int:
 
 
 @shrink.family_rule("efficientnet_image_embeds")
-def _rule_efficientnet_image_embeds(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_efficientnet_image_embeds(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ALIGN: image embeddings are the EfficientNet tower's pooled last stage, unprojected, so the shared
     ``projection_dim`` is that stage's (rounded, width-scaled) channel count."""
     vision = node.get("vision_config")
@@ -461,7 +461,7 @@ shrink.model_type_values("align_vision_model", {"initializer_range": 0.35})
 
 
 @shrink.family_rule("pooler_follows_hidden")
-def _rule_pooler_follows_hidden(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_pooler_follows_hidden(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ViT-style poolers whose ``pooler_output_size`` was the hidden size keep following it (dual encoders
     project the pooled output with a layer sized from ``hidden_size``)."""
     old = ctx.old.get(id(node), {})
@@ -475,11 +475,11 @@ _VERDICT_TOKENS = ("yes_token_index", "no_token_index")
 
 
 @shrink.family_rule("verdict_tokens")
-def _rule_verdict_tokens(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_verdict_tokens(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ShieldGemma 2: "Yes" / "No" token ids inside the tiny vocabulary (the modeling defaults are not)."""
     if node.get("model_type") != "shieldgemma2":
         return
-    vocab = shrink._tree_vocab(node, ctx)
+    vocab = shrink.tree_vocab(node, ctx)
     if _int(vocab) and not all(_int(node.get(k)) and node[k] < vocab for k in _VERDICT_TOKENS):
         node.update(zip(_VERDICT_TOKENS, _free_token_ids(node, ctx, vocab, 2)))
 
@@ -492,13 +492,13 @@ def _vision_of(config: Any) -> Any:
 
 
 @smoke.input_builder("aspect_ratio_ids")
-def _aspect_ratio_ids(c: smoke._Ctx) -> Any:
+def _aspect_ratio_ids(c: smoke.InputContext) -> Any:
     """Tiled-image vision towers (Mllama): one image per sample with aspect ratio id 1 ([1, 1]: one tile)."""
     return c.torch.ones(c.b, 1, dtype=c.torch.long)
 
 
 @smoke.input_builder("aspect_ratio_mask")
-def _aspect_ratio_mask(c: smoke._Ctx) -> Any:
+def _aspect_ratio_mask(c: smoke.InputContext) -> Any:
     """(batch, images, ``max_num_tiles``): only the first tile of each image is real."""
     tiles = int(getattr(_vision_of(c.config), "max_num_tiles", 4) or 4)
     mask = c.torch.zeros(c.b, 1, tiles, dtype=c.torch.long)
@@ -507,7 +507,7 @@ def _aspect_ratio_mask(c: smoke._Ctx) -> Any:
 
 
 @smoke.input_fixup("tiled_pixels")
-def _fix_tiled_pixels(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_tiled_pixels(c: smoke.InputContext, inputs: dict) -> None:
     """Mllama vision: pixel values as (batch, images, ``max_num_tiles``, channels, h, w), padding tiles
     zero, matching :func:`_aspect_ratio_ids` / :func:`_aspect_ratio_mask`."""
     pixels = inputs.get("pixel_values")
@@ -540,7 +540,7 @@ SAM3_TYPES = frozenset({"sam3", "sam3_lite_text"})
 
 
 @shrink.family_rule("sam3_width")
-def _rule_sam3_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_sam3_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM 3: every tower at width 32 and 2x2 box pooling (see :data:`_SAM3_WIDTHS`), consistently."""
     if node.get("model_type") not in SAM3_TYPES:
         return

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
 
-_is_int = shrink._is_int
+_is_int = shrink.is_int
 
 #: tiny sizes of the quantities handled here.
 CODEBOOK = 64  # entries per audio / image codebook
@@ -21,7 +21,7 @@ AUDIO_CODEBOOKS = 8  # parallel audio codebooks of an audio-token language model
 CONV_STEM_CHANNELS = 16  # conv sub-sampling stems of speech encoders
 
 
-def _old(node: dict, ctx: shrink._Ctx) -> dict:
+def _old(node: dict, ctx: shrink.ShrinkContext) -> dict:
     return ctx.old.get(id(node), {})
 
 
@@ -67,7 +67,7 @@ for _model_type, _values in SIZE_VALUES.items():
 
 
 @shrink.family_rule("size_codec_strides")
-def _rule_codec_strides(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_codec_strides(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Conv codecs whose width doubles at each (down)sampling stage keep one LSTM layer (EnCodec / MusicGen).
     With 5+ stages (VibeVoice: 6 on a base width of 1) the strides are ordered largest first, so the long
     stride kernels (2 x stride) sit on the narrow stages; the hop length (their product) is unchanged."""
@@ -84,7 +84,7 @@ def _rule_codec_strides(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_kernel_predictor")
-def _rule_kernel_predictor(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_kernel_predictor(node: dict, ctx: shrink.ShrinkContext) -> None:
     """UnivNet: the kernel predictor emits ``hidden^2 * kernel * layers`` weights per frame, so both its own width
     and the generator width it predicts for are what make the model big.  Its residual blocks are built with
     ``model_in_channels`` (the noise width), which therefore equals ``kernel_predictor_hidden_channels``."""
@@ -109,7 +109,7 @@ def _codebook_ids(node: dict, old: dict, old_size: int, new_size: int) -> None:
 
 
 @shrink.family_rule("size_audio_codebooks")
-def _rule_audio_codebooks(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_audio_codebooks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Audio-token LMs (higgs-audio): ``num_codebooks`` embedding tables / heads of ``codebook_size`` rows each;
     the codebook is cut to 64 entries and the stream ids just above it move with it."""
     if not (_is_int(node.get("num_codebooks")) and _is_int(node.get("codebook_size"))):
@@ -122,7 +122,7 @@ def _rule_audio_codebooks(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_codec_decoder_vocab")
-def _rule_codec_decoder_vocab(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_codec_decoder_vocab(node: dict, ctx: shrink.ShrinkContext) -> None:
     """MusicGen: the decoder's vocabulary is the audio codec's codebook (+1 row for the pad / start id = vocab),
     not the text tokenizer's."""
     codec, dec = node.get("audio_encoder"), node.get("decoder")
@@ -140,7 +140,7 @@ def _rule_codec_decoder_vocab(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_backbone_depth_codebooks")
-def _rule_backbone_depth_codebooks(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_backbone_depth_codebooks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CSM: a backbone + depth decoder over ``num_codebooks`` (32) codec codebooks whose audio vocabulary is the
     codec's codebook plus 3 ids (pad = vocab - 1): 8 codebooks of ``codebook_size + 3`` ids; the depth decoder
     and the codec's transformers keep one layer."""
@@ -169,7 +169,7 @@ def _rule_backbone_depth_codebooks(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_conv_stem")
-def _rule_conv_stem(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_conv_stem(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoders' conv sub-sampling stems (FastConformer ``subsampling_conv_channels``, Dots3 audio
     ``downsample_hidden_size``): 2-D convs whose flattened output feeds a linear of channels x mel bins."""
     for k in ("subsampling_conv_channels", "downsample_hidden_size"):
@@ -177,11 +177,11 @@ def _rule_conv_stem(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_head_dims")
-def _rule_head_dims(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_head_dims(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Attention written with ``dim_head`` / ``*_dim_head`` (granite-speech conformer, evolla's perceiver
     resampler): heads x dim_head is the attention width, so dim_head follows the tiny head dim."""
-    hidden = shrink._first_int(node, shrink.PRIMARY_HIDDEN + ("hidden_dim",))
-    heads = shrink._first_int(node, shrink.PRIMARY_HEADS)
+    hidden = shrink.first_int(node, shrink.PRIMARY_HIDDEN + ("hidden_dim",))
+    heads = shrink.first_int(node, shrink.PRIMARY_HEADS)
     for k, v in list(node.items()):
         if not (_is_int(v) and (k == "dim_head" or k.endswith("_dim_head"))):
             continue
@@ -192,7 +192,7 @@ def _rule_head_dims(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_resampler")
-def _rule_resampler(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_resampler(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Perceiver resamplers / aligners given as ``resampler_depth`` / ``resampler_heads`` / ``*_ff_mult``
     (evolla): tiny depth and heads, feed-forwards twice as wide as their input."""
     _cap(node, "resampler_depth", shrink.TINY["layers"])
@@ -206,11 +206,11 @@ def _rule_resampler(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_block_type_list")
-def _rule_block_type_list(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_block_type_list(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Hybrid stacks whose depth *is* the length of ``layers_block_type`` (Nemotron-H, no layer count key): the
     list keeps one layer of each block type, in order."""
     types = node.get("layers_block_type")
-    if not (isinstance(types, list) and types) or shrink._node_layers(node) is not None:
+    if not (isinstance(types, list) and types) or shrink.node_layers(node) is not None:
         return
     keep = list(dict.fromkeys(types))
     if len(keep) < len(types):
@@ -218,21 +218,21 @@ def _rule_block_type_list(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_duplicate_layers")
-def _rule_duplicate_layers(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_duplicate_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Heterogeneous stacks (``per_layer_config``, Dots3 vision): layers that became identical once their
     overrides were shrunk are dropped, keeping one layer of each remaining kind."""
     if not isinstance(node.get("per_layer_config"), dict) or not _is_int(node.get("num_hidden_layers")):
         return
     layers = node["num_hidden_layers"]
     if layers > shrink.TINY["layers"]:
-        node["num_hidden_layers"] = shrink._shrink_per_layer(node, layers, shrink.TINY["layers"])
+        node["num_hidden_layers"] = shrink.shrink_per_layer(node, layers, shrink.TINY["layers"])
 
 
 @shrink.family_rule("size_tower_layers")
-def _rule_tower_layers(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_tower_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Configs holding five or more transformer stacks side by side (SeamlessM4T: text encoder / decoder, speech
     encoder, text-to-unit encoder / decoder): one layer per stack."""
-    keys = [k for k, v in node.items() if shrink._kind(k) == "layers" and _is_int(v) and v > 0]
+    keys = [k for k, v in node.items() if shrink.key_kind(k) == "layers" and _is_int(v) and v > 0]
     if len(keys) < 5:
         return
     for k in keys:
@@ -240,7 +240,7 @@ def _rule_tower_layers(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_adaptor_conv")
-def _rule_adaptor_conv(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_adaptor_conv(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SeamlessM4T speech adaptor: strided convs of kernel = stride = 8 over 2x hidden channels; 2 keeps the
     kernel = stride layout."""
     if _is_int(node.get("adaptor_kernel_size")) and _is_int(node.get("adaptor_stride")):
@@ -252,7 +252,7 @@ def _rule_adaptor_conv(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_lcnet_divisor")
-def _rule_lcnet_divisor(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_lcnet_divisor(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-LCNet backbones inside detectors / table recognizers (PP-OCRv5 det, SLANet): the convs are
     ``make_divisible(width * scale, divisor)`` wide but the heads read ``int(width * scale)``; with tiny widths
     the two differ unless the divisor divides every scaled width (scale 1 where a scaled width is fractional)."""
@@ -272,7 +272,7 @@ def _rule_lcnet_divisor(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_position_grid")
-def _rule_position_grid(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_position_grid(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Learned position grids resampled to each image's patch grid (Kimi-K2.5 ``pos_emb_height`` x
     ``pos_emb_width``, 64 x 64): 16 x 16 covers the tiny images."""
     for k in ("pos_emb_height", "pos_emb_width"):
@@ -280,7 +280,7 @@ def _rule_position_grid(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_high_res_neck")
-def _rule_high_res_neck(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_high_res_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DeepSeek-VL hybrid: the SAM high-resolution tower's neck feeds two 3x3 convs of 2x and 4x
     ``output_channels``; 16 neck channels keep them small."""
     hr = node.get("high_res_vision_config")
@@ -289,7 +289,7 @@ def _rule_high_res_neck(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_vqvae")
-def _rule_vqvae(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_vqvae(node: dict, ctx: shrink.ShrinkContext) -> None:
     """VQ-VAE image tokenizers (chameleon, emu3, janus): a 64-entry codebook, an attention width equal to the
     channels it attends over (``base_channels * channel_multiplier[-1]``), and no residual blocks inside the
     resolution levels (the decoder keeps ``num_res_blocks + 1`` = 1 per level, the middle blocks stay): their
@@ -304,7 +304,7 @@ def _rule_vqvae(node: dict, ctx: shrink._Ctx) -> None:
         node["hidden_size"] = node["base_channels"] * mult[-1]
         heads = node.get("num_attention_heads")
         if _is_int(heads):
-            node["num_attention_heads"] = shrink._divisor_at_most(node["hidden_size"], heads)
+            node["num_attention_heads"] = shrink.divisor_at_most(node["hidden_size"], heads)
 
 
 #: name prefixes of the text tokens that stand for image codes in a ``vocabulary_map`` (chameleon, emu3).
@@ -312,7 +312,7 @@ IMAGE_CODE_TOKEN_PREFIXES = ("IMGIMG", "<|visual token")
 
 
 @shrink.family_rule("size_codebook_follows_vocabulary_map")
-def _rule_codebook_follows_vocabulary_map(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_codebook_follows_vocabulary_map(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Chameleon / Emu3 turn VQ codes into text tokens through the image-code tokens of ``vocabulary_map`` (one
     per code, named with the family's prefix): the VQ codebook has exactly as many entries as the tiny map has
     image-code tokens of one family."""
@@ -326,7 +326,7 @@ def _rule_codebook_follows_vocabulary_map(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_image_codebook_targets")
-def _rule_image_codebook_targets(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_image_codebook_targets(node: dict, ctx: shrink.ShrinkContext) -> None:
     """FLAVA: masked-image-modeling targets are the DALL-E image codebook's ids, so the image encoder's
     ``vocab_size`` (its MIM heads) and the codebook's output conv both follow a 64-entry codebook."""
     codebook, image = node.get("image_codebook_config"), node.get("image_config")
@@ -341,7 +341,7 @@ def _rule_image_codebook_targets(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_diarization_head")
-def _rule_diarization_head(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_diarization_head(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Nemotron-3 diarization: the head's sub-pixel upsampler is a conv of ``hidden x (hidden * subsampling)``;
     the head keeps its full-size ratio to the audio encoder width (192 / 512)."""
     head, audio = node.get("head_config"), node.get("audio_config")
@@ -356,7 +356,7 @@ def _rule_diarization_head(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_word_timestamp_tower")
-def _rule_word_timestamp_tower(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_word_timestamp_tower(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Nemotron-3.5 transcribe: the word-timestamp encoder beside the ASR encoder and the LM keeps one layer."""
     wt = node.get("word_timestamp_config")
     if isinstance(wt, dict):
@@ -367,7 +367,7 @@ def _rule_word_timestamp_tower(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_hifigan_resblocks")
-def _rule_hifigan_resblocks(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_hifigan_resblocks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """HiFi-GAN generators (SeamlessM4T, VITS, SpeechT5): every upsampling stage runs one residual block per
     ``resblock_kernel_sizes`` entry in parallel; two of the three are kept (with their dilations)."""
     kernels, dilations = node.get("resblock_kernel_sizes"), node.get("resblock_dilation_sizes")
@@ -379,7 +379,7 @@ def _rule_hifigan_resblocks(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_unit_vocoder")
-def _rule_unit_vocoder(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_unit_vocoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SeamlessM4T (v1 / v2): the text-to-unit decoder and the unit HiFi-GAN embed ~10k discrete units (the t2u
     vocabulary is the units + ``vocoder_offset``-style specials), v2 also characters; the vocoder conditions on
     unit + language + speaker embeddings (1280 / 256 / 256 wide) and predicts durations with kernel-3 convs."""
@@ -406,7 +406,7 @@ def _rule_unit_vocoder(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("size_timestep_frequencies")
-def _rule_timestep_frequencies(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_timestep_frequencies(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Diffusion / flow heads (VibeVoice, Pocket-TTS, Gradium Phonon): the sinusoidal timestep embedding of
     ``frequency_embedding_size`` (256) feeds a linear to the hidden size: 64 frequencies."""
     _cap(node, "frequency_embedding_size", shrink.TINY["hidden"])

@@ -28,7 +28,7 @@ def _tower(params: set[str]) -> bool:
     return "pixel_values" in params and "input_ids" not in params
 
 
-def _keep_params(c: smoke._Ctx, inputs: dict) -> None:
+def _keep_params(c: smoke.InputContext, inputs: dict) -> None:
     """Drop the inputs the forward does not name (``input_ids`` added for a default ``main_input_name``)."""
     params = _params(c.model)
     for name in [n for n in inputs if n not in params]:
@@ -45,14 +45,14 @@ DERIVED_KEYS: dict[str, tuple[str, ...]] = {
 
 
 @shrink.family_rule("text_derived_keys")
-def _rule_derived_keys(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_derived_keys(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BROS: the bbox embedding sizes are derived from the hidden size, recomputed from the tiny one."""
     for key in DERIVED_KEYS.get(node.get("model_type", ""), ()):
         node.pop(key, None)
 
 
 @shrink.family_rule("text_time_series_features")
-def _rule_time_series_features(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_time_series_features(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Time-series transformers (Autoformer, Informer, TimeSeriesTransformer): ``feature_size`` is derived
     from the (cut) ``lags_sequence`` and the feature counts, so it is recomputed; they get one time feature
     (the age feature every real setup has) so ``past_time_features`` is not empty."""
@@ -74,7 +74,7 @@ shrink.model_type_values("blt", {"use_cache": False, "encoder_hash_byte_group_vo
 
 
 @smoke.input_fixup("text_assistant_last_position")
-def _fix_assistant_last_position(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_assistant_last_position(c: smoke.InputContext, inputs: dict) -> None:
     """Draft models fed the target's hidden states and KV (Gemma 4 assistant) draft from the last
     position: ``inputs_embeds`` of one token, the mask covering the target's keys (as in ``generate``)."""
     if "shared_kv_states" not in inputs or "inputs_embeds" not in inputs:
@@ -83,7 +83,7 @@ def _fix_assistant_last_position(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("text_block_draft_inputs")
-def _fix_block_draft_inputs(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_block_draft_inputs(c: smoke.InputContext, inputs: dict) -> None:
     """Block-diffusion draft models (Muse Glimmer assistant, DFlash-style): ``noise_embeds`` of one block
     ``(batch, block_size, hidden)`` and the target's ``context_hidden_states`` of its selected layers
     concatenated ``(batch, seq, hidden * len(target_layer_ids))``."""
@@ -131,19 +131,19 @@ def _patch_in_dim(model: Any, config: Any) -> int:
     return int(channels * temporal * patch * patch)
 
 
-def _flat_patches(c: smoke._Ctx, grid: Any, m: int) -> tuple[Any, Any]:
+def _flat_patches(c: smoke.InputContext, grid: Any, m: int) -> tuple[Any, Any]:
     """Packed flattened patches ``(sum t*h*w, patch_dim)``, the grid in patches."""
     return c.randn(int(grid.prod(-1).sum()), _patch_in_dim(c.model, c.config)), grid
 
 
-def _patch_images(c: smoke._Ctx, grid: Any, m: int) -> tuple[Any, Any]:
+def _patch_images(c: smoke.InputContext, grid: Any, m: int) -> tuple[Any, Any]:
     """One small image per patch ``(sum t*h*w, channels, patch, patch)`` (Kimi-K2.5's conv patch embedding)."""
     p = _patch_size(c.config)
     channels = int(getattr(c.config, "num_channels", None) or 3)
     return c.randn(int(grid.prod(-1).sum()), channels, p, p), grid
 
 
-def _merged_patch_pixels(c: smoke._Ctx, grid: Any, m: int) -> tuple[Any, Any]:
+def _merged_patch_pixels(c: smoke.InputContext, grid: Any, m: int) -> tuple[Any, Any]:
     """One ``(patch*merge, patch*merge, channels)`` pixel block per language-model token; the grid counts
     tokens (Inkling2)."""
     p = _patch_size(c.config)
@@ -166,7 +166,7 @@ PATCH_LAYOUTS = {
 
 
 @smoke.input_fixup("text_packed_patch_towers")
-def _fix_packed_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_packed_patch_towers(c: smoke.InputContext, inputs: dict) -> None:
     """Standalone VLM vision towers (GLM-Image, HunYuan-VL, Kimi-K2.5, LFM3-VL, Cosmos3, Muse, VideoLLaMA3,
     Inkling2...) take packed patches and one (t, h, w) grid per image, with h and w multiples of the
     spatial merge size (and per-image ``merge_sizes`` where asked); :data:`PATCH_LAYOUTS` has the layouts."""
@@ -185,7 +185,7 @@ def _fix_packed_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @shrink.family_rule("text_global_hidden_size")
-def _rule_global_hidden_size(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_global_hidden_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BLT: the local encoder/decoder's ``hidden_size_global`` is the global transformer's hidden size
     (the generic value map shrinks it as twice the local hidden size)."""
     glob = node.get("global_config")
@@ -197,7 +197,7 @@ def _rule_global_hidden_size(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @smoke.input_fixup("text_target_size_towers")
-def _fix_target_size_towers(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_target_size_towers(c: smoke.InputContext, inputs: dict) -> None:
     """NaViT-style towers (MiniCPM-V / MiniCPM-o vision): all images packed in one row of patches
     ``(1, channels, patch, n*patch)`` with each image's ``target_sizes`` (h, w) in patches, multiples of the
     window merger's kernel."""
@@ -214,7 +214,7 @@ def _fix_target_size_towers(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("text_position_id_patch_towers")
-def _fix_position_id_patch_towers(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_position_id_patch_towers(c: smoke.InputContext, inputs: dict) -> None:
     """Gemma 4 vision: patchified images ``(batch, patches, channels*patch**2)`` with each patch's (x, y)
     in ``pixel_position_ids``; the side is a multiple of the pooling kernel (patches are average-pooled)."""
     params = _params(c.model)
@@ -236,7 +236,7 @@ shrink.model_type_values("decision_transformer", {"max_ep_len": 256})
 
 
 @smoke.input_fixup("text_trajectories")
-def _fix_trajectories(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_trajectories(c: smoke.InputContext, inputs: dict) -> None:
     """Offline-RL trajectory models (Decision Transformer): per step a state ``(state_dim)``, an action
     ``(act_dim)``, a reward and a return-to-go ``(1)``, and the step index below ``max_ep_len``."""
     params = _params(c.model)
@@ -259,7 +259,7 @@ def _fix_trajectories(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("text_patched_series")
-def _fix_patched_series(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_patched_series(c: smoke.InputContext, inputs: dict) -> None:
     """Patch-based forecasters (TimesFM decoder): a context of whole patches ``(batch, k * patch_length)``,
     its padding indicator (0 = observed) and a frequency id per series ``(batch, 1)``."""
     params = _params(c.model)
@@ -275,7 +275,7 @@ def _fix_patched_series(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("text_decision_questions")
-def _fix_decision_questions(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_decision_questions(c: smoke.InputContext, inputs: dict) -> None:
     """Decision heads (JEV): one prompt ``(1, seq)`` with one ``<|mark|>`` position per question, each
     question's option count and type id (a true/false question and a three-way choice, as ``decide`` passes)."""
     params = _params(c.model)
@@ -299,7 +299,7 @@ def _fix_decision_questions(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("text_question_tokens")
-def _fix_question_tokens(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_question_tokens(c: smoke.InputContext, inputs: dict) -> None:
     """Span-selection pretraining (Splinter): every sample holds a ``[QUESTION]`` token (the model finds the
     question positions from ``question_token_id`` in ``input_ids``)."""
     qid = getattr(c.config, "question_token_id", None)
@@ -314,7 +314,7 @@ def _fix_question_tokens(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("text_vq_encode_latents")
-def _fix_vq_encode_latents(c: smoke._Ctx, inputs: dict) -> None:
+def _fix_vq_encode_latents(c: smoke.InputContext, inputs: dict) -> None:
     """VQ-VAE image tokenizers without a ``forward`` (GlmImageVQVAE): ``encode(hidden_states)`` takes
     latents of ``latent_channels`` channels on an 8x8 grid."""
     channels = getattr(c.config, "latent_channels", None)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import processors, shrink, smoke  # noqa: F401
 
-_is_int = shrink._is_int
+_is_int = shrink.is_int
 
 
 def _pow2_down(value: int, factor: int, floor: int = 4) -> int:
@@ -47,7 +47,7 @@ processors.IMAGE_PROCESSOR_OF.update({
 
 
 @shrink.family_rule("vision_image_embedding_size")
-def _rule_image_embedding_size(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_image_embedding_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM prompt encoders: the dense prompt grid (``image_embedding_size``) is image_size // patch_size of
     the tiny image."""
     if not _is_int(node.get("image_embedding_size")):
@@ -58,7 +58,7 @@ def _rule_image_embedding_size(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_pos_feats")
-def _rule_pos_feats(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_pos_feats(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM vision configs: the shared random positional embedding has 2 * num_pos_feats = output_channels."""
     old = ctx.old.get(id(node), {})
     feats, out = node.get("num_pos_feats"), node.get("output_channels")
@@ -67,7 +67,7 @@ def _rule_pos_feats(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_hiera_det_globals")
-def _rule_hiera_det_global_blocks(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_hiera_det_global_blocks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2 Hiera-det backbones: a global-attention block must not be the first (query-pooling) block
     of a pooled stage (its window 0 // stride divides by zero): move it to the stage's second block."""
     blocks, globals_ = node.get("blocks_per_stage"), node.get("global_attention_blocks")
@@ -90,7 +90,7 @@ def _rule_hiera_det_global_blocks(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_loftr_features")
-def _rule_loftr_out_features(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_loftr_out_features(node: dict, ctx: shrink.ShrinkContext) -> None:
     """EfficientLoFTR: the RepVGG stages end at hidden_size (``out_features[-1] == hidden_size``); one block a
     stage (the per-block lists are derived from these by the config); no pooling of the tiny coarse map."""
     feats, hidden = node.get("out_features"), node.get("hidden_size")
@@ -114,7 +114,7 @@ def _rule_loftr_out_features(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_uper_head_features")
-def _rule_uper_head_features(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_uper_head_features(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BEiT / data2vec-vision: the UperNet segmentation head reads 4 hidden states (``out_indices`` of 4
     layers), so the tiny encoder keeps 4 layers."""
     if node.get("model_type") not in ("beit", "data2vec-vision") or not isinstance(node.get("pool_scales"), list):
@@ -122,7 +122,7 @@ def _rule_uper_head_features(node: dict, ctx: shrink._Ctx) -> None:
     layers = max(4, int(node.get("num_hidden_layers") or 0))
     hidden = min(int(node.get("hidden_size") or 32), 32)  # the head's convolutions are hidden_size ** 2 * 9
     node["hidden_size"] = hidden
-    node["num_attention_heads"] = shrink._divisor_at_most(hidden, int(node.get("num_attention_heads") or 2))
+    node["num_attention_heads"] = shrink.divisor_at_most(hidden, int(node.get("num_attention_heads") or 2))
     node["intermediate_size"] = min(int(node.get("intermediate_size") or 2 * hidden), 2 * hidden)
     if _is_int(node.get("auxiliary_channels")):
         node["auxiliary_channels"] = min(node["auxiliary_channels"], hidden)
@@ -135,14 +135,14 @@ def _rule_uper_head_features(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_block_configs")
-def _rule_block_configs(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_block_configs(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-LCNet backbones: ``block_configs`` (per stage: [kernel, in, out, stride, se]) keep one block per
     stage (two where the stage has a squeeze-excitation block), channels scaled like the stem."""
     stages = node.get("block_configs")
     if not (isinstance(stages, list) and stages and all(isinstance(s, list) and s for s in stages)):
         return
     widest = max(b[2] for s in stages for b in s)
-    factor = shrink._pow2_factor(widest, shrink.TINY["stage_max_dim"])
+    factor = shrink.pow2_factor(widest, shrink.TINY["stage_max_dim"])
     old = ctx.old.get(id(node), {})
     stem = old.get("stem_channels", node.get("stem_channels"))
     if _is_int(stem):
@@ -172,7 +172,7 @@ def _rule_block_configs(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_visual_prompter")
-def _rule_visual_prompter(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_visual_prompter(node: dict, ctx: shrink.ShrinkContext) -> None:
     """TVP: frames of 64 pixels (the stride-32 backbone map is max-pooled by 2 once more); the frame-pad
     visual prompt fits inside them; few frames."""
     pad, size = node.get("visual_prompt_size"), node.get("max_img_size")
@@ -185,25 +185,25 @@ def _rule_visual_prompter(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_hiera_decoder")
-def _rule_hiera_decoder(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_hiera_decoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Hiera: the MAE pre-training decoder (``HieraForPreTraining``) needs its sizes, unset by default."""
     if node.get("model_type") != "hiera":
         return
     node["decoder_hidden_size"] = min(node.get("decoder_hidden_size") or 32, shrink.TINY["hidden"])
     node["decoder_depth"] = min(node.get("decoder_depth") or 1, 1)
-    node["decoder_num_heads"] = shrink._divisor_at_most(node["decoder_hidden_size"],
+    node["decoder_num_heads"] = shrink.divisor_at_most(node["decoder_hidden_size"],
                                                         node.get("decoder_num_heads") or 2)
 
 
 @shrink.family_rule("vision_matting_stride")
-def _rule_matting_stride(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_matting_stride(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ViTMatte: the fusion path upsamples the ViT features once per conv-stream stage plus one, so the
     backbone patch stride is 2 ** (len(convstream_hidden_sizes) + 1); conv widths shrink."""
     conv, fusion, backbone = (node.get("convstream_hidden_sizes"), node.get("fusion_hidden_sizes"),
                               node.get("backbone_config"))
     if not (isinstance(conv, list) and isinstance(fusion, list) and isinstance(backbone, dict)):
         return
-    factor = shrink._pow2_factor(max(conv + fusion), 32)
+    factor = shrink.pow2_factor(max(conv + fusion), 32)
     node["convstream_hidden_sizes"] = [_pow2_down(c, factor) for c in conv]
     node["fusion_hidden_sizes"] = [_pow2_down(c, factor) for c in fusion]
     stride = 2 ** (len(conv) + 1)
@@ -215,7 +215,7 @@ def _rule_matting_stride(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_fpn_to_decoder")
-def _rule_fpn_to_mask_decoder(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_fpn_to_mask_decoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2-style models (sam2, sam3 tracker, EdgeTAM): the vision neck's ``fpn_hidden_size`` is the mask
     decoder's (and prompt encoder's) hidden size."""
     vision, decoder = node.get("vision_config"), node.get("mask_decoder_config")
@@ -251,7 +251,7 @@ def _feature_grids(vision: dict, levels: int) -> list[int] | None:
 
 
 @shrink.family_rule("vision_sam2_feature_sizes")
-def _rule_sam2_feature_sizes(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_sam2_feature_sizes(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2-style models: ``backbone_feature_sizes`` are the maps the tiny backbone really makes, and the
     prompt encoder's grid (image_size // patch_size) is the coarsest of them, as in the released configs."""
     vision, prompt = node.get("vision_config"), node.get("prompt_encoder_config")
@@ -273,7 +273,7 @@ def _rule_sam2_feature_sizes(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_memory_resampler")
-def _rule_memory_resampler(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_memory_resampler(node: dict, ctx: shrink.ShrinkContext) -> None:
     """EdgeTAM video: the memory perceiver's heads span its hidden size (positions are added per head), and
     its 2-D latents tile the tiny memory map (``memory_attention_rope_feat_sizes``) in whole windows."""
     hidden, heads = node.get("perceiver_resampler_hidden_size"), node.get("perceiver_resampler_num_attention_heads")
@@ -290,7 +290,7 @@ def _rule_memory_resampler(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_memory_encoder")
-def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_memory_encoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2-style video memory encoders: the mask downsampler multiplies channels by stride ** 2 a layer up
     to total_stride ** 2, so downsample in fewer, larger strides (4 instead of 2) with the same total; the
     memory fuser's hidden width follows its embedding; one layer of memory perceiver, memory attention, memory
@@ -313,21 +313,21 @@ def _rule_memory_encoder(node: dict, ctx: shrink._Ctx) -> None:
         decoder["num_hidden_layers"] = 1  # the two-way transformer: weights of video models stay under the limit
 
 
-def _set_tracker_width(tracker: dict, width: int, old_width: int, ctx: shrink._Ctx) -> None:
+def _set_tracker_width(tracker: dict, width: int, old_width: int, ctx: shrink.ShrinkContext) -> None:
     """Every width of a SAM-style tracker tree that equalled its FPN width (``old_width``) becomes ``width``."""
     stack = [tracker]
     while stack:
         sub = stack.pop()
         old = ctx.old.get(id(sub), {})
         for k, v in sub.items():
-            if shrink._is_config_dict(k, v):
+            if shrink.is_config_dict(k, v):
                 stack.append(v)
             elif _is_int(v) and old.get(k) == old_width and ("hidden" in k or k.endswith("embed_dim")):
                 sub[k] = width
 
 
 @shrink.family_rule("vision_shared_tracker_width")
-def _rule_shared_tracker_width(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_shared_tracker_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM3 video: the tracker runs on the detector's vision features, so it has the detector's vision
     config and its widths (every tracker width that equalled the FPN width) follow the detector's FPN."""
     detector, tracker = node.get("detector_config"), node.get("tracker_config")
@@ -350,7 +350,7 @@ NARROW_TRACKER_WIDTH = 32
 
 
 @shrink.family_rule("vision_narrow_video_tracker")
-def _rule_narrow_video_tracker(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_narrow_video_tracker(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM3 tracker video: every width that equalled the FPN width becomes :data:`NARROW_TRACKER_WIDTH`."""
     vision = node.get("vision_config")
     if node.get("model_type") != "sam3_tracker_video" or not isinstance(vision, dict):
@@ -361,7 +361,7 @@ def _rule_narrow_video_tracker(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_pretrain_image_size")
-def _rule_pretrain_image_size(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_pretrain_image_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ViT backbones with interpolated absolute positions (ViTDet, SAM3 ViT): the position table has
     (pretrain_image_size // patch_size) ** 2 rows; pre-train at the tiny image size."""
     pre, size = node.get("pretrain_image_size"), _side(node.get("image_size"))
@@ -370,7 +370,7 @@ def _rule_pretrain_image_size(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_video_clip")
-def _rule_video_clip(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_video_clip(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Video transformers (V-JEPA 2, VideoPrism): a short clip of tiny frames; the tubelet's spatial size
     is the tiny patch size (VideoPrism's 18x18 tubelets would not fit a 32-pixel frame)."""
     tubelet = node.get("tubelet_size")
@@ -389,7 +389,7 @@ def _rule_video_clip(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_seggpt_layers")
-def _rule_seggpt_layers(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_seggpt_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SegGPT: the decoder reads hidden states at ``intermediate_hidden_state_indices`` and the prompt and
     image branches merge after layer ``merge_index`` (<= the first of them): all within the tiny layer count;
     ``image_size`` keeps the 2:1 canvas of prompt over image; a narrow decoder keeps the weights small."""
@@ -408,7 +408,7 @@ def _rule_seggpt_layers(node: dict, ctx: shrink._Ctx) -> None:
 
 
 @shrink.family_rule("vision_gnn_layers")
-def _rule_gnn_layers(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_gnn_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SuperGlue: one self- and one cross-attention GNN layer; the keypoint encoder MLP narrows with the
     hidden size (its last width is the hidden size); 10 Sinkhorn iterations."""
     types = node.get("gnn_layers_types")
@@ -419,12 +419,12 @@ def _rule_gnn_layers(node: dict, ctx: shrink._Ctx) -> None:
         node["sinkhorn_iterations"] = min(node["sinkhorn_iterations"], 10)
     sizes, hidden = node.get("keypoint_encoder_sizes"), node.get("hidden_size")
     if isinstance(sizes, list) and sizes and all(_is_int(s) for s in sizes) and _is_int(hidden):
-        factor = shrink._pow2_factor(max(sizes), hidden // 2)
+        factor = shrink.pow2_factor(max(sizes), hidden // 2)
         node["keypoint_encoder_sizes"] = [_pow2_down(s, factor) for s in sizes]
 
 
 @shrink.family_rule("vision_naflex_patches")
-def _rule_naflex_patches(node: dict, ctx: shrink._Ctx) -> None:
+def _rule_naflex_patches(node: dict, ctx: shrink.ShrinkContext) -> None:
     """NaFlex vision towers (SigLIP2): the position grid has ``num_patches`` = side ** 2 entries; the tiny
     grid is the tiny image's (image_size // patch_size) ** 2."""
     if not _is_int(node.get("num_patches")) or "image_size" in node or not _is_int(node.get("patch_size")):
@@ -455,7 +455,7 @@ def _video_shape(config: Any) -> tuple[int, int, int, int]:
 
 
 @smoke.input_builder("pixel_values_videos")
-def _pixel_values_videos(c: smoke._Ctx) -> Any:
+def _pixel_values_videos(c: smoke.InputContext) -> Any:
     """Video clips: (batch, frames, channels, height, width) from the config's frames and frame size."""
     frames, channels, h, w = _video_shape(c.config)
     return c.randn(c.b, frames, channels, h, w)
@@ -475,7 +475,7 @@ def _patch_count(config: Any) -> int:
 
 
 @smoke.input_builder("bool_masked_pos")
-def _bool_masked_pos(c: smoke._Ctx) -> Any:
+def _bool_masked_pos(c: smoke.InputContext) -> Any:
     """Masked image / video modelling: (batch, patches), the same number of patches masked in every row."""
     n = _patch_count(c.config)
     mask = c.torch.zeros(c.b, n, dtype=c.torch.bool)
@@ -484,13 +484,13 @@ def _bool_masked_pos(c: smoke._Ctx) -> Any:
 
 
 @smoke.input_builder("prompt_pixel_values")
-def _prompt_pixel_values(c: smoke._Ctx) -> Any:
+def _prompt_pixel_values(c: smoke.InputContext) -> Any:
     """In-context segmentation (SegGPT): the prompt image, shaped like ``pixel_values``."""
     return smoke.INPUT_BUILDERS["pixel_values"](c)
 
 
 @smoke.input_builder("prompt_masks")
-def _prompt_masks(c: smoke._Ctx) -> Any:
+def _prompt_masks(c: smoke.InputContext) -> Any:
     """In-context segmentation (SegGPT): the prompt's mask, an image of the prompt's shape."""
     return smoke.INPUT_BUILDERS["pixel_values"](c)
 
@@ -510,14 +510,14 @@ def _naflex(config: Any) -> tuple[int, int, int] | None:
 
 
 @smoke.input_builder("spatial_shapes")
-def _spatial_shapes(c: smoke._Ctx) -> Any:
+def _spatial_shapes(c: smoke.InputContext) -> Any:
     """NaFlex: the (rows, columns) patch grid of every image: the config's full square grid."""
     side = (_naflex(c.config) or (4, 3, 8))[0]
     return c.torch.tensor([[side, side]] * c.b, dtype=c.torch.long)
 
 
 @smoke.input_builder("pixel_attention_mask")
-def _pixel_attention_mask(c: smoke._Ctx) -> Any:
+def _pixel_attention_mask(c: smoke.InputContext) -> Any:
     """NaFlex: which patches are real (all of them); otherwise a per-pixel mask of the image."""
     naflex = _naflex(c.config)
     if naflex is not None:
@@ -544,7 +544,7 @@ _SESSION_FRAMES = 2
 
 
 @smoke.input_builder("inference_session")
-def _inference_session(c: smoke._Ctx) -> Any:
+def _inference_session(c: smoke.InputContext) -> Any:
     """Video segmentation (SAM2/SAM3 video, EdgeTAM video): a session over a short video of the tiny image
     size with one object clicked at the centre of frame 0 (or a text prompt, for text-prompted SAM3 video)."""
     h, w = smoke.image_size_of(c.config)
@@ -567,7 +567,7 @@ def _inference_session(c: smoke._Ctx) -> Any:
 
 
 @smoke.input_fixup("vision_in_context_pairs")
-def _fixup_in_context_pairs(c: smoke._Ctx, inputs: dict) -> None:
+def _fixup_in_context_pairs(c: smoke.InputContext, inputs: dict) -> None:
     """SegGPT: ``image_size`` is the canvas of the prompt stacked over the image, so every input image
     (image, prompt image, prompt mask) is half the configured height."""
     if "prompt_pixel_values" not in inputs or getattr(c.config, "model_type", "") != "seggpt":
@@ -583,7 +583,7 @@ IMAGE_PAIR_MODEL_TYPES = frozenset({"lightglue", "superglue", "efficientloftr"})
 
 
 @smoke.input_fixup("vision_image_pairs")
-def _fixup_image_pairs(c: smoke._Ctx, inputs: dict) -> None:
+def _fixup_image_pairs(c: smoke.InputContext, inputs: dict) -> None:
     """Keypoint matchers (LightGlue, SuperGlue, EfficientLoFTR) take two images per example."""
     pixels = inputs.get("pixel_values")
     if getattr(c.config, "model_type", "") not in IMAGE_PAIR_MODEL_TYPES or pixels is None or pixels.ndim != 4:
@@ -592,7 +592,7 @@ def _fixup_image_pairs(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("vision_naflex_patches")
-def _fixup_naflex_patches(c: smoke._Ctx, inputs: dict) -> None:
+def _fixup_naflex_patches(c: smoke.InputContext, inputs: dict) -> None:
     """SigLIP2: images go in already cut into patches, with their grid and patch mask."""
     naflex = _naflex(c.config)
     pixels = inputs.get("pixel_values")
@@ -605,7 +605,7 @@ def _fixup_naflex_patches(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("vision_perceiver_latent_inputs")
-def _fixup_perceiver_inputs(c: smoke._Ctx, inputs: dict) -> None:
+def _fixup_perceiver_inputs(c: smoke.InputContext, inputs: dict) -> None:
     """Perceiver without a preprocessor (``PerceiverModel``): ``inputs`` are already embedded, (batch, seq,
     d_model)."""
     if getattr(c.config, "model_type", "") != "perceiver" or "inputs" not in inputs:
@@ -615,7 +615,7 @@ def _fixup_perceiver_inputs(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("vision_text_video_grounding")
-def _fixup_text_video_grounding(c: smoke._Ctx, inputs: dict) -> None:
+def _fixup_text_video_grounding(c: smoke.InputContext, inputs: dict) -> None:
     """TVP: the text query and the video frames (batch, num_frames, channels, max_img_size, max_img_size), one
     example: its 2-D position embeddings are viewed with the batch size (``col_shape``), so batch > 1 fails."""
     if getattr(c.config, "model_type", "") != "tvp":
@@ -628,7 +628,7 @@ def _fixup_text_video_grounding(c: smoke._Ctx, inputs: dict) -> None:
 
 
 @smoke.input_fixup("vision_session_frame")
-def _fixup_session_frame(c: smoke._Ctx, inputs: dict) -> None:
+def _fixup_session_frame(c: smoke.InputContext, inputs: dict) -> None:
     """Video segmentation sessions: run the frame holding the prompt (frame 0)."""
     if "inference_session" in inputs and "frame_idx" not in inputs:
         inputs["frame_idx"] = 0

@@ -553,11 +553,15 @@ from pytest_tinymodels import smoke
 
 def test_forward(tiny_causal):
     model, processor, dataset = tiny_causal
-    if tiny_causal.recipe.get("modality", "text") == "text":
-        batch = processor(dataset["text"][:2], padding=True, truncation=True, max_length=16, return_tensors="pt")
+    # the inputs the fixture build verified (codebooks, image tokens, a draft model's hidden states) ...
+    inputs = smoke.dummy_inputs(model, model.config, processor)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    if (set(inputs) <= {"input_ids", "attention_mask"} and inputs["input_ids"].shape[0] == 2
+            and callable(getattr(tokenizer, "batch_decode", None))):
+        # ... and real text through the tokenizer where one row of ids per text is all a model takes
+        # (not MusicGen's row per codebook)
+        batch = tokenizer(dataset["text"][:2], padding=True, truncation=True, max_length=16, return_tensors="pt")
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    else:  # image/audio/multimodal causal LMs: the library's dummy inputs for the model's processor
-        inputs = smoke.dummy_inputs(model, model.config, processor)
     with torch.no_grad():
         out = model(**inputs)
     assert torch.isfinite(out.logits).all()

@@ -44,11 +44,13 @@ BUILD_MODULES = ("builder", "shrink", "architectures", "smoke", "processors", "t
                  "tokenizer_shrink", "dataset", "corpus", "hub")
 
 
+_PACKAGE_DIR = Path(__file__).parent
+
+
 def _code_files() -> list[Path]:
-    here = os.path.dirname(__file__)
-    families = os.path.join(here, "families")  # the per-family rules shape entries too
-    return ([Path(here, f"{name}.py") for name in BUILD_MODULES]
-            + [Path(families, name) for name in sorted(os.listdir(families)) if name.endswith(".py")])
+    families = _PACKAGE_DIR / "families"  # the per-family rules shape entries too
+    return ([_PACKAGE_DIR / f"{name}.py" for name in BUILD_MODULES]
+            + [families / name for name in sorted(os.listdir(families)) if name.endswith(".py")])
 
 
 @lru_cache(maxsize=1)
@@ -56,7 +58,7 @@ def code_fingerprint() -> str:
     """Hash of the source of :data:`BUILD_MODULES` and the family rules (read as files, nothing imported)."""
     digest = hashlib.sha256()
     for path in _code_files():
-        digest.update(path.stem.encode() if path.parent.name != "families" else path.name.encode())
+        digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()[:16]
 
@@ -74,7 +76,7 @@ def build_inputs_digest(memo_dir: Path | None = None) -> dict[str, str]:
     if memo_dir is None:
         return compute()
     files = _code_files() + [corpus_path()]
-    where = hashlib.sha256(str(files[0].parent).encode()).hexdigest()[:16]  # one memo per installed copy
+    where = hashlib.sha256(str(_PACKAGE_DIR).encode()).hexdigest()[:16]  # one memo per installed copy
     return stat_memo(memo_dir / "memo" / f"build-inputs-{where}.json", files, compute)
 
 

@@ -368,16 +368,12 @@ class Cache:
                                    float(data.get("created", 0.0) or 0.0), recipe if isinstance(recipe, dict) else {}))
         return infos
 
-    def verify_all(self) -> dict[str, str]:
-        """Every entry that fails a full check (sha256 of every file), with the reason."""
-        damaged: dict[str, str] = {}
-        if self.entries_dir.is_dir():
-            for child in sorted(self.entries_dir.iterdir()):
-                if _is_key(child.name):
-                    problem = verify_entry(child, hashes=True)
-                    if problem is not None:
-                        damaged[child.name] = problem
-        return damaged
+    def verify_all(self) -> dict[str, str | None]:
+        """Every entry's key -> None if a full check (sha256 of every file) passes, else the reason."""
+        if not self.entries_dir.is_dir():
+            return {}
+        return {child.name: verify_entry(child, hashes=True)
+                for child in sorted(self.entries_dir.iterdir()) if _is_key(child.name)}
 
     def remove(self, key: str) -> bool:
         """Delete one entry (under its lock). Returns whether something was removed."""
@@ -635,10 +631,10 @@ MEMO_SETTLE_NS = 2 * 10**9
 def stat_memo(memo: Path, files: list[Path], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """``compute()``, or its value remembered in ``memo`` while ``files`` keep their stat signatures.
 
-    A signature is (size, mtime, inode) per file or directory.  It stands for the content only for files that were
-    already :data:`MEMO_SETTLE_NS` old when the memo was taken: a write in the same clock tick as a
-    stat need not move the mtime, so a recently edited file is hashed again on every use until it
-    settles.  ``memo`` (``<cache root>/memo/<name>``) is written atomically, and only where the
+    A signature is (size, mtime, inode) per file or directory.  It stands for the content only for
+    files that were already :data:`MEMO_SETTLE_NS` old when the memo was taken: a write in the same
+    clock tick as a stat need not move the mtime, so a recently edited file is read again on every
+    use until it settles.  ``memo`` (``<cache root>/memo/<name>``) is written atomically, and only where the
     cache root exists: a run that builds nothing creates nothing.  A cache that cannot be written, or
     a value JSON cannot hold, only loses the memo.
     """

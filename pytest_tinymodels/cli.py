@@ -136,14 +136,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Hash every file of every entry: what the warm path's stat check cannot see (bit rot, edits
     that restore a file's mtime)."""
     cache = _session(args).cache
-    damaged = cache.verify_all()
-    total = len(list(cache.entries_dir.iterdir())) if cache.entries_dir.is_dir() else 0
+    checked = cache.verify_all()
+    damaged = {key: problem for key, problem in checked.items() if problem is not None}
     for key, problem in damaged.items():
         print(f"DAMAGED {key}: {problem}" + (" (removed)" if args.remove and cache.remove(key) else ""))
     if damaged and not args.remove:
         print("damaged entries are rebuilt when next used; or run: python -m pytest_tinymodels verify --remove",
               file=sys.stderr)
-    print(f"{total - len(damaged)} of {total} entries intact in {cache.root}")
+    print(f"{len(checked) - len(damaged)} of {len(checked)} entries intact in {cache.root}")
     return 1 if damaged else 0
 
 

@@ -304,7 +304,7 @@ def test_edit_that_restores_the_mtime_is_caught_by_full_verification(cache: Cach
     _flip_keeping_mtime(entry / "repo" / "model.safetensors")
     assert verify_entry(entry) is None  # the documented limit of the warm path's stat check
     assert "model.safetensors was modified" in (verify_entry(entry, hashes=True) or "")
-    assert cache.verify_all() == {KEY: "repo/model.safetensors was modified (sha256 mismatch)"}
+    assert cache.verify_all() == {KEY: "repo/model.safetensors was modified (sha256 mismatch)", OTHER: None}
     # an edit that moves the mtime is caught by the warm path too
     (entry / "repo" / "config.json").write_text(json.dumps({"model_type": "llamb", "hidden_size": 16}))
     assert "config.json was modified" in (verify_entry(entry) or "")

@@ -385,14 +385,14 @@ class Cache:
             return True
 
     def clean(self) -> int:
-        """Delete every entry, leftover temp dir, trash and run marker; return entries removed."""
+        """Delete every entry, leftover temp dir, trash, run marker and memo; return entries removed."""
         removed = 0
         if self.entries_dir.is_dir():
             for child in sorted(self.entries_dir.iterdir()):
                 if _is_key(child.name):
                     removed += self.remove(child.name)
         self._sweep(None)
-        for sub in ("trash", "runs"):
+        for sub in ("trash", "runs", "memo"):
             self._rmtree_quiet(self.root / sub, only_children=True)
         return removed
 

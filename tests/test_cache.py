@@ -367,10 +367,13 @@ def test_clean_removes_everything(cache: Cache) -> None:
     cache.get_or_build(KEY, fake_build())
     cache.get_or_build(OTHER, fake_build(), rebuild=True, run_id="r")
     (cache.root / "tmp" / f"{KEY}.1.x.incomplete").mkdir()
+    cache_mod.library_versions(cache.root)  # leaves a memo
+    assert list((cache.root / "memo").iterdir())
     assert cache.clean() == 2
     assert list((cache.root / "entries").iterdir()) == []
     assert list((cache.root / "tmp").iterdir()) == []
     assert list((cache.root / "runs").iterdir()) == []
+    assert list((cache.root / "memo").iterdir()) == []
 
 
 # -- readers during a rebuild --------------------------------------------------------------------

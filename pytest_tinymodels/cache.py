@@ -108,7 +108,7 @@ def _dist_info_versions(names: tuple[str, ...]) -> dict[str, str]:
     per-name search (about 0.3 ms each in a fresh process).  Like ``metadata.version``, the first
     entry of ``sys.path`` that has a project wins; names not found here are left to importlib.metadata.
     """
-    wanted = {re.sub(r"[-_.]+", "_", n).lower(): n for n in names}
+    wanted = {_project_key(n): n for n in names}
     found: dict[str, str] = {}
     for entry in sys.path:
         try:
@@ -119,12 +119,17 @@ def _dist_info_versions(names: tuple[str, ...]) -> dict[str, str]:
             if not item.endswith(".dist-info"):
                 continue
             project, _, version = item[: -len(".dist-info")].partition("-")
-            name = wanted.get(project.replace(".", "_").replace("-", "_").lower())
+            name = wanted.get(_project_key(project))
             if name is not None and version and name not in found:
                 found[name] = version
         if len(found) == len(wanted):
             break
     return found
+
+
+def _project_key(name: str) -> str:
+    """A project name normalized as in dist-info directory names (runs of ``-_.`` -> ``_``, lowercase)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def _installed_version(name: str) -> str:

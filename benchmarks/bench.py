@@ -548,7 +548,7 @@ architectures = "*"
 SWEEP_TEST = """
 import torch
 
-from pytest_tinymodels import smoke
+from pytest_tinymodels.build import inputs as smoke
 
 
 def test_forward(tiny_causal):
@@ -571,7 +571,7 @@ def test_forward(tiny_causal):
 def causal_model_types() -> list[str]:
     return run_child("""
         import json
-        from pytest_tinymodels import architectures
+        from pytest_tinymodels.build import architectures
         print(json.dumps(sorted({i.model_type for i in architectures.expand("causal-lm", "*", [])})))
     """)
 

@@ -46,7 +46,8 @@ def run_one(mode: str, manifest: Path) -> dict:
     setup = 0.0
     if mode in ("serve", "offline"):
         from pytest_tinymodels.cache import Cache
-        from pytest_tinymodels.hubcache import TinyHub, load_hub_registry
+        from pytest_tinymodels.hub.registry import load_hub_registry
+        from pytest_tinymodels.hub.repos import TinyHub
         from pytest_tinymodels.manifest import load_manifest
         from pytest_tinymodels.session import TinySession, resolve_cache_dir
 

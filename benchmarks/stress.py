@@ -160,7 +160,7 @@ def worker(mode: str, args: dict[str, Any]) -> None:
         import torch  # noqa: F401  (imports before the start line: the race is about building)
         import transformers  # noqa: F401
 
-        from pytest_tinymodels import builder
+        from pytest_tinymodels import build as builder
         from pytest_tinymodels.manifest import load_manifest
         from pytest_tinymodels.session import TinySession
 

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from .builder import label_of
+from .build import label_of
 from .cache import Cache, entry_size
 from .errors import TinyModelsError
 from .manifest import load_manifest
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _delegate(command: str, argv: list[str]) -> int:
     import importlib
 
-    module = importlib.import_module({"coverage": ".coverage", "serve": ".serve"}[command], __package__)
+    module = importlib.import_module({"coverage": ".coverage", "serve": ".hub.serve"}[command], __package__)
     return int(module.main(argv) or 0)
 
 

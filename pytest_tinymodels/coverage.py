@@ -25,8 +25,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from .architectures import TASK_ORDER, TASKS, ArchInfo, expand, task_config_updates
-from .processors import MISSING_LIBRARY_RE
+from .build.architectures import TASK_ORDER, TASKS, ArchInfo, expand, task_config_updates
+from .build.processors import MISSING_LIBRARY_RE
 
 __all__ = ["check_architecture", "run_coverage", "main", "SIZE_LIMIT_BYTES"]
 
@@ -54,8 +54,8 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
         import torch
         import transformers
 
-        from .shrink import base_config, config_for_class, shrink_config
-        from .smoke import dummy_inputs, smoke_forward
+        from .build.inputs import dummy_inputs, smoke_forward
+        from .build.shrink import base_config, config_for_class, shrink_config
 
         torch.manual_seed(0)
         t0 = time.perf_counter()
@@ -77,7 +77,7 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
         row["built"] = True
         stage = "inputs"
         t1 = time.perf_counter()
-        from .processors import smoke_processor
+        from .build.processors import smoke_processor
 
         processor = smoke_processor(info, config)
         inputs = dummy_inputs(model, config, processor, task=info.task)
@@ -106,7 +106,7 @@ def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
         "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
     }
     try:
-        from .builder import build_entry
+        from .build import build_entry
         from .errors import BuildError
         from .manifest import FixtureSpec
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
-from .builder import DATASET_DIR, REPO_DIR
+from .build import DATASET_DIR, REPO_DIR
 from .cache import RECIPE
 
 
@@ -99,7 +99,7 @@ class LoadedEntry:
         import torch
         import transformers
 
-        from .dataset import load_dataset_dir
+        from .build.datasets import load_dataset_dir
 
         recipe = self.recipe
         repo = self.entry / REPO_DIR

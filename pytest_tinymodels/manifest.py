@@ -281,7 +281,7 @@ def _toml_error(exc: Exception, path: Path) -> ManifestError:
 
 
 def _parse_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
-    # [hub] (hub ids, rules) is parsed and validated by hubcache.load_hub_registry
+    # [hub] (hub ids, rules) is parsed and validated by hub.registry.load_hub_registry
     _check_keys(data, ("defaults", "fixtures", "hub"), path, None, None)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -298,11 +298,11 @@ def _parse_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
         raise ManifestError("must be a table of [fixtures.NAME] tables", path=path, field="fixtures")
     specs: dict[str, FixtureSpec] = {}
     for name, table in fixtures.items():
-        specs[name] = _parse_fixture(name, table, defaults, path)
+        specs[name] = parse_fixture(name, table, defaults, path)
     return specs
 
 
-def _parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path) -> FixtureSpec:
+def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path) -> FixtureSpec:
     _check_name(name, path)
     if not isinstance(table, dict):
         raise ManifestError("must be a table ([fixtures.NAME])", path=path, fixture=name, field=f"fixtures.{name}")

@@ -78,9 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.stash[SETTINGS_KEY] = {"cache": cache_setting, "manifest": manifest_setting, "cache_warning": cache_warning}
     config.pluginmanager.register(_fixture_module(manifest), "tinymodels-fixtures")
-    from . import hubcache  # --tiny-hub / ini tiny_hub: registers the hub's own hooks (hubcache.TinyHubPlugin)
+    from .hub import plugin as hub_plugin  # --tiny-hub / ini tiny_hub: registers the hub's own hooks
 
-    hubcache.configure(config, session, _make_logger(config))
+    hub_plugin.configure(config, session, _make_logger(config))
 
 
 def _lock_timeout(config: pytest.Config) -> float:

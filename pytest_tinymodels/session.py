@@ -109,7 +109,7 @@ class TinySession:
             return self._variants[name]
 
     def _compute_variants(self, spec: FixtureSpec) -> list[Variant]:
-        from . import architectures
+        from .build import architectures
 
         try:
             if not spec.parametrized:
@@ -136,7 +136,7 @@ class TinySession:
             known = self._keys.get(id(spec))
         if known is not None and known[0] is spec:
             return known[1]
-        from .builder import key_fields
+        from .build import key_fields
 
         key = cache_key(key_fields(spec, memo_dir=self.cache.root), memo_dir=self.cache.root)
         if not spec.source:
@@ -146,14 +146,22 @@ class TinySession:
 
     def ensure(self, variant: Variant) -> CacheResult:
         """Build the entry of ``variant`` if needed (exactly once across processes), else reuse it."""
-        from .builder import build_entry, label_of
+        from .build import build_entry, label_of
 
         spec = variant.spec
         key = self.key(spec)
         label = label_of(spec)
+
+        def build(dest: Path) -> dict[str, Any]:
+            from .sources import fetch_inputs
+
+            inputs = fetch_inputs(spec)
+            return build_entry(spec, dest, arch=variant.arch, source_dir=inputs.source_dir,
+                               download_dir=inputs.download_dir)
+
         result = self.cache.get_or_build(
             key,
-            lambda dest: build_entry(spec, dest, arch=variant.arch),
+            build,
             label=label,
             rebuild=self.rebuild,
             run_id=self.run_id,

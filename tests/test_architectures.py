@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pytest_tinymodels.architectures import (
+from pytest_tinymodels.build.architectures import (
     TASK_ORDER,
     TASKS,
     ArchInfo,
@@ -129,7 +129,7 @@ def test_expand_unknown_task():
 
 
 def test_expand_identical_in_another_process():
-    code = ("import json; from pytest_tinymodels.architectures import expand;"
+    code = ("import json; from pytest_tinymodels.build.architectures import expand;"
             "print(json.dumps([a.id for a in expand('sequence-classification', ['b*', 'l*'])]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"})

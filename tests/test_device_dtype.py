@@ -266,7 +266,7 @@ def test_half_builds_keep_fp32_modules_and_feed_inputs_in_the_model_dtype(tmp_pa
     ``inputs_embeds`` in bfloat16 from the smoke inputs."""
     from safetensors import safe_open
 
-    from pytest_tinymodels.smoke import dummy_inputs
+    from pytest_tinymodels.build.inputs import dummy_inputs
 
     manifest = tmp_path / "fixtures.toml"
     manifest.write_text('[fixtures.lm]\ntask = "causal-lm"\ndtype = "bfloat16"\n'

@@ -103,7 +103,7 @@ def test_dataset_is_memory_mapped_text(tiny_llama) -> None:
 def test_same_spec_gives_bitwise_identical_weights(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from pytest_tinymodels.builder import build_entry
+    from pytest_tinymodels.build import build_entry
     from pytest_tinymodels.manifest import load_manifest
 
     spec = load_manifest()["tiny_llama"]

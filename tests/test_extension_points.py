@@ -22,7 +22,7 @@ class _NeedsTorchvision:
 def test_processor_needing_a_missing_library_is_saved_as_its_config(tmp_path: Path, monkeypatch) -> None:
     import transformers
 
-    from pytest_tinymodels import processors
+    from pytest_tinymodels.build import processors
 
     monkeypatch.setattr(transformers, "PPLCNetImageProcessor", _NeedsTorchvision, raising=False)
     proc = processors.tiny_image_processor("pp_lcnet", image_size=24)
@@ -34,7 +34,7 @@ def test_processor_needing_a_missing_library_is_saved_as_its_config(tmp_path: Pa
 
 
 def test_missing_library_is_read_from_the_import_error_only() -> None:
-    from pytest_tinymodels.processors import missing_library
+    from pytest_tinymodels.build.processors import missing_library
 
     assert missing_library(ImportError("X requires the torchaudio library but it was not found")) == "torchaudio"
     assert missing_library(ImportError("No module named 'foo'")) is None
@@ -56,7 +56,7 @@ def test_loader_warns_and_gives_no_processor_when_its_library_is_missing(tmp_pat
 def test_image_model_types_without_a_processor_use_vits_and_text_ones_get_none() -> None:
     from transformers import AutoConfig
 
-    from pytest_tinymodels import processors
+    from pytest_tinymodels.build import processors
 
     # vitdet has no image processor of its own: a generic resize + normalize at the tiny size
     proc = processors.tiny_image_processor("vitdet", AutoConfig.for_model("vitdet"), image_size=16)
@@ -66,14 +66,15 @@ def test_image_model_types_without_a_processor_use_vits_and_text_ones_get_none()
 
 
 def test_model_type_values_merge_and_refuse_conflicts(monkeypatch) -> None:
-    from pytest_tinymodels import shrink
+    from pytest_tinymodels.build import rules, shrink
 
-    monkeypatch.setattr(shrink, "MODEL_TYPE_CONFIG", {})
-    shrink.model_type_values("toy", {"a": 1, "sub": {"b": 2}})
-    shrink.model_type_values("toy", {"sub": {"c": 3}, "a": 1})  # same value again: fine
-    assert shrink.MODEL_TYPE_CONFIG == {"toy": {"a": 1, "sub": {"b": 2, "c": 3}}}
+    rules.load_families()
+    monkeypatch.setattr(rules, "MODEL_TYPE_CONFIG", {})
+    rules.model_type_values("toy", {"a": 1, "sub": {"b": 2}})
+    rules.model_type_values("toy", {"sub": {"c": 3}, "a": 1})  # same value again: fine
+    assert rules.MODEL_TYPE_CONFIG == {"toy": {"a": 1, "sub": {"b": 2, "c": 3}}}
     with pytest.raises(ValueError, match=r"MODEL_TYPE_CONFIG\['toy'\]: sub.b is set to 2 and 5"):
-        shrink.model_type_values("toy", {"sub": {"b": 5}})
+        rules.model_type_values("toy", {"sub": {"b": 5}})
     small = shrink.shrink_dict({"model_type": "wrapper", "hidden_size": 512,
                                 "inner": {"model_type": "toy", "hidden_size": 512, "num_hidden_layers": 8}})
     assert small["inner"]["a"] == 1 and small["inner"]["sub"] == {"b": 2, "c": 3} and "a" not in small
@@ -82,7 +83,7 @@ def test_model_type_values_merge_and_refuse_conflicts(monkeypatch) -> None:
 def test_encode_only_models_are_smoke_checked_through_encode() -> None:
     import torch
 
-    from pytest_tinymodels.smoke import dummy_inputs, entry_point, smoke_forward
+    from pytest_tinymodels.build.inputs import dummy_inputs, entry_point, smoke_forward
 
     class EncodeOnly(torch.nn.Module):  # like GlmImageVQVAE: no forward, an encode
         main_input_name = "hidden_states"
@@ -105,7 +106,7 @@ def test_encode_only_models_are_smoke_checked_through_encode() -> None:
 def test_only_exported_classes_are_listed() -> None:
     import transformers
 
-    from pytest_tinymodels import architectures
+    from pytest_tinymodels.build import architectures
 
     exported = set(dir(transformers))
     listed = [i.class_name for task in ("base", "causal-lm", "speech-seq2seq") for i in architectures.expand(task)]

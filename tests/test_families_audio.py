@@ -1,4 +1,4 @@
-"""Audio family rules (:mod:`pytest_tinymodels.families.audio`): pure config-dict checks of the shrink rules
+"""Audio family rules (:mod:`pytest_tinymodels.build.families.audio`): pure config-dict checks of the shrink rules
 and real builds (shrink + processor + model + smoke forward + save) of representative architectures."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ SIZE_LIMIT = 2_097_152
 
 
 def _shrunk(model_type: str) -> dict:
-    from pytest_tinymodels import shrink
+    from pytest_tinymodels.build import shrink
 
     return shrink.shrink_dict(shrink.base_config(model_type).to_dict())
 
@@ -20,7 +20,7 @@ def _shrunk(model_type: str) -> dict:
 
 
 def test_per_side_kv_heads_divide_heads() -> None:
-    from pytest_tinymodels import shrink
+    from pytest_tinymodels.build import shrink
 
     node = {"model_type": "moonshine", "hidden_size": 288, "encoder_num_attention_heads": 8,
             "encoder_num_key_value_heads": 8, "decoder_num_attention_heads": 8, "decoder_num_key_value_heads": 8}
@@ -31,7 +31,7 @@ def test_per_side_kv_heads_divide_heads() -> None:
 
 
 def test_speech_encoder_with_mha_keeps_kv_equal_heads() -> None:
-    from pytest_tinymodels import shrink
+    from pytest_tinymodels.build import shrink
 
     node = {"model_type": "x", "num_mel_bins": 80, "hidden_size": 1024, "num_attention_heads": 8,
             "num_key_value_heads": 8}
@@ -55,7 +55,7 @@ def test_xcodec_semantic_frames_match_acoustic_frames() -> None:
 
 
 def test_feature_projection_input_is_the_extractor_width() -> None:
-    from pytest_tinymodels import shrink
+    from pytest_tinymodels.build import shrink
 
     base = shrink.base_config("wav2vec2-bert").to_dict()
     assert _shrunk("wav2vec2-bert")["feature_projection_input_dim"] == base["feature_projection_input_dim"]
@@ -79,11 +79,10 @@ def test_fun_asr_nano_adaptor_matches_text_model() -> None:
 
 
 def test_audio_towers_use_their_parent_feature_extractor() -> None:
-    from pytest_tinymodels import shrink  # noqa: F401  (imports the families, then processors is complete)
-    from pytest_tinymodels import processors
-    from pytest_tinymodels.families import audio
+    from pytest_tinymodels.build import processors, rules
+    from pytest_tinymodels.build.families import audio
 
-    assert audio.FEATURE_EXTRACTOR_OF.items() <= processors.FEATURE_EXTRACTOR_OF.items()
+    assert audio.FEATURE_EXTRACTOR_OF.items() <= rules.FEATURE_EXTRACTOR_OF.items()
     extractor = processors.tiny_feature_extractor("qwen2_audio_encoder", None)
     assert type(extractor).__name__ == "WhisperFeatureExtractor"
 
@@ -99,7 +98,8 @@ def test_audio_towers_use_their_parent_feature_extractor() -> None:
     ("mimi_decoder", "MimiDecoderModel"),  # codec latents
 ])
 def test_builds_and_runs(model_type: str, class_name: str, tmp_path) -> None:
-    from pytest_tinymodels import architectures, coverage
+    from pytest_tinymodels import coverage
+    from pytest_tinymodels.build import architectures
 
     row = coverage.check_fixture(architectures.resolve(model_type, class_name, None), tmp_path)
     assert row["forward"], row["reason"]

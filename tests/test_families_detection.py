@@ -1,4 +1,4 @@
-"""The detection family rules (pytest_tinymodels/families/detection.py): detection, segmentation, depth,
+"""The detection family rules (pytest_tinymodels/build/families/detection.py): detection, segmentation, depth,
 document-layout and OCR models that failed to build or run, built exactly as fixtures are, plus the config
 rules of the module on config dicts (each check fails without its rule)."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_tinymodels import shrink
-from pytest_tinymodels.families import detection
+from pytest_tinymodels.build import shrink
+from pytest_tinymodels.build.families import detection
 
 SIZE_LIMIT = 2_097_152
 
@@ -26,7 +26,8 @@ SIZE_LIMIT = 2_097_152
 )
 def test_family_builds_and_runs(model_type: str, class_name: str, tmp_path) -> None:
     pytest.importorskip("torch")
-    from pytest_tinymodels import architectures, coverage
+    from pytest_tinymodels import coverage
+    from pytest_tinymodels.build import architectures
 
     row = coverage.check_fixture(architectures.resolve(model_type, class_name, None), workdir=tmp_path)
     assert row["forward"], row["reason"]

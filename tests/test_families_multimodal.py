@@ -1,4 +1,4 @@
-"""The multimodal family rules (pytest_tinymodels/families/multimodal.py): vision-language, omni and robotics
+"""The multimodal family rules (pytest_tinymodels/build/families/multimodal.py): vision-language, omni and robotics
 models built exactly as fixtures are, plus every config rule of the module on plain dicts."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_tinymodels import shrink
-from pytest_tinymodels.families import multimodal
+from pytest_tinymodels.build import shrink
+from pytest_tinymodels.build.families import multimodal
 from rulecheck import check_rule, rules_of
 
 SIZE_LIMIT = 2_097_152
@@ -27,7 +27,8 @@ SIZE_LIMIT = 2_097_152
 )
 def test_family_builds_and_runs(model_type: str, class_name: str, tmp_path) -> None:
     pytest.importorskip("torch")
-    from pytest_tinymodels import architectures, coverage
+    from pytest_tinymodels import coverage
+    from pytest_tinymodels.build import architectures
 
     row = coverage.check_fixture(architectures.resolve(model_type, class_name, None), workdir=tmp_path)
     assert row["forward"], row["reason"]
@@ -163,5 +164,5 @@ def test_model_type_values_name_real_model_types() -> None:
 
     ours = {"t5gemma2_text", "step3p5", "qwen3_omni_moe_talker_text", "kosmos-2", "pi0", "pix2struct_vision_model",
             "align_vision_model", *multimodal.NARROW_VISION_TOWERS}
-    assert ours <= set(shrink.MODEL_TYPE_CONFIG)
+    assert ours <= set(multimodal.rules.MODEL_TYPE_CONFIG)
     assert ours <= set(CONFIG_MAPPING_NAMES), ours - set(CONFIG_MAPPING_NAMES)

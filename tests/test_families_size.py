@@ -1,4 +1,4 @@
-"""The size family rules (pytest_tinymodels/families/size.py): models that built and ran but whose weights
+"""The size family rules (pytest_tinymodels/build/families/size.py): models that built and ran but whose weights
 were over the 2 MB budget, built exactly as fixtures are, plus every config rule of the module on plain dicts."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_tinymodels import shrink
-from pytest_tinymodels.families import size
+from pytest_tinymodels.build import shrink
+from pytest_tinymodels.build.families import size
 from rulecheck import check_rule, rules_of
 
 SIZE_LIMIT = 2_097_152
@@ -28,7 +28,8 @@ SIZE_LIMIT = 2_097_152
 )
 def test_family_builds_and_runs(model_type: str, class_name: str, tmp_path) -> None:
     pytest.importorskip("torch")
-    from pytest_tinymodels import architectures, coverage
+    from pytest_tinymodels import coverage
+    from pytest_tinymodels.build import architectures
 
     row = coverage.check_fixture(architectures.resolve(model_type, class_name, None), workdir=tmp_path)
     assert row["forward"], row["reason"]
@@ -229,8 +230,8 @@ def test_rules_leave_other_families_alone(monkeypatch: pytest.MonkeyPatch) -> No
     plain = {"model_type": "llama", **_ENCODER, "vocab_size": 32000}
     encodec = {"model_type": "encodec", "num_filters": 32, "upsampling_ratios": [8, 5, 4, 2], "hidden_size": 128}
     with_rules = [shrink.shrink_dict(c, vocab_size=512) for c in (plain, encodec)]
-    for name in [n for n, rule in shrink.FAMILY_RULES.items() if rule.__module__ == size.__name__]:
-        monkeypatch.delitem(shrink.FAMILY_RULES, name)
+    for name in [n for n, rule in size.rules.FAMILY_RULES.items() if rule.__module__ == size.__name__]:
+        monkeypatch.delitem(size.rules.FAMILY_RULES, name)
     assert with_rules == [shrink.shrink_dict(c, vocab_size=512) for c in (plain, encodec)]  # 4-stage codec: as is
 
 
@@ -259,7 +260,7 @@ def test_vq_codes_map_to_text_tokens(model_type: str, class_name: str) -> None:
 
 
 def test_size_values_reach_the_shrunk_config() -> None:
-    """SIZE_VALUES go through ``shrink.model_type_values`` (merged with other families' values)."""
+    """SIZE_VALUES go through ``rules.model_type_values`` (merged with other families' values)."""
     d = shrink.shrink_dict({"model_type": "perceiver", "d_model": 768, "d_latents": 1280, "num_latents": 256,
                             "num_blocks": 1, "num_self_attends_per_block": 26,
                             "cross_attention_shape_for_attention": "kv", "num_cross_attention_heads": 8})

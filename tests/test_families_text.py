@@ -1,12 +1,12 @@
-"""The text family rules (pytest_tinymodels/families/text.py): time-series, decision, text models and the
+"""The text family rules (pytest_tinymodels/build/families/text.py): time-series, decision, text models and the
 standalone vision towers of VLMs, built exactly as fixtures are, plus the config rules on plain dicts."""
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_tinymodels import shrink
-from pytest_tinymodels.families import text
+from pytest_tinymodels.build import shrink
+from pytest_tinymodels.build.families import text
 
 SIZE_LIMIT = 2_097_152
 
@@ -24,7 +24,8 @@ SIZE_LIMIT = 2_097_152
 )
 def test_family_builds_and_runs(model_type: str, class_name: str, tmp_path) -> None:
     pytest.importorskip("torch")
-    from pytest_tinymodels import architectures, coverage
+    from pytest_tinymodels import coverage
+    from pytest_tinymodels.build import architectures
 
     row = coverage.check_fixture(architectures.resolve(model_type, class_name, None), workdir=tmp_path)
     assert row["forward"], row["reason"]

@@ -1,4 +1,4 @@
-"""The vision family rules (pytest_tinymodels/families/vision.py): SAM / SAM2 / video segmentation, keypoint
+"""The vision family rules (pytest_tinymodels/build/families/vision.py): SAM / SAM2 / video segmentation, keypoint
 matchers, video transformers, SegGPT, SigLIP2 built exactly as fixtures are, plus every config rule of the
 module on the dict of the model type's default config."""
 
@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_tinymodels import shrink, smoke
-from pytest_tinymodels.families import vision
+from pytest_tinymodels.build import shrink
+from pytest_tinymodels.build import inputs as smoke
+from pytest_tinymodels.build.families import vision
 from rulecheck import check_rule, rules_of
 
 SIZE_LIMIT = 2_097_152
@@ -28,7 +29,8 @@ SIZE_LIMIT = 2_097_152
 )
 def test_family_builds_and_runs(model_type: str, class_name: str, tmp_path) -> None:
     pytest.importorskip("torch")
-    from pytest_tinymodels import architectures, coverage
+    from pytest_tinymodels import coverage
+    from pytest_tinymodels.build import architectures
 
     row = coverage.check_fixture(architectures.resolve(model_type, class_name, None), workdir=tmp_path)
     assert row["forward"], row["reason"]
@@ -150,7 +152,7 @@ def test_model_type_values_name_real_model_types() -> None:
     for model_type, source in (("pp_lcnet_v3", "pp_ocrv5_mobile_det"), ("vjepa2", "videomae"),
                                ("uvdoc_backbone", "uvdoc")):
         assert {model_type, source} <= set(CONFIG_MAPPING_NAMES)
-        assert vision.processors.IMAGE_PROCESSOR_OF[model_type] == source
+        assert vision.rules.IMAGE_PROCESSOR_OF[model_type] == source
 
 
 # --------------------------------------------------------------------------- input builders
@@ -162,7 +164,7 @@ def test_bool_masked_pos_covers_every_tubelet() -> None:
 
     config = SimpleNamespace(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, model_type="videomae")
     c = smoke.InputContext(None, config, None, 2, 8, False)
-    mask = smoke.INPUT_BUILDERS["bool_masked_pos"](c)
+    mask = smoke.build_input("bool_masked_pos", c)
     assert tuple(mask.shape) == (2, 16 * 2)
     assert mask.sum(1).tolist() == [16, 16]  # the same number masked in every row
 
@@ -174,7 +176,7 @@ def test_naflex_inputs_follow_the_patch_grid() -> None:
     config = SimpleNamespace(model_type="siglip2_vision_model", num_patches=16, patch_size=8, num_channels=3)
     c = smoke.InputContext(None, config, None, 2, 8, False)
     inputs = {"pixel_values": c.randn(2, 3, 32, 32)}
-    smoke.INPUT_FIXUPS["vision_naflex_patches"](c, inputs)
+    vision.rules.INPUT_FIXUPS["vision_naflex_patches"](c, inputs)
     assert tuple(inputs["pixel_values"].shape) == (2, 16, 3 * 8 * 8)
     assert inputs["spatial_shapes"].tolist() == [[4, 4], [4, 4]]
     assert tuple(inputs["pixel_attention_mask"].shape) == (2, 16)

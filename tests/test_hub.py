@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinymodels.hub import (
+from pytest_tinymodels.hub.client import (
     ALLOWED_DOWNLOAD_PATTERNS,
     BLOCKED_PATTERNS,
     CONFIG_AND_TOKENIZER_PATTERNS,
@@ -31,7 +31,7 @@ from pytest_tinymodels.hub import (
     fetch_source,
     hub_offline,
 )
-from pytest_tinymodels.hubserver import HubServer, hub_environment, serve_directory
+from pytest_tinymodels.hub.server import HubServer, hub_environment, serve_directory
 
 REPO = "org/tiny-gpt2"
 TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json"}

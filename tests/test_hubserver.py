@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinymodels.hubserver import HubServer, hub_environment, serve_directory
+from pytest_tinymodels.hub.server import HubServer, hub_environment, serve_directory
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_tinymodels.builder import key_fields
+from pytest_tinymodels.build import key_fields
 from pytest_tinymodels.cache import Cache, cache_key
 from pytest_tinymodels.errors import ManifestError
 from pytest_tinymodels.manifest import (
@@ -369,7 +369,7 @@ def test_bad_manifest_through_pytest(pytester: pytest.Pytester, cold_cache: Path
     assert sorted(p.name for p in pytester.path.iterdir()) == before
 
 
-# -- the [hub] table (validated by hubcache.load_hub_registry when hub ids are served) --------------
+# -- the [hub] table (validated by hub.registry.load_hub_registry when hub ids are served) --------------
 repo_ids = st.one_of(st.sampled_from(["org/tiny-llama", "org/name", "a/b", "org/..", "../x", "noslash", "org/x\n", "o/x/y", ""]),
                      st.from_regex(r"[a-z]{1,5}/[a-z.-]{1,8}", fullmatch=True), text_)
 hub_values = st.one_of(
@@ -391,7 +391,7 @@ hub_tables = st.fixed_dictionaries({}, optional={
 @given(hub=hub_tables, fixtures=st.dictionaries(fixture_names, tables(fixture_keys, {"model_type": "llama"}), max_size=2))
 def test_fuzz_hub_table_gives_only_manifest_errors(tmp_path: Path, preloaded_libraries: None, hub: Any,
                                                    fixtures: dict[str, Any]) -> None:
-    from pytest_tinymodels.hubcache import load_hub_registry
+    from pytest_tinymodels.hub.registry import load_hub_registry
 
     path = tmp_path / "fixtures.toml"
     text = toml_document({"fixtures": fixtures})

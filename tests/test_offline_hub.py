@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from pytest_tinymodels.errors import ManifestError
-from pytest_tinymodels.hubcache import HubRule, load_hub_registry, materialize
-from pytest_tinymodels.hubserver import hub_environment
+from pytest_tinymodels.hub.registry import HubRule, load_hub_registry
+from pytest_tinymodels.hub.repos import materialize
+from pytest_tinymodels.hub.server import hub_environment
 from pytest_tinymodels.manifest import load_manifest
 
 MANIFEST = """
@@ -198,7 +199,7 @@ def test_source_and_download_fixtures_still_fetch_from_the_real_hub(
     """A fixture built from a real repo reads it from the Hub the session started with (here a loopback
     "upstream" hub), not from the tiny hub that HF_ENDPOINT points at during the session."""
     from pytest_tinymodels.cache import Cache
-    from pytest_tinymodels.hubserver import HubServer
+    from pytest_tinymodels.hub.server import HubServer
     from pytest_tinymodels.session import TinySession
 
     session = TinySession(load_manifest(None), Cache(shared_cache))

@@ -423,7 +423,7 @@ def test_download_patterns_admit_no_code_and_no_pickle(monkeypatch: pytest.Monke
     import huggingface_hub
     from huggingface_hub.utils import filter_repo_objects
 
-    from pytest_tinymodels import hub
+    from pytest_tinymodels.hub import client as hub
 
     names = ["config.json", "model.safetensors", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
              "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.txt", "merges.txt", "README.md",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinymodels import shrink
-from pytest_tinymodels.architectures import ArchitectureError, resolve
-from pytest_tinymodels.shrink import ShrinkError, base_config, check_config, shrink_config, shrink_dict
+from pytest_tinymodels.build import shrink
+from pytest_tinymodels.build.architectures import ArchitectureError, resolve
+from pytest_tinymodels.build.shrink import ShrinkError, base_config, check_config, shrink_config, shrink_dict
 from rulecheck import check_rule, rules_of
 
 LLM = {"model_type": "x", "hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 32,
@@ -356,8 +356,8 @@ def test_representative_family_builds_and_runs(model_type, architecture):
     import transformers
 
     from pytest_tinymodels.coverage import COVERAGE_SPECIAL_IDS, SIZE_LIMIT_BYTES
-    from pytest_tinymodels.processors import smoke_processor
-    from pytest_tinymodels.smoke import dummy_inputs, smoke_forward
+    from pytest_tinymodels.build.processors import smoke_processor
+    from pytest_tinymodels.build.inputs import dummy_inputs, smoke_forward
 
     info = resolve(model_type, architecture, None)
     cfg = shrink_config(base_config(model_type), vocab_size=512, special_token_ids=COVERAGE_SPECIAL_IDS)

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from pytest_tinymodels.architectures import resolve
-from pytest_tinymodels.shrink import base_config, config_for_class, shrink_config
-from pytest_tinymodels.smoke import SmokeError, dummy_inputs, image_size_of, smoke_forward, text_vocab_size
+from pytest_tinymodels.build.architectures import resolve
+from pytest_tinymodels.build.shrink import base_config, config_for_class, shrink_config
+from pytest_tinymodels.build.configtools import image_size_of, text_vocab_size
+from pytest_tinymodels.build.inputs import SmokeError, dummy_inputs, smoke_forward
 
 
 def _model(model_type, architecture=None, **special):
@@ -49,7 +50,7 @@ def test_task_labels_give_a_loss(task):
     import transformers
 
     cfg = shrink_config(base_config("bert"), vocab_size=300)
-    from pytest_tinymodels.architectures import task_config_updates
+    from pytest_tinymodels.build.architectures import task_config_updates
 
     for k, v in task_config_updates(info, cfg).items():
         setattr(cfg, k, v)
@@ -80,7 +81,7 @@ def test_dual_encoder_gets_both_inputs():
 
 
 def test_audio_inputs_through_the_feature_extractor():
-    from pytest_tinymodels.processors import tiny_feature_extractor
+    from pytest_tinymodels.build.processors import tiny_feature_extractor
 
     info, model = _model("whisper")
     fe = tiny_feature_extractor("whisper", model.config)
@@ -149,7 +150,7 @@ def test_tiny_image_processor_and_round_trip(tmp_path):
     import numpy as np
     from transformers import AutoImageProcessor
 
-    from pytest_tinymodels.processors import build_processor
+    from pytest_tinymodels.build.processors import build_processor
 
     info = resolve("vit", None, None)
     cfg = shrink_config(base_config("vit"))
@@ -164,7 +165,7 @@ def test_tiny_image_processor_and_round_trip(tmp_path):
 def test_feature_extractor_matches_whisper_frames(tmp_path):
     import numpy as np
 
-    from pytest_tinymodels.processors import build_processor, tiny_feature_extractor
+    from pytest_tinymodels.build.processors import build_processor, tiny_feature_extractor
 
     cfg = shrink_config(base_config("whisper"))
     fe = tiny_feature_extractor("whisper", cfg)
@@ -175,14 +176,14 @@ def test_feature_extractor_matches_whisper_frames(tmp_path):
 
 
 def test_no_processor_is_an_error():
-    from pytest_tinymodels.processors import ProcessorError, tiny_image_processor
+    from pytest_tinymodels.build.processors import ProcessorError, tiny_image_processor
 
     with pytest.raises(ProcessorError, match="llama"):
         tiny_image_processor("llama")
 
 
 def test_datasets_are_deterministic():
-    from pytest_tinymodels.processors import ProcessorError, build_dataset
+    from pytest_tinymodels.build.datasets import build_media_dataset as build_dataset
 
     a, b = build_dataset("image", {"rows": 4}, seed=1), build_dataset("image", {"rows": 4}, seed=1)
     c = build_dataset("image", {"rows": 4}, seed=2)
@@ -192,7 +193,7 @@ def test_datasets_are_deterministic():
     assert len(audio) == 3 and len(audio[0]["audio"]["array"]) == 1600
     assert audio[0]["audio"]["sampling_rate"] == 16000
     assert audio[1]["audio"]["array"] == build_dataset("audio", {"rows": 3, "samples": 1600})[1]["audio"]["array"]
-    with pytest.raises(ProcessorError, match="modality"):
+    with pytest.raises(ValueError, match="modality"):
         build_dataset("video", {})
 
 

@@ -144,7 +144,7 @@ def test_missing_source_offline_is_a_clear_error(tmp_path: Path, monkeypatch: py
 def test_download_from_loopback_hub_then_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`download = "org/tiny"` fetches a prebuilt tiny repo once over real HTTP, then works offline."""
     from pytest_tinymodels import get_fixture
-    from pytest_tinymodels.hubserver import HubServer, hub_environment, serve_directory
+    from pytest_tinymodels.hub.server import HubServer, hub_environment, serve_directory
 
     # a prebuilt tiny repo, as the hf-internal-testing ones are: made here by our own builder
     tiny = get_fixture("tiny_gpt2", cache_dir=str(tmp_path / "build-cache"))

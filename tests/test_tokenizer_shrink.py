@@ -15,7 +15,7 @@ import realfiles
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_tinymodels.tokenizer_shrink import ShrinkResult, inspect_tokenizer, minimum_vocab_size, shrink_tokenizer
+from pytest_tinymodels.build.tokenizer.shrink import ShrinkResult, inspect_tokenizer, minimum_vocab_size, shrink_tokenizer
 
 ENGLISH = [
     "The quick brown fox jumps over the lazy dog.",
@@ -134,7 +134,7 @@ def test_minilm_shrink_is_fast_cold(tmp_path):
     code = textwrap.dedent(f"""
         import time
         start = time.perf_counter()
-        from pytest_tinymodels.tokenizer_shrink import shrink_tokenizer
+        from pytest_tinymodels.build.tokenizer.shrink import shrink_tokenizer
         shrink_tokenizer({str(realfiles.minilm_dir())!r}, {str(tmp_path / 'tok')!r}, 1000)
         print(time.perf_counter() - start)
     """)
@@ -418,7 +418,7 @@ def test_word_level_keeps_specials_and_first_words(tmp_path):
 
 def test_truncate_without_sentencepiece_skips_the_model_file(mistral_shrunk, tmp_path, monkeypatch):
     """tokenizer.json + tokenizer.model sources still truncate where no SentencePiece reader is installed."""
-    from pytest_tinymodels import tokenizer_shrink
+    from pytest_tinymodels.build.tokenizer import shrink as tokenizer_shrink
 
     def missing():
         raise ImportError("no sentencepiece")

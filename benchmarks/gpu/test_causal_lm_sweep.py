@@ -4,7 +4,7 @@
 
 Plain language models get real text through their tokenizer; models whose forward needs more than
 ``input_ids`` (audio codebooks, image tokens, shared KV states) get the inputs the fixture build
-verified (:func:`pytest_tinymodels.smoke.dummy_inputs`).
+verified (:func:`pytest_tinymodels.build.inputs.dummy_inputs`).
 """
 
 import math
@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from pytest_tinymodels.smoke import dummy_inputs
+from pytest_tinymodels.build.inputs import dummy_inputs
 
 _TEXT_ONLY = {"input_ids", "attention_mask", "labels"}
 

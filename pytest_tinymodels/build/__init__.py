@@ -21,10 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import RECIPE, library_versions, stat_memo
+from ..cache import RECIPE, library_versions, stat_memo
+from ..errors import BuildError, TinyModelsError
+from ..manifest import FixtureSpec
 from .corpus import corpus_path, corpus_sha256
-from .errors import BuildError, TinyModelsError
-from .manifest import FixtureSpec
 
 if TYPE_CHECKING:
     from .architectures import ArchInfo
@@ -39,23 +39,25 @@ DEFAULT_MAX_LENGTH = 512
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf")
 
 
-#: Modules whose code decides what an entry contains: editing one gives new keys.
-BUILD_MODULES = ("builder", "shrink", "architectures", "smoke", "processors", "tokenizer_train",
-                 "tokenizer_shrink", "dataset", "corpus", "hub")
-
-
-_PACKAGE_DIR = Path(__file__).parent
+#: The build stage's folder: the code of every module under it decides what an entry contains, so
+#: editing one (a family rule, a chat template) gives new keys.
+_BUILD_DIR = Path(__file__).parent
+_PACKAGE_DIR = _BUILD_DIR.parent
+#: files of the build stage that shape entries: its modules and the data files it reads (chat templates).
+_CODE_SUFFIXES = (".py", ".jinja")
 
 
 def _code_files() -> list[Path]:
-    families = _PACKAGE_DIR / "families"  # the per-family rules shape entries too
-    return ([_PACKAGE_DIR / f"{name}.py" for name in BUILD_MODULES]
-            + [families / name for name in sorted(os.listdir(families)) if name.endswith(".py")])
+    found = []
+    for folder, dirs, files in os.walk(_BUILD_DIR):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        found += [Path(folder) / name for name in sorted(files) if name.endswith(_CODE_SUFFIXES)]
+    return found
 
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Hash of the source of :data:`BUILD_MODULES` and the family rules (read as files, nothing imported)."""
+    """Hash of the build stage's source files (read as files, nothing imported)."""
     digest = hashlib.sha256()
     for path in _code_files():
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
@@ -143,15 +145,31 @@ def label_of(spec: FixtureSpec) -> str:
     return spec.architecture or spec.model_type or spec.download or spec.source or spec.name
 
 
-def build_entry(spec: FixtureSpec, dest: Path, *, arch: "ArchInfo | None" = None) -> dict[str, Any]:
-    """Fill ``dest`` with the entry for ``spec``; returns the recipe (also written to recipe.json)."""
-    from ._quiet import quiet_libraries
+def build_entry(spec: FixtureSpec, dest: Path, *, arch: "ArchInfo | None" = None,
+                source_dir: Path | None = None, download_dir: Path | None = None) -> dict[str, Any]:
+    """Fill ``dest`` with the entry for ``spec``; returns the recipe (also written to recipe.json).
 
+    A build reads only local files: a ``source`` fixture's config and tokenizer files come from
+    ``source_dir`` (a local ``source`` directory is found by itself), a ``download`` fixture's repo
+    from ``download_dir`` — :func:`pytest_tinymodels.sources.fetch_inputs` fetches both.
+    """
+    from .._quiet import quiet_libraries
+
+    if spec.source and source_dir is None:
+        source_dir = local_source_dir(spec)
+        if source_dir is None:
+            raise BuildError(f"source {spec.source!r} is not a local directory and was not fetched "
+                             "(pass source_dir=, see pytest_tinymodels.sources.fetch_inputs)",
+                             fixture=spec.name, stage="resolve")
+    if spec.download and download_dir is None:
+        raise BuildError(f"repo {spec.download!r} was not downloaded (pass download_dir=, see "
+                         "pytest_tinymodels.sources.fetch_inputs)", fixture=spec.name, stage="download")
     with quiet_libraries():
-        return _build_entry(spec, dest, arch)
+        return _build_entry(spec, dest, arch, source_dir, download_dir)
 
 
-def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None") -> dict[str, Any]:
+def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None", source_dir: Path | None,
+                 download_dir: Path | None) -> dict[str, Any]:
     start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -162,9 +180,9 @@ def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None") -> dict
     repo.mkdir(parents=True, exist_ok=True)
     if spec.download:
         with stage("download"):
-            info = _copy_download(spec, repo)
+            info = _copy_download(spec, download_dir, repo)
     else:
-        info = _build_model(spec, repo, stage, arch)
+        info = _build_model(spec, repo, stage, arch, source_dir)
     with stage("dataset"):
         _build_dataset(spec, dest / DATASET_DIR, info.get("modality", "text"))
     recipe = {
@@ -199,17 +217,14 @@ class _Stage:
             raise BuildError(message, fixture=self.fixture, stage=self.name) from exc
 
 
-def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | None") -> dict[str, Any]:
+def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | None",
+                 source_dir: Path | None) -> dict[str, Any]:
     import torch
 
     from . import architectures, shrink
 
-    source_dir = None
     with stage("resolve"):
-        if spec.source:
-            from . import hub
-
-            source_dir = local_source_dir(spec) or hub.fetch_source(spec.source, revision=spec.revision)
+        if source_dir is not None:
             base = _source_config(source_dir)
             if arch is None:
                 declared = getattr(base, "architectures", None) or [None]
@@ -230,7 +245,7 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
             tokenizer = _shrunk_source_tokenizer(spec, source_dir, repo, vocab_size, processor_info)
         else:
             if arch.modality in ("text", "multimodal"):
-                from .tokenizer_train import tokenizer_class_name, train_tokenizer
+                from .tokenizer.train import tokenizer_class_name, train_tokenizer
 
                 tokenizer = train_tokenizer(arch.model_type, vocab_size)
                 processor_info["tokenizer"] = {"class": type(tokenizer).__name__, "method": "train",
@@ -276,9 +291,9 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
             model = cast_model(model, dtype)
     if spec.smoke:
         with stage("smoke"):
-            from . import processors, smoke
+            from . import inputs, processors
 
-            smoke.smoke_forward(model, smoke.dummy_inputs(model, config, processors.smoke_processor(arch, config)))
+            inputs.smoke_forward(model, inputs.dummy_inputs(model, config, processors.smoke_processor(arch, config)))
     with stage("save"):
         model.save_pretrained(str(repo), safe_serialization=True)
         _drop_unsafe_files(repo)
@@ -314,10 +329,10 @@ def _source_config(source_dir: Path) -> Any:
 def _shrunk_source_tokenizer(spec: FixtureSpec, source_dir: Path, repo: Path, vocab_size: int, info: dict[str, Any]) -> Any:
     from transformers import AutoTokenizer
 
-    from .tokenizer_shrink import shrink_tokenizer
+    from .tokenizer.shrink import shrink_tokenizer
+    from .tokenizer.train import ensure_pad
 
     result = shrink_tokenizer(source_dir, repo, vocab_size, method=spec.tokenizer.get("method", "auto"))
-    from .tokenizer_train import ensure_pad
 
     info["tokenizer"] = {"method": getattr(result, "method", None), "source": spec.source}
     tokenizer = AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
@@ -331,7 +346,7 @@ def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
     The decoder start keeps its role: it was the base config's pad/eos/bos id, so it becomes the
     tokenizer's pad/eos/bos id; encoder-decoders that declare none start with pad (T5's convention).
     """
-    from .tokenizer_train import special_token_ids
+    from .tokenizer.train import special_token_ids
 
     ids = {k: v for k, v in special_token_ids(tokenizer).items() if v is not None}  # configs validate ids as ints
     start = getattr(base, "decoder_start_token_id", None)
@@ -352,10 +367,7 @@ def _max_length(config: Any) -> int:
     return DEFAULT_MAX_LENGTH
 
 
-def _copy_download(spec: FixtureSpec, repo: Path) -> dict[str, Any]:
-    from . import hub
-
-    snapshot = hub.download_repo(spec.download, revision=spec.revision)
+def _copy_download(spec: FixtureSpec, snapshot: Path, repo: Path) -> dict[str, Any]:
     for path in sorted(snapshot.rglob("*")):
         if path.is_file():
             target = repo / path.relative_to(snapshot)
@@ -377,15 +389,12 @@ def _copy_download(spec: FixtureSpec, repo: Path) -> dict[str, Any]:
 
 
 def _build_dataset(spec: FixtureSpec, dest: Path, modality: str) -> None:
+    from .datasets import build_media_dataset, build_text_dataset, save_dataset
+
     if modality in ("image", "audio"):
-        from . import processors
-
-        dataset = processors.build_dataset(modality, spec.dataset, seed=spec.seed)
+        dataset = build_media_dataset(modality, spec.dataset, seed=spec.seed)
     else:
-        from .dataset import build_text_dataset
-
         dataset = build_text_dataset(spec.dataset, seed=spec.seed)
-    from .dataset import save_dataset
 
     save_dataset(dataset, dest)
 

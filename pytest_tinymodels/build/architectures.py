@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 from functools import lru_cache
 
-from .errors import TinyModelsError
+from ..errors import TinyModelsError
+from . import rules
 
 __all__ = [
     "TASKS",
@@ -25,6 +26,9 @@ __all__ = [
     "task_names",
     "modality_of",
     "task_config_updates",
+    "auto_mapping_names",
+    "all_model_types",
+    "did_you_mean",
 ]
 
 #: task name -> names of the auto-mapping tables in ``transformers.models.auto.modeling_auto``.
@@ -205,24 +209,47 @@ def _config_names() -> dict[str, str]:
     return dict(CONFIG_MAPPING_NAMES)
 
 
+#: where each processor auto-mapping lived before transformers gathered them in ``auto_mappings`` (5.25).
+_MAPPING_MODULES = {
+    "IMAGE_PROCESSOR_MAPPING_NAMES": "image_processing_auto",
+    "VIDEO_PROCESSOR_MAPPING_NAMES": "video_processing_auto",
+    "FEATURE_EXTRACTOR_MAPPING_NAMES": "feature_extraction_auto",
+    "PROCESSOR_MAPPING_NAMES": "processing_auto",
+    "TOKENIZER_MAPPING_NAMES": "tokenization_auto",
+}
+
+
+@lru_cache(maxsize=None)
+def auto_mapping_names(name: str) -> dict[str, object]:
+    """A processor auto-mapping of the installed transformers (model type -> class name(s)), read without
+    importing a processor module: ``image_processing_auto`` needs PIL, which a text fixture must not need."""
+    import importlib
+
+    try:
+        from transformers.models.auto import auto_mappings
+
+        table = getattr(auto_mappings, name, None)
+    except ImportError:  # transformers < 5.25: each table in its own module
+        table = None
+    if table is None:
+        try:
+            module = importlib.import_module(f"transformers.models.auto.{_MAPPING_MODULES[name]}")
+            table = getattr(module, name, None)
+        except ImportError:
+            table = None
+    return dict(table or {})
+
+
 @lru_cache(maxsize=None)
 def _processor_sets() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """(vision, audio, text) model types according to the processor auto-mappings."""
-    from transformers.models.auto import feature_extraction_auto, image_processing_auto, tokenization_auto
-
-    vision = set(image_processing_auto.IMAGE_PROCESSOR_MAPPING_NAMES)
-    try:
-        from transformers.models.auto import video_processing_auto
-
-        vision |= set(video_processing_auto.VIDEO_PROCESSOR_MAPPING_NAMES)
-    except Exception:  # pragma: no cover - optional table
-        pass
-    audio = set(feature_extraction_auto.FEATURE_EXTRACTOR_MAPPING_NAMES)
-    text = {mt for mt, v in tokenization_auto.TOKENIZER_MAPPING_NAMES.items() if v}
-    from . import processors  # towers that use their parent's processor (families/) take its modality
-
-    vision |= set(processors.IMAGE_PROCESSOR_OF)
-    audio |= set(processors.FEATURE_EXTRACTOR_OF)
+    """(vision, audio, text) model types according to the processor auto-mappings; towers that use their
+    parent's processor (:data:`.rules.IMAGE_PROCESSOR_OF`, registered by the families) take its modality."""
+    rules.load_families()
+    vision = set(auto_mapping_names("IMAGE_PROCESSOR_MAPPING_NAMES")) | set(auto_mapping_names("VIDEO_PROCESSOR_MAPPING_NAMES"))
+    audio = set(auto_mapping_names("FEATURE_EXTRACTOR_MAPPING_NAMES"))
+    text = {mt for mt, v in auto_mapping_names("TOKENIZER_MAPPING_NAMES").items() if v}
+    vision |= set(rules.IMAGE_PROCESSOR_OF)
+    audio |= set(rules.FEATURE_EXTRACTOR_OF)
     return frozenset(vision), frozenset(audio), frozenset(text)
 
 
@@ -262,7 +289,8 @@ def _info(model_type: str, class_name: str, task: str) -> ArchInfo:
 # --------------------------------------------------------------------------- errors
 
 
-def _close(word: str, candidates: Sequence[str], n: int = 5) -> str:
+def did_you_mean(word: str, candidates: Sequence[str], n: int = 5) -> str:
+    """`` Did you mean: a, b?`` for the candidates close to ``word`` (empty where none is)."""
     matches = difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
     if not matches:
         low = word.lower()
@@ -274,11 +302,11 @@ def _check_task(task: str) -> None:
     if task not in TASKS:
         raise ArchitectureError(
             "task",
-            f"unknown task {task!r}.{_close(task, list(TASKS))} Known tasks: {', '.join(sorted(TASKS))}.",
+            f"unknown task {task!r}.{did_you_mean(task, list(TASKS))} Known tasks: {', '.join(sorted(TASKS))}.",
         )
 
 
-def _all_model_types() -> list[str]:
+def all_model_types() -> list[str]:
     types = set(_config_names())
     for task in TASKS:
         types |= set(_task_table(task))
@@ -332,7 +360,7 @@ def resolve_names(model_type: str | None, architecture: str | None, task: str | 
     ):
         raise ArchitectureError(
             "model_type",
-            f"unknown model type {model_type!r} in the installed transformers.{_close(model_type, _all_model_types())}"
+            f"unknown model type {model_type!r} in the installed transformers.{did_you_mean(model_type, all_model_types())}"
             " Model types are the `model_type` of a config (see transformers' CONFIG_MAPPING_NAMES).",
         )
 
@@ -346,7 +374,7 @@ def resolve_names(model_type: str | None, architecture: str | None, task: str | 
             raise ArchitectureError(
                 "architecture",
                 f"unknown architecture class {architecture!r} in the installed transformers."
-                f"{_close(architecture, list(_class_index()))} Use a class name listed by an Auto* mapping,"
+                f"{did_you_mean(architecture, list(_class_index()))} Use a class name listed by an Auto* mapping,"
                 " e.g. 'LlamaForCausalLM'.",
             )
         if model_type is not None:

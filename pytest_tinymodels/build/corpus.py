@@ -14,7 +14,7 @@ _SENTENCE_END = r"(?<=[.!?])\s+"
 
 def corpus_path() -> Path:
     """The shipped corpus file."""
-    here = Path(__file__).parent / "data" / "corpus.txt"
+    here = Path(__file__).parent.parent / "data" / "corpus.txt"
     return here if here.is_file() else Path(str(resources.files("pytest_tinymodels") / "data" / "corpus.txt"))
 
 

@@ -1,4 +1,4 @@
-"""Tiny text datasets drawn deterministically from the shipped corpus."""
+"""Tiny datasets: text drawn deterministically from the shipped corpus, images and audio synthesised."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from .corpus import sample_texts
 if TYPE_CHECKING:
     from datasets import Dataset
 
+IMAGE_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "image_size": 32, "num_labels": 2}
+AUDIO_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "sampling_rate": 16000, "samples": 8000, "num_labels": 2}
+
 
 def build_text_dataset(params: Mapping[str, Any], *, seed: int = 0) -> "Dataset":
     """A ``datasets.Dataset`` with a ``text`` column of ``params["rows"]`` corpus snippets."""
@@ -24,6 +27,42 @@ def build_text_dataset(params: Mapping[str, Any], *, seed: int = 0) -> "Dataset"
         max_chars=int(params.get("max_chars", 200)),
     )
     return Dataset.from_dict({"text": texts})
+
+
+def build_media_dataset(modality: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> Dataset:
+    """A deterministic tiny dataset: ``image`` -> ``image`` (PIL, RGB) + ``label`` columns;
+    ``audio`` -> ``audio`` ({array: float32 list, sampling_rate}) + ``label`` + ``text`` columns.
+    Same params and seed, same data."""
+    import numpy as np
+    from datasets import ClassLabel, Dataset, Features, Image, Sequence, Value
+
+    params = dict(params or {})
+    seed = int(params.get("seed", seed))
+    rng = np.random.default_rng(seed)
+    if modality == "image":
+        p = {**IMAGE_DATASET_DEFAULTS, **{k: v for k, v in params.items() if k in IMAGE_DATASET_DEFAULTS}}
+        n, size, labels = int(p["rows"]), int(p["image_size"]), int(p["num_labels"])
+        from PIL import Image as PILImage
+
+        images = [PILImage.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB") for _ in range(n)]
+        features = Features({"image": Image(), "label": ClassLabel(num_classes=labels)})
+        return Dataset.from_dict({"image": images, "label": [int(i % labels) for i in range(n)]}, features=features)
+    if modality == "audio":
+        p = {**AUDIO_DATASET_DEFAULTS, **{k: v for k, v in params.items() if k in AUDIO_DATASET_DEFAULTS}}
+        n, sr, length, labels = int(p["rows"]), int(p["sampling_rate"]), int(p["samples"]), int(p["num_labels"])
+        t = np.arange(length, dtype=np.float32) / sr
+        rows = []
+        for i in range(n):
+            freq = float(rng.uniform(110.0, 880.0))
+            wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(length)
+            rows.append({"array": wave.astype(np.float32), "sampling_rate": sr})
+        # decoded-``Audio`` layout ({"array", "sampling_rate"}) without needing an audio codec library
+        audio = {"array": Sequence(Value("float32")), "sampling_rate": Value("int32")}
+        features = Features({"audio": audio, "label": ClassLabel(num_classes=labels), "text": Value("string")})
+        texts = [f"tone {i}" for i in range(n)]
+        return Dataset.from_dict({"audio": rows, "label": [int(i % labels) for i in range(n)], "text": texts},
+                                 features=features)
+    raise ValueError(f"no tiny dataset for modality {modality!r}; use 'image' or 'audio' (text: build_text_dataset)")
 
 
 def save_dataset(dataset: "Dataset", dest: Path) -> None:

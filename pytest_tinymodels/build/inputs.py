@@ -1,7 +1,7 @@
 """Dummy inputs per modality and a one-forward smoke check of a tiny model.
 
 Inputs are chosen from the model's ``forward`` signature and ``main_input_name``: a builder per
-input name (:data:`INPUT_BUILDERS`) makes a deterministic tensor whose shape follows the config
+input name (:data:`GENERIC_INPUT_BUILDERS`, and the families' in :data:`.rules.INPUT_BUILDERS`) makes a deterministic tensor whose shape follows the config
 (vocabulary, image size, mel bins, source positions...).
 """
 
@@ -11,65 +11,21 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._registry import register_into
-from .errors import TinyModelsError
+from ..errors import TinyModelsError
+from . import rules
+from .configtools import AUDIO_KEYS, VISION_KEYS, all_config_keys, find_in_config, image_size_of, text_vocab_size
 
 if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "entry_point", "INPUT_BUILDERS", "INPUT_FIXUPS", "input_builder",
-           "input_fixup", "text_vocab_size", "image_size_of",
-           # helpers for family input builders and fixups (pytest_tinymodels/families)
-           "InputContext", "find_in_config", "all_config_keys", "AUDIO_KEYS", "VISION_KEYS"]
+__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "entry_point", "GENERIC_INPUT_BUILDERS", "build_input",
+           # helpers for family input builders and fixups (pytest_tinymodels/build/families)
+           "InputContext"]
 
 
 class SmokeError(TinyModelsError):
     """The smoke forward pass failed or produced non-finite outputs."""
-
-
-# --------------------------------------------------------------------------- config look-ups
-
-VISION_KEYS = ("vision_config", "backbone_config", "encoder", "vision_encoder_config", "image_config")
-AUDIO_KEYS = ("audio_config", "encoder", "audio_encoder_config", "speech_config", "encoder_config")
-
-
-def find_in_config(config: Any, attr: str, subkeys: tuple[str, ...] = ()) -> Any:
-    """``attr`` on the config, else on the first sub-config of ``subkeys`` that has it."""
-    value = getattr(config, attr, None)
-    if value is not None:
-        return value
-    for k in subkeys:
-        sub = getattr(config, k, None)
-        if sub is not None and getattr(sub, attr, None) is not None:
-            return getattr(sub, attr)
-    return None
-
-
-def text_vocab_size(config: PretrainedConfig) -> int:
-    """Vocabulary size used for ``input_ids`` (the decoder text config's, else the config's)."""
-    for getter in (lambda: config.get_text_config(decoder=True), lambda: config.get_text_config()):
-        try:
-            vs = getattr(getter(), "vocab_size", None)
-        except Exception:
-            vs = None
-        if isinstance(vs, int) and vs > 0:
-            return vs
-    vs = find_in_config(config, "vocab_size", ("text_config", "decoder", "encoder"))
-    return vs if isinstance(vs, int) and vs > 0 else 64
-
-
-def image_size_of(config: PretrainedConfig) -> tuple[int, int]:
-    """(height, width) of the images the config expects (default 32x32)."""
-    size = find_in_config(config, "image_size", VISION_KEYS)
-    if isinstance(size, int):
-        return size, size
-    if isinstance(size, (list, tuple)) and len(size) >= 2:
-        return int(size[0]), int(size[1])
-    if isinstance(size, dict):
-        h = size.get("height") or size.get("shortest_edge") or 32
-        return int(h), int(size.get("width", h))
-    return 32, 32
 
 
 def _special_ids(config: Any, out: set[int] | None = None) -> set[int]:
@@ -295,7 +251,7 @@ def _token_type_ids(c: InputContext) -> torch.Tensor:
 
 
 #: input name -> builder.  Unknown required inputs are reported by :func:`dummy_inputs`.
-INPUT_BUILDERS: dict[str, Callable[[InputContext], Any]] = {
+GENERIC_INPUT_BUILDERS: dict[str, Callable[[InputContext], Any]] = {
     "input_ids": _input_ids,
     "attention_mask": _attention_mask,
     "decoder_input_ids": _decoder_input_ids,
@@ -312,20 +268,13 @@ INPUT_BUILDERS: dict[str, Callable[[InputContext], Any]] = {
     "past_observed_mask": _past_observed_mask,
 }
 
-#: fixups ``fixup(ctx, inputs)`` run in order after the inputs are built: family special cases that add,
-#: drop or reshape inputs (registered by :mod:`pytest_tinymodels.families` with :func:`input_fixup`).
-INPUT_FIXUPS: dict[str, Callable[[InputContext, dict[str, Any]], None]] = {}
-
-
-def input_builder(name: str) -> Callable[[Callable[[InputContext], Any]], Callable[[InputContext], Any]]:
-    """Register the builder of the forward argument ``name`` in :data:`INPUT_BUILDERS`."""
-    return register_into(INPUT_BUILDERS, name, "input builder")
-
-
-def input_fixup(name: str) -> Callable[[Callable[[InputContext, dict[str, Any]], None]], Callable[[InputContext, dict[str, Any]], None]]:
-    """Register a named fixup ``fixup(ctx, inputs)`` in :data:`INPUT_FIXUPS` (it must check that the model
-    is one of its family's: ``type(ctx.model).__name__``, ``ctx.config.model_type``)."""
-    return register_into(INPUT_FIXUPS, name, "input fixup")
+def build_input(name: str, c: InputContext) -> Any:
+    """The forward argument ``name`` built by its generic builder or a family's (:func:`.rules.input_builder`);
+    KeyError where none knows it."""
+    builder = GENERIC_INPUT_BUILDERS.get(name) or rules.INPUT_BUILDERS.get(name)
+    if builder is None:
+        raise KeyError(name)
+    return builder(c)
 
 
 #: inputs added whenever the forward accepts them, on top of the main and required ones.
@@ -379,6 +328,7 @@ def dummy_inputs(
     ``labels=True`` adds the labels of ``task`` (causal-lm, seq2seq-lm, classification...).
     ``processor`` (a feature extractor) is used for audio features when given.
     """
+    rules.load_families()
     config = config if config is not None else model.config
     c = InputContext(model, config, processor, batch_size, seq_len, labels)
     params = inspect.signature(entry_point(model)).parameters
@@ -419,12 +369,11 @@ def dummy_inputs(
         if name == "inputs":  # Perceiver: generic "inputs" of the modality its preprocessor expects
             inputs[name] = _pixel_values(c) if "Image" in type(model).__name__ else _input_ids(c)
             continue
-        builder = INPUT_BUILDERS.get(name)
-        if builder is None:
+        try:
+            inputs[name] = build_input(name, c)
+        except KeyError:
             missing.append(name)
-            continue
-        inputs[name] = builder(c)
-    for fixup in INPUT_FIXUPS.values():
+    for fixup in rules.INPUT_FIXUPS.values():
         fixup(c, inputs)
     missing = [name for name in missing if name not in inputs]
     if missing:
@@ -478,16 +427,6 @@ def _dual_encoder(config: Any) -> bool:
     return not any("image_token" in k or "video_token" in k for k in all_config_keys(config))
 
 
-def all_config_keys(config: Any) -> set[str]:
-    from transformers import PretrainedConfig
-
-    keys = set(vars(config))
-    for v in vars(config).values():
-        if isinstance(v, PretrainedConfig):
-            keys |= all_config_keys(v)
-    return keys
-
-
 def _tensors(obj: Any) -> list[torch.Tensor]:
     import torch
 
@@ -536,5 +475,3 @@ def smoke_forward(model: PreTrainedModel, inputs: Mapping[str, Any]) -> Any:
             raise SmokeError(f"forward of {type(model).__name__} produced non-finite values (shape {tuple(t.shape)})")
     return out
 
-
-from . import families as _families  # noqa: E402,F401  (registers the family input builders and fixups)

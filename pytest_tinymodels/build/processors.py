@@ -1,11 +1,10 @@
-"""Tiny processors for non-text modalities and tiny image / audio datasets.
+"""Tiny processors for non-text modalities.
 
 * :func:`tiny_image_processor` / :func:`tiny_feature_extractor`: the model type's **own** image
   processor / feature extractor class (from transformers' auto-mappings), sized to the tiny config
   (image size, mel bins, sampling rate);
 * :func:`build_processor`: saves them (and, for multimodal models, the model type's processor
-  wrapping the tokenizer) into a repo directory with ``save_pretrained``;
-* :func:`build_dataset`: a deterministic ``datasets.Dataset`` of 32x32 images or short waveforms.
+  wrapping the tokenizer) into a repo directory with ``save_pretrained``.
 """
 
 from __future__ import annotations
@@ -16,10 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import TinyModelsError
+from ..errors import TinyModelsError
+from . import rules
+from .architectures import auto_mapping_names
+from .configtools import AUDIO_KEYS, VISION_KEYS, find_in_config
 
 if TYPE_CHECKING:
-    from datasets import Dataset
     from transformers import PretrainedConfig
 
     from .architectures import ArchInfo
@@ -27,15 +28,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ProcessorError",
     "SavedProcessorConfig",
-    "IMAGE_PROCESSOR_OF",
-    "FEATURE_EXTRACTOR_OF",
     "missing_library",
-    "IMAGE_DATASET_DEFAULTS",
-    "AUDIO_DATASET_DEFAULTS",
     "tiny_image_processor",
     "tiny_feature_extractor",
     "build_processor",
-    "build_dataset",
+    "smoke_processor",
 ]
 
 
@@ -43,15 +40,9 @@ class ProcessorError(TinyModelsError):
     """No tiny processor can be made for a model type."""
 
 
-IMAGE_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "image_size": 32, "num_labels": 2}
-AUDIO_DATASET_DEFAULTS: dict[str, Any] = {"rows": 16, "sampling_rate": 16000, "samples": 8000, "num_labels": 2}
 #: sampling rate of every tiny feature extractor (Hz).
 SAMPLING_RATE = 16000
-#: model types with no image processor / feature extractor of their own (backbones and encoders used
-#: inside other models) -> the model type whose one they use.  Filled by :mod:`.families`.
-IMAGE_PROCESSOR_OF: dict[str, str] = {}
-FEATURE_EXTRACTOR_OF: dict[str, str] = {}
-#: the image processor of image model types that have none and no entry in :data:`IMAGE_PROCESSOR_OF`:
+#: the image processor of image model types that have none and no entry in :data:`.rules.IMAGE_PROCESSOR_OF`:
 #: ViT's (resize to the tiny size, rescale, normalize).
 GENERIC_IMAGE_PROCESSOR_OF = "vit"
 
@@ -125,18 +116,18 @@ def _sized(value: Any, size: int) -> dict[str, int] | None:
 def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None, *, image_size: int | None = None):
     """The model type's own image processor, resizing/cropping to the tiny image size (default: the config's).
 
-    Model types without one use :data:`IMAGE_PROCESSOR_OF`'s, else ViT's.  When the class needs a
+    Model types without one use the one :func:`.rules.processor_of` names, else ViT's.  When the class needs a
     library that is not installed (torchvision), a :class:`SavedProcessorConfig` of it is returned.
     """
     import transformers
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
+    table = auto_mapping_names("IMAGE_PROCESSOR_MAPPING_NAMES")
     size = image_size or (_image_size(config) if config is not None else 32)
     errors = []
-    source = IMAGE_PROCESSOR_OF.get(model_type, model_type)
-    names = _class_names(IMAGE_PROCESSOR_MAPPING_NAMES, source)
-    if not names and model_type not in IMAGE_PROCESSOR_OF and _takes_images(config):
-        names = _class_names(IMAGE_PROCESSOR_MAPPING_NAMES, GENERIC_IMAGE_PROCESSOR_OF)
+    source = rules.processor_of("image", model_type)
+    names = _class_names(table, source)
+    if not names and source == model_type and _takes_images(config):
+        names = _class_names(table, GENERIC_IMAGE_PROCESSOR_OF)
     missing: tuple[str, str] | None = None
     for name in names:
         cls = getattr(transformers, name, None)
@@ -183,9 +174,8 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
     import inspect
 
     import transformers
-    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 
-    names = _class_names(FEATURE_EXTRACTOR_MAPPING_NAMES, FEATURE_EXTRACTOR_OF.get(model_type, model_type))
+    names = _class_names(auto_mapping_names("FEATURE_EXTRACTOR_MAPPING_NAMES"), rules.processor_of("audio", model_type))
     if not names:
         raise ProcessorError(f"no feature extractor for model type {model_type!r} in FEATURE_EXTRACTOR_MAPPING_NAMES")
     cls = getattr(transformers, names[0], None)
@@ -225,7 +215,6 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
     feature extractor and the tokenizer when it can be built, else those parts saved side by side.
     """
     import transformers
-    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
     repo_dir = Path(repo_dir)
     repo_dir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +241,7 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
             desc.setdefault("needs", []).append(part.missing)
         else:
             desc[key] = type(part).__name__
-    processor_name = PROCESSOR_MAPPING_NAMES.get(arch.model_type)
+    processor_name = auto_mapping_names("PROCESSOR_MAPPING_NAMES").get(arch.model_type)
     processor_cls = getattr(transformers, processor_name, None) if isinstance(processor_name, str) else None
     if processor_cls is not None and tokenizer is not None and "needs" not in desc:
         try:
@@ -269,42 +258,6 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
     return desc
 
 
-def build_dataset(modality: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> Dataset:
-    """A deterministic tiny dataset: ``image`` -> ``image`` (PIL, RGB) + ``label`` columns;
-    ``audio`` -> ``audio`` ({array: float32 list, sampling_rate}) + ``label`` + ``text`` columns.
-    Same params and seed, same data."""
-    import numpy as np
-    from datasets import ClassLabel, Dataset, Features, Image, Sequence, Value
-
-    params = dict(params or {})
-    seed = int(params.get("seed", seed))
-    rng = np.random.default_rng(seed)
-    if modality == "image":
-        p = {**IMAGE_DATASET_DEFAULTS, **{k: v for k, v in params.items() if k in IMAGE_DATASET_DEFAULTS}}
-        n, size, labels = int(p["rows"]), int(p["image_size"]), int(p["num_labels"])
-        from PIL import Image as PILImage
-
-        images = [PILImage.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB") for _ in range(n)]
-        features = Features({"image": Image(), "label": ClassLabel(num_classes=labels)})
-        return Dataset.from_dict({"image": images, "label": [int(i % labels) for i in range(n)]}, features=features)
-    if modality == "audio":
-        p = {**AUDIO_DATASET_DEFAULTS, **{k: v for k, v in params.items() if k in AUDIO_DATASET_DEFAULTS}}
-        n, sr, length, labels = int(p["rows"]), int(p["sampling_rate"]), int(p["samples"]), int(p["num_labels"])
-        t = np.arange(length, dtype=np.float32) / sr
-        rows = []
-        for i in range(n):
-            freq = float(rng.uniform(110.0, 880.0))
-            wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(length)
-            rows.append({"array": wave.astype(np.float32), "sampling_rate": sr})
-        # decoded-``Audio`` layout ({"array", "sampling_rate"}) without needing an audio codec library
-        audio = {"array": Sequence(Value("float32")), "sampling_rate": Value("int32")}
-        features = Features({"audio": audio, "label": ClassLabel(num_classes=labels), "text": Value("string")})
-        texts = [f"tone {i}" for i in range(n)]
-        return Dataset.from_dict({"audio": rows, "label": [int(i % labels) for i in range(n)], "text": texts},
-                                 features=features)
-    raise ProcessorError(f"no tiny dataset for modality {modality!r}; use 'image' or 'audio' (text: dataset.py)")
-
-
 def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:
     """The feature extractor that lays out audio inputs for a smoke forward (None for other models)."""
     if arch.modality not in ("audio", "multimodal"):
@@ -315,6 +268,3 @@ def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:
         return None
     return None if isinstance(extractor, SavedProcessorConfig) else extractor
 
-
-# imported last: smoke imports the families, which fill the tables above while this module loads
-from .smoke import AUDIO_KEYS, VISION_KEYS, find_in_config  # noqa: E402

@@ -13,10 +13,10 @@ It is driven by **data**:
   scaled by one power of two per config;
 * integer attributes whose *name* looks like a dimension and whose *value* equals an old hidden or
   intermediate size anywhere in the tree are mapped to the new one (``mm_hidden_size``...);
-* the few families the generic rules cannot handle have small named rules in :data:`FAMILY_RULES`
-  (generic ones here, family-specific ones registered by :mod:`pytest_tinymodels.families` with
-  :func:`family_rule`), and model types whose defaults the rules cannot fix get a nested dict of
-  values in :data:`MODEL_TYPE_CONFIG`.
+* the few families the generic rules cannot handle have small named rules: generic ones here
+  (:data:`GENERIC_RULES`), family-specific ones registered by :mod:`.families` through the extension
+  points of :mod:`.rules` (``family_rule``), and model types whose defaults the rules cannot fix get
+  a nested dict of values there (``model_type_values``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._registry import register_into
-from .errors import TinyModelsError
+from ..errors import TinyModelsError
+from . import rules
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -37,10 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TINY",
     "KEY_RULES",
-    "FAMILY_RULES",
-    "MODEL_TYPE_CONFIG",
-    "family_rule",
-    "model_type_values",
+    "GENERIC_RULES",
     "ShrinkError",
     "shrink_config",
     "shrink_dict",
@@ -909,7 +906,8 @@ def _rule_conv_layer_types(node: dict, ctx: ShrinkContext) -> None:
         node["layer_types"] = ["conv"] * (layers - 1) + ["full_attention"]
 
 
-FAMILY_RULES: dict[str, Callable[[dict, ShrinkContext], None]] = {
+#: The shrinker's own named rules, in order; the families' rules (:data:`.rules.FAMILY_RULES`) run after them.
+GENERIC_RULES: dict[str, Callable[[dict, ShrinkContext], None]] = {
     "mla": _rule_mla,  # before mrope_sections: MLA picks the rope dim the sections must sum to (HY-V4-VL)
     "mrope_sections": _rule_mrope_sections,
     "rope_factor_lists": _rule_rope_factor_lists,
@@ -956,38 +954,11 @@ FAMILY_RULES: dict[str, Callable[[dict, ShrinkContext], None]] = {
 }
 
 
-#: model type -> nested dict applied to the shrunk config dict of that model type (at any depth),
-#: before the manifest's ``config`` overrides.  Filled by :mod:`pytest_tinymodels.families`.
-MODEL_TYPE_CONFIG: dict[str, dict[str, Any]] = {}
-
-
-def model_type_values(model_type: str, values: Mapping[str, Any]) -> None:
-    """Merge ``values`` into :data:`MODEL_TYPE_CONFIG` for ``model_type`` (nested dicts merge; two family
-    modules setting the same key to different values is an error, so no entry silently overwrites another)."""
-
-    def merge(into: dict, new: Mapping[str, Any], path: str) -> None:
-        for k, v in new.items():
-            if isinstance(v, Mapping) and isinstance(into.get(k), dict):
-                merge(into[k], v, f"{path}{k}.")
-            elif k in into and into[k] != v:
-                raise ValueError(f"MODEL_TYPE_CONFIG[{model_type!r}]: {path}{k} is set to {into[k]!r} and {v!r}")
-            else:
-                into[k] = copy.deepcopy(dict(v)) if isinstance(v, Mapping) else copy.deepcopy(v)
-
-    merge(MODEL_TYPE_CONFIG.setdefault(model_type, {}), values, "")
-
-
-def family_rule(name: str) -> Callable[[Callable[[dict, ShrinkContext], None]], Callable[[dict, ShrinkContext], None]]:
-    """Register a named node rule ``rule(node, ctx)`` in :data:`FAMILY_RULES` (runs on every config node
-    after the generic shrinking; it must check that the node is one of its family's)."""
-    return register_into(FAMILY_RULES, name, "family rule")
-
-
 def _apply_model_type_config(node: dict) -> None:
     for k, v in node.items():
         if is_config_dict(k, v):
             _apply_model_type_config(v)
-    values = MODEL_TYPE_CONFIG.get(node.get("model_type", ""))
+    values = rules.MODEL_TYPE_CONFIG.get(node.get("model_type", ""))
     if values:
         _apply_overrides(node, values)
 
@@ -1224,7 +1195,7 @@ def _shrink_node(node: dict, ctx: ShrinkContext, *, top: bool, key: str = "") ->
     if is_int(vocab):
         _fit_token_ids(node, vocab, ctx)
 
-    for rule in FAMILY_RULES.values():
+    for rule in (*GENERIC_RULES.values(), *rules.FAMILY_RULES.values()):
         rule(node, ctx)
 
 
@@ -1287,6 +1258,7 @@ def shrink_dict(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Shrink a config *dict* (as from ``config.to_dict()``); pure Python, returns a new dict."""
+    rules.load_families()
     node = copy.deepcopy(dict(config_dict))
     ctx = ShrinkContext(value_map={}, vocab_size=vocab_size, special=dict(special_token_ids or {}))
     _collect(node, ctx)
@@ -1467,12 +1439,10 @@ def base_config(model_type: str) -> PretrainedConfig:
                 raise
             return AutoConfig.for_model(model_type, **copy.deepcopy(BASE_CONFIG_FIXES[model_type]))
     except ValueError as exc:
-        from .architectures import ArchitectureError, _all_model_types, _close
+        from .architectures import ArchitectureError, all_model_types, did_you_mean
 
         raise ArchitectureError(
             "model_type",
-            f"no config class for model type {model_type!r}.{_close(model_type, _all_model_types())}",
+            f"no config class for model type {model_type!r}.{did_you_mean(model_type, all_model_types())}",
         ) from exc
 
-
-from . import families as _families  # noqa: E402,F401  (registers the family rules and model-type values)

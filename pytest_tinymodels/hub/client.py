@@ -11,7 +11,7 @@ Behaviour worth knowing (huggingface_hub 2.x):
   module reads the three variables again at call time (:func:`hub_endpoint`,
   :func:`hub_offline`) and passes ``endpoint=``, ``local_files_only=`` and ``cache_dir=``
   explicitly, so changing the environment during a session works. (To point *other* callers
-  such as transformers at another endpoint, see :func:`pytest_tinymodels.hubserver.hub_environment`.)
+  such as transformers at another endpoint, see :func:`pytest_tinymodels.hub.server.hub_environment`.)
 * Weights are never fetched by :func:`fetch_source`, and pickles / code (``*.bin``, ``*.pt``,
   ``*.py``, ...) are never fetched at all: :data:`BLOCKED_PATTERNS` is always passed as
   ``ignore_patterns``, which wins over any allow pattern.
@@ -28,10 +28,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-try:
-    from .errors import TinyModelsError as _ErrorBase
-except ImportError:  # pragma: no cover - errors.py is owned elsewhere
-    _ErrorBase = Exception  # type: ignore[assignment,misc]
+from ..errors import TinyModelsError as _ErrorBase
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .errors import TinyModelsError
+from ..errors import TinyModelsError
 
 if TYPE_CHECKING:
-    from .hubcache import HubRepos
+    from .repos import HubRepos
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,11 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until Ctrl-C / SIGTERM; returns the exit status."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from .cache import Cache
-    from .hubcache import BUILTIN_RULES, HubRepos, load_hub_registry
-    from .hubserver import HubServer
-    from .manifest import load_manifest
-    from .session import TinySession, default_manifest_file, resolve_cache_dir
+    from ..cache import Cache
+    from ..manifest import load_manifest
+    from ..session import TinySession, default_manifest_file, resolve_cache_dir
+    from .registry import BUILTIN_RULES, load_hub_registry
+    from .repos import HubRepos
+    from .server import HubServer
 
     def log(message: str) -> None:
         print(f"[tinymodels] {message}", file=sys.stderr, flush=True)
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 1
                 log(f"ready: {target.repo_type} {target.repo_id} ({target.label}, {time.perf_counter() - start:.2f}s)")
         if not args.no_warm:  # import transformers and its class tables now, not during the first request
-            from .hubcache import arch_table
+            from .registry import arch_table
 
             arch_table("LlamaForCausalLM")
         try:

@@ -35,35 +35,22 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import datetime as _dt
-import hashlib
 import ipaddress
 import json
 import os
 import socket
-import stat
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["HubServer", "RepoUnavailable", "hub_environment", "serve_directory", "LFS_SUFFIXES", "LFS_SIZE_THRESHOLD"]
+from .snapshots import FileEntry, HashCache, Snapshot, build_snapshot, serve_directory
+
+__all__ = ["HubServer", "RepoUnavailable", "hub_environment", "serve_directory"]
 
 DEFAULT_REVISION = "main"
-#: Files with these suffixes are reported as LFS files (ETag = sha256), like on the Hub.
-LFS_SUFFIXES = frozenset(
-    {
-        ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf",
-        ".pkl", ".pickle", ".npy", ".npz", ".model", ".arrow", ".parquet", ".zip", ".gz",
-        ".tar", ".tgz", ".zst", ".wav", ".mp3", ".flac", ".png", ".jpg", ".jpeg",
-    }
-)
-#: Files at least this large are reported as LFS files regardless of suffix.
-LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
-_SKIPPED_DIRS = frozenset({".git", ".cache"})  # git internals, huggingface_hub local_dir metadata
 _REPO_URL_PREFIXES = {"model": "", "dataset": "datasets/"}
 _API_TYPES = {"models": "model", "datasets": "dataset"}
 _CHUNK = 256 * 1024
@@ -77,127 +64,6 @@ RepoResolver = Callable[[str, str], "Path | None"]
 class RepoUnavailable(Exception):
     """Raised by a :data:`RepoResolver` for a repo it knows but cannot provide (answered as not found,
     with the message in ``X-Error-Message``)."""
-
-
-# --------------------------------------------------------------------------- repo snapshots
-
-
-@dataclass(frozen=True)
-class _FileEntry:
-    path: str  # posix path relative to the repo root
-    abspath: str
-    size: int
-    git_sha1: str  # git blob id of the content
-    sha256: str | None  # set for LFS-like files
-    mtime: float
-
-    @property
-    def is_lfs(self) -> bool:
-        return self.sha256 is not None
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 if self.sha256 is not None else self.git_sha1
-
-    def lfs_pointer(self) -> bytes:
-        return f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {self.size}\n".encode()
-
-    @property
-    def blob_id(self) -> str:
-        """The git oid of what git stores: the LFS pointer for LFS files, else the content."""
-        return _git_blob_sha1(self.lfs_pointer()) if self.is_lfs else self.git_sha1
-
-
-def _git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def _is_lfs(path: str, size: int) -> bool:
-    return size >= LFS_SIZE_THRESHOLD or os.path.splitext(path)[1].lower() in LFS_SUFFIXES
-
-
-class _HashCache:
-    """(path, size, mtime_ns, inode) -> (git_sha1, sha256|None): files are hashed once per change."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._data: dict[tuple, tuple[str, str | None]] = {}
-
-    def hashes(self, abspath: str, st: os.stat_result, lfs: bool) -> tuple[str, str | None]:
-        key = (abspath, st.st_size, st.st_mtime_ns, st.st_ino, lfs)
-        with self._lock:
-            hit = self._data.get(key)
-        if hit is not None:
-            return hit
-        git = hashlib.sha1(b"blob %d\0" % st.st_size)
-        sha = hashlib.sha256() if lfs else None
-        with open(abspath, "rb") as f:
-            while chunk := f.read(1 << 20):
-                git.update(chunk)
-                if sha is not None:
-                    sha.update(chunk)
-        value = (git.hexdigest(), sha.hexdigest() if sha is not None else None)
-        with self._lock:
-            if len(self._data) > 100_000:
-                self._data.clear()
-            self._data[key] = value
-        return value
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    repo_type: str
-    repo_id: str
-    files: dict[str, _FileEntry]
-    sha: str
-    last_modified: str
-
-    def dirs(self) -> set[str]:
-        out: set[str] = set()
-        for p in self.files:
-            parts = p.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                out.add("/".join(parts[:i]))
-        return out
-
-    def tree_id(self, directory: str) -> str:
-        prefix = directory + "/"
-        h = hashlib.sha1(b"tree\0")
-        for p, e in self.files.items():
-            if p.startswith(prefix):
-                h.update(f"{p[len(prefix):]}\0{e.blob_id}\n".encode())
-        return h.hexdigest()
-
-
-def _iter_repo_files(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative posix path, absolute path, stat) of the regular files of a repo directory."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_DIRS)
-        for name in sorted(filenames):
-            abspath = os.path.join(dirpath, name)
-            try:
-                st = os.stat(abspath)  # follows a symlinked file placed by the repo owner
-            except OSError:
-                continue  # dangling symlink
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            rel = os.path.relpath(abspath, root).replace(os.sep, "/")
-            yield rel, abspath, st
-
-
-def _build_snapshot(repo_type: str, repo_id: str, root: Path, hashes: _HashCache) -> _Snapshot:
-    files: dict[str, _FileEntry] = {}
-    commit = hashlib.sha1(f"pytest-tinymodels\0{repo_type}\0{repo_id}\0".encode())
-    newest = 0.0
-    for rel, abspath, st in _iter_repo_files(str(root)):
-        lfs = _is_lfs(rel, st.st_size)
-        git_sha1, sha256 = hashes.hashes(abspath, st, lfs)
-        files[rel] = _FileEntry(rel, abspath, st.st_size, git_sha1, sha256, st.st_mtime)
-        commit.update(f"{rel}\0{git_sha1}\n".encode())
-        newest = max(newest, st.st_mtime)
-    when = _dt.datetime.fromtimestamp(newest or 0, tz=_dt.timezone.utc)
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-    return _Snapshot(repo_type, repo_id, files, commit.hexdigest(), stamp)
 
 
 # --------------------------------------------------------------------------- path parsing
@@ -246,36 +112,6 @@ class _HTTPError(Exception):
 
 
 # --------------------------------------------------------------------------- server
-
-
-def serve_directory(root: Path | str) -> dict[str, Path]:
-    """Repos found under ``root``, as ``{key: path}`` for :class:`HubServer`.
-
-    Layout: ``root/<org>/<name>/...`` (model ``org/name``), ``root/<name>/...`` holding files
-    directly (legacy model id ``name``), and the same below ``root/datasets/`` for datasets
-    (keys ``datasets/org/name``). Hidden directories are skipped. Call it again (or pass
-    ``lambda: serve_directory(root)`` to the server) to pick up repos added later.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"serve_directory: {root} is not a directory")
-    repos: dict[str, Path] = {}
-
-    def scan(base: Path, prefix: str) -> None:
-        for first in sorted(base.iterdir()):
-            if first.name.startswith(".") or not first.is_dir() or (prefix == "" and first.name == "datasets"):
-                continue
-            if any(child.is_file() for child in first.iterdir()):
-                repos[prefix + first.name] = first
-                continue
-            for second in sorted(first.iterdir()):
-                if second.is_dir() and not second.name.startswith("."):
-                    repos[f"{prefix}{first.name}/{second.name}"] = second
-
-    scan(root, "")
-    if (root / "datasets").is_dir():
-        scan(root / "datasets", "datasets/")
-    return repos
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -415,7 +251,7 @@ class HubServer:
         self._tokens = frozenset(tokens)
         self.verbose = verbose
         self.requests: collections.deque[tuple[str, str, int]] = collections.deque(maxlen=10_000)
-        self._hashes = _HashCache()
+        self._hashes = HashCache()
         self._httpd: _LoopbackHTTPServer | None = None
         self._bound = False
         self._loop_thread: threading.Thread | None = None
@@ -546,7 +382,7 @@ class HubServer:
                 raise _HTTPError(400, "Invalid repo id in URL")
         return first, segs[1:]
 
-    def _snapshot(self, request: _Handler, rtype: str, repo_id: str) -> _Snapshot:
+    def _snapshot(self, request: _Handler, rtype: str, repo_id: str) -> Snapshot:
         index = self._index()
         found = index.get((rtype, repo_id))
         if found is None and self._resolver is not None:
@@ -569,7 +405,7 @@ class HubServer:
                     " to access it. Please log in.",
                     "GatedRepo",
                 )
-        return _build_snapshot(rtype, repo_id, path.resolve(), self._hashes)
+        return build_snapshot(rtype, repo_id, path.resolve(), self._hashes)
 
     def _resolved(self, rtype: str, repo_id: str) -> tuple[str, Path] | None:
         assert self._resolver is not None
@@ -586,7 +422,7 @@ class HubServer:
         return (_REPO_URL_PREFIXES[rtype] + repo_id, Path(path))
 
     @staticmethod
-    def _check_revision(snap: _Snapshot, raw: str) -> None:
+    def _check_revision(snap: Snapshot, raw: str) -> None:
         rev = _decode_segment(raw)
         if rev not in (DEFAULT_REVISION, snap.sha):
             raise _HTTPError(404, f"Invalid rev id: {rev if rev is not None else raw}", "RevisionNotFound")
@@ -624,7 +460,7 @@ class HubServer:
             )
         raise _HTTPError(404, f"Not found: this server does not implement /{'/'.join(rest)} for repos")
 
-    def _info(self, snap: _Snapshot, *, blobs: bool) -> dict:
+    def _info(self, snap: Snapshot, *, blobs: bool) -> dict:
         siblings = []
         for e in snap.files.values():
             sib: dict = {"rfilename": e.path, "size": e.size}
@@ -657,7 +493,7 @@ class HubServer:
         return info
 
     @staticmethod
-    def _config_summary(snap: _Snapshot) -> dict | None:
+    def _config_summary(snap: Snapshot) -> dict | None:
         entry = snap.files.get("config.json")
         if entry is None or entry.size > 4 * 1024 * 1024:
             return None
@@ -670,7 +506,7 @@ class HubServer:
             return None
         return {k: data[k] for k in ("architectures", "model_type") if k in data}
 
-    def _tree(self, snap: _Snapshot, raw_path: list[str], *, recursive: bool) -> list[dict]:
+    def _tree(self, snap: Snapshot, raw_path: list[str], *, recursive: bool) -> list[dict]:
         try:
             base = "/".join(_decode_parts(raw_path))
         except (_BadPath, UnicodeDecodeError) as err:
@@ -716,7 +552,7 @@ class HubServer:
         return self._send_file(request, snap, entry, head=head)
 
     @staticmethod
-    def _send_file(request: _Handler, snap: _Snapshot, entry: _FileEntry, *, head: bool) -> int:
+    def _send_file(request: _Handler, snap: Snapshot, entry: FileEntry, *, head: bool) -> int:
         start, end = 0, entry.size - 1
         status = 200
         headers = {

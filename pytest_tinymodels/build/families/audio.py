@@ -1,7 +1,8 @@
-"""Family special cases: audio (see :mod:`pytest_tinymodels.families`).
+"""Family special cases: audio (see :mod:`pytest_tinymodels.build.families`).
 
 * audio towers used inside larger models (``*_encoder``, ``*_audio``) take their parent model type's
-  feature extractor (:data:`FEATURE_EXTRACTOR_OF`), and their smoke inputs come from it;
+  feature extractor (:data:`FEATURE_EXTRACTOR_OF`, registered in :data:`..rules.FEATURE_EXTRACTOR_OF`), and their
+  smoke inputs come from it;
 * config rules keep what the generic shrinker cannot see consistent: kv heads of speech encoders and
   encoder-decoders, codec widths per resampling stage and the frames two encoders must agree on, codebook
   vocabularies and their special ids, vocoder / extractor widths;
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import processors, shrink, smoke  # noqa: F401
+from .. import configtools, processors, rules, shrink
+from ..inputs import InputContext, build_input
 
 # --------------------------------------------------------------------------- feature extractors
 
@@ -54,22 +56,11 @@ FEATURE_EXTRACTOR_OF: dict[str, str] = {
 }
 
 
-def _register_extractors() -> None:
-    """Add :data:`FEATURE_EXTRACTOR_OF` to ``processors.FEATURE_EXTRACTOR_OF``.
-
-    When ``processors`` is the first module imported, this module runs while ``processors`` is still
-    half-initialised (processors -> smoke -> families): the table is then added by the first audio rule
-    run (every build shrinks its config before making its processor)."""
-    table = getattr(processors, "FEATURE_EXTRACTOR_OF", None)
-    if table is not None and not FEATURE_EXTRACTOR_OF.items() <= table.items():
-        table.update(FEATURE_EXTRACTOR_OF)
-
-
-_register_extractors()
+rules.FEATURE_EXTRACTOR_OF.update(FEATURE_EXTRACTOR_OF)
 
 # --------------------------------------------------------------------------- config rules
 
-#: values set on the shrunk config of audio model types (merged into ``shrink.MODEL_TYPE_CONFIG``).
+#: values set on the shrunk config of audio model types (merged into ``rules.MODEL_TYPE_CONFIG``).
 MODEL_TYPE_VALUES: dict[str, dict[str, Any]] = {
     # DAC's decoder halves its width at each of its 4 upsampling stages from ``decoder_hidden_size``: 2**4
     "dac": {"decoder_hidden_size": 16},
@@ -86,10 +77,10 @@ MODEL_TYPE_VALUES: dict[str, dict[str, Any]] = {
     "gemma3n_audio": {"input_feat_size": 128},
 }
 for _model_type, _values in MODEL_TYPE_VALUES.items():
-    shrink.model_type_values(_model_type, _values)
+    rules.model_type_values(_model_type, _values)
 
 
-@shrink.family_rule("audio_mha_stays_mha")
+@rules.family_rule("audio_mha_stays_mha")
 def _rule_mha_stays_mha(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoders (configs with ``num_mel_bins``) and codecs (with down-sampling ratios) that use
     multi-head attention keep kv heads = heads: some project keys with the query head count and would repeat
@@ -103,7 +94,7 @@ def _rule_mha_stays_mha(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["num_key_value_heads"] = heads
 
 
-@shrink.family_rule("audio_query_viewed_as_kv_heads")
+@rules.family_rule("audio_query_viewed_as_kv_heads")
 def _rule_query_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Moonshine Streaming reshapes queries with ``num_key_value_heads`` (multi-head attention only), and its
     library default lacks that field on the decoder config: kv heads = heads."""
@@ -113,11 +104,10 @@ def _rule_query_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
             node["num_key_value_heads"] = heads
 
 
-@shrink.family_rule("audio_prefixed_kv_heads")
+@rules.family_rule("audio_prefixed_kv_heads")
 def _rule_prefixed_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoder-decoders (moonshine) give ``encoder_``/``decoder_`` head counts: each side's kv heads
     must divide its heads (multi-head attention stays multi-head)."""
-    _register_extractors()
     old = ctx.old.get(id(node), {})
     for prefix in ("encoder_", "decoder_"):
         heads_key, kv_key = f"{prefix}num_attention_heads", f"{prefix}num_key_value_heads"
@@ -127,7 +117,7 @@ def _rule_prefixed_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
         node[kv_key] = heads if old.get(kv_key) == old.get(heads_key) else shrink.divisor_at_most(heads, kv)
 
 
-@shrink.family_rule("audio_adaptor_ratio")
+@rules.family_rule("audio_adaptor_ratio")
 def _rule_adaptor_ratio(node: dict, ctx: shrink.ShrinkContext) -> None:
     """FunASR-Nano: the audio adaptor's width is the text model's (its intermediate size a fixed fraction of
     it, as in the full config)."""
@@ -142,7 +132,7 @@ def _rule_adaptor_ratio(node: dict, ctx: shrink.ShrinkContext) -> None:
         adaptor["intermediate_size"] = hidden // (old_hidden // inter)
 
 
-@shrink.family_rule("audio_timestamp_layers")
+@rules.family_rule("audio_timestamp_layers")
 def _rule_timestamp_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """FunASR-Nano encoders end with timestamp-prediction layers after the transcription ones: keep one of
     each."""
@@ -151,7 +141,7 @@ def _rule_timestamp_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["num_timestamp_prediction_layers"] = node["num_hidden_layers"] - 1
 
 
-@shrink.family_rule("audio_deep_codec_width")
+@rules.family_rule("audio_deep_codec_width")
 def _rule_deep_codec_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Convolutional codecs double their width at each resampling stage from a base width (``num_filters``,
     ``encoder_hidden_size``): with 5+ stages (X-Codec 2, NeuCodec, VibeVoice tokenizer) the base width is
@@ -167,7 +157,7 @@ def _rule_deep_codec_width(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["ffn_expansion"] = 1
 
 
-@shrink.family_rule("audio_semantic_codec_width")
+@rules.family_rule("audio_semantic_codec_width")
 def _rule_semantic_codec_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Codecs with a semantic encoder beside a 5-stage acoustic one (X-Codec 2, NeuCodec) also carry a
     transformer decoder and an iSTFT head of ``4 * hop`` bins per frame: a 32-wide transformer keeps the
@@ -184,7 +174,7 @@ def _rule_semantic_codec_width(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["quantization_dim"] = node["hidden_size"] + semantic_hidden  # quantizes [semantic; acoustic]
 
 
-@shrink.family_rule("audio_vocos_decoder_width")
+@rules.family_rule("audio_vocos_decoder_width")
 def _rule_vocos_decoder_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """WavTokenizer's ``decoder_hidden_size`` is the width of its transformer (Vocos) decoder, not a conv base
     width: the tiny hidden size, with group norms whose group count divides it."""
@@ -195,7 +185,7 @@ def _rule_vocos_decoder_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     node["decoder_attention_num_groups"] = shrink.divisor_at_most(shrink.TINY["hidden"], min(groups, 4))
 
 
-@shrink.family_rule("audio_text_and_codebook_streams")
+@rules.family_rule("audio_text_and_codebook_streams")
 def _rule_text_and_codebook_streams(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Kyutai speech-to-text embeds one text stream plus ``num_codebooks`` streams of its codec's codes in one
     table (text vocab + codebooks x (codebook size + 1) + pad): few codebooks, the codec's quantizer count
@@ -216,11 +206,11 @@ def _rule_text_and_codebook_streams(node: dict, ctx: shrink.ShrinkContext) -> No
         node["audio_pad_token_id"] = node["vocab_size"] + n * (size + 1)
 
 
-@shrink.family_rule("audio_spectrogram_swin")
+@rules.family_rule("audio_spectrogram_swin")
 def _rule_spectrogram_swin(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CLAP's audio tower is a Swin over the mel spectrogram folded into a ``spec_size`` square: stage ``i`` is
     ``patch_embeds_hidden_size * 2**i`` wide with its own head count, ``hidden_size`` is the last stage's width,
-    (``spec_size`` and the mel bins: :data:`shrink.MODEL_TYPE_CONFIG` ``clap_audio_model``)."""
+    (``spec_size`` and the mel bins: :data:`rules.MODEL_TYPE_CONFIG` ``clap_audio_model``)."""
     depths, heads = node.get("depths"), node.get("num_attention_heads")
     if not (shrink.is_int(node.get("patch_embeds_hidden_size")) and isinstance(depths, list)
             and isinstance(heads, list)):
@@ -231,7 +221,7 @@ def _rule_spectrogram_swin(node: dict, ctx: shrink.ShrinkContext) -> None:
     node["hidden_size"] = base * 2 ** (len(depths) - 1)
 
 
-@shrink.family_rule("audio_vocoder_mel_bins")
+@rules.family_rule("audio_vocoder_mel_bins")
 def _rule_vocoder_mel_bins(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Text-to-speech models bundled with their vocoder (FastSpeech2 + HiFi-GAN): the vocoder reads the
     spectrogram model's mel bins (``model_in_dim``)."""
@@ -244,7 +234,7 @@ def _rule_vocoder_mel_bins(node: dict, ctx: shrink.ShrinkContext) -> None:
         vocoder["model_in_dim"] = bins
 
 
-@shrink.family_rule("audio_decoded_speech_vocab")
+@rules.family_rule("audio_decoded_speech_vocab")
 def _rule_decoded_speech_vocab(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CLVP feeds the speech decoder's predicted codes to its speech encoder: the encoder's vocabulary covers
     the decoder's."""
@@ -254,7 +244,7 @@ def _rule_decoded_speech_vocab(node: dict, ctx: shrink.ShrinkContext) -> None:
         speech["vocab_size"] = max(speech["vocab_size"], decoder["vocab_size"])
 
 
-@shrink.family_rule("audio_min_rotary_dim")
+@rules.family_rule("audio_min_rotary_dim")
 def _rule_min_rotary_dim(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CLVP encoders rotate at least 32 dims of each head (``max(projection_dim // (2 * heads), 32)``): heads
     at least 32 wide."""
@@ -264,7 +254,7 @@ def _rule_min_rotary_dim(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["num_attention_heads"] = max(1, hidden // 32)
 
 
-@shrink.family_rule("audio_semantic_hop")
+@rules.family_rule("audio_semantic_hop")
 def _rule_semantic_hop(node: dict, ctx: shrink.ShrinkContext) -> None:
     """X-Codec concatenates acoustic-codec frames with semantic-model (HuBERT) frames: the semantic feature
     encoder keeps all its strided convolutions (narrow ones) so both hop the same number of samples."""
@@ -288,7 +278,7 @@ def _rule_semantic_hop(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["target_bandwidths"] = node["target_bandwidths"][:2]
 
 
-@shrink.family_rule("audio_feature_projection_input")
+@rules.family_rule("audio_feature_projection_input")
 def _rule_feature_projection_input(node: dict, ctx: shrink.ShrinkContext) -> None:
     """``feature_projection_input_dim`` (wav2vec2-bert, SeamlessM4T speech encoders, the semantic encoders of
     X-Codec 2 / NeuCodec) is the width of the feature extractor's output (80 mel bins x 2 stacked frames),
@@ -307,7 +297,7 @@ TOWER_ARGUMENT_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def _extractor_outputs(c: smoke.InputContext, extractor: Any) -> dict[str, Any]:
+def _extractor_outputs(c: InputContext, extractor: Any) -> dict[str, Any]:
     """The extractor's outputs for ``c.b`` half-second random waveforms at its sampling rate."""
     import numpy as np
 
@@ -317,8 +307,8 @@ def _extractor_outputs(c: smoke.InputContext, extractor: Any) -> dict[str, Any]:
     return dict(extractor(waves, sampling_rate=sr, return_tensors="pt"))
 
 
-@smoke.input_fixup("audio_tower_features")
-def _fixup_tower_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_tower_features")
+def _fixup_tower_features(c: InputContext, inputs: dict[str, Any]) -> None:
     """Audio towers (``*_encoder``/``*_audio`` model types) have no feature extractor of their own: their
     parent's extractor (:data:`FEATURE_EXTRACTOR_OF`; the smoke processor when one is given) lays out the main
     input and the masks the forward takes (fixed frame counts, channel axes, multiples of a hop), under the
@@ -328,7 +318,6 @@ def _fixup_tower_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None
     model_type = str(getattr(c.config, "model_type", ""))
     if model_type not in FEATURE_EXTRACTOR_OF:
         return
-    _register_extractors()
     try:
         extractor = c.processor if callable(c.processor) else processors.tiny_feature_extractor(model_type, c.config)
         outputs = _extractor_outputs(c, extractor) if callable(extractor) else {}
@@ -347,8 +336,8 @@ def _fixup_tower_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None
             inputs[target] = ~value.bool() if invert else value
 
 
-@smoke.input_fixup("audio_stacked_frames")
-def _fixup_stacked_frames(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_stacked_frames")
+def _fixup_stacked_frames(c: InputContext, inputs: dict[str, Any]) -> None:
     """Low-frame-rate encoders (FunASR) take ``num_stacked_frames`` mel frames stacked on the feature axis:
     (batch, frames, mel bins * stacked frames)."""
     import inspect
@@ -363,8 +352,8 @@ def _fixup_stacked_frames(c: smoke.InputContext, inputs: dict[str, Any]) -> None
         inputs["input_features_mask"] = c.torch.ones(c.b, 16, dtype=c.torch.long)
 
 
-@smoke.input_fixup("audio_feature_mask")
-def _fixup_feature_mask(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_feature_mask")
+def _fixup_feature_mask(c: InputContext, inputs: dict[str, Any]) -> None:
     """Speech encoders that read ``input_features_mask`` (FunASR, Qwen3-ASR, AudioFlamingo3: lengths come
     from it, even where the signature says optional) get an all-valid mask over the feature frames."""
     import inspect
@@ -374,28 +363,28 @@ def _fixup_feature_mask(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
         return
     if "input_features_mask" not in inspect.signature(c.model.forward).parameters:
         return
-    bins = smoke.find_in_config(c.config, "num_mel_bins", smoke.AUDIO_KEYS) or smoke.find_in_config(c.config, "feature_size",
-                                                                                   smoke.AUDIO_KEYS)
+    bins = configtools.find_in_config(c.config, "num_mel_bins", configtools.AUDIO_KEYS) or configtools.find_in_config(c.config, "feature_size",
+                                                                                   configtools.AUDIO_KEYS)
     frames = feats.shape[2] if feats.shape[1] == bins else feats.shape[1]
     inputs["input_features_mask"] = c.torch.ones(feats.shape[0], frames, dtype=c.torch.long)
 
 
-@smoke.input_fixup("audio_generic_encoder_inputs")
-def _fixup_speech_encoder_inputs(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_generic_encoder_inputs")
+def _fixup_speech_encoder_inputs(c: InputContext, inputs: dict[str, Any]) -> None:
     """Speech encoder-decoder wrappers take a generic ``inputs``: the wrapped speech encoder's main input
     (waveform or features), built from the encoder's config and the model's feature extractor."""
     encoder = getattr(c.model, "encoder", None)
     enc_main = getattr(encoder, "main_input_name", None)
     if "inputs" not in inputs or enc_main not in ("input_values", "input_features"):
         return
-    enc_ctx = smoke.InputContext(encoder, encoder.config, c.processor, c.b, c.t, c.labels)
-    inputs["inputs"] = smoke.INPUT_BUILDERS[enc_main](enc_ctx)
+    enc_ctx = InputContext(encoder, encoder.config, c.processor, c.b, c.t, c.labels)
+    inputs["inputs"] = build_input(enc_main, enc_ctx)
 
 
-@smoke.input_builder("latents")
-def _latents(c: smoke.InputContext) -> Any:
+@rules.input_builder("latents")
+def _latents(c: InputContext) -> Any:
     """Codec decoders (Mimi, PocketTTS tokenizer) decode continuous latents: (batch, hidden_size, frames)."""
-    hidden = getattr(c.config, "hidden_size", None) or smoke.find_in_config(c.config, "hidden_size", ("decoder_config",))
+    hidden = getattr(c.config, "hidden_size", None) or configtools.find_in_config(c.config, "hidden_size", ("decoder_config",))
     return c.randn(c.b, int(hidden or 64), 8)
 
 
@@ -408,8 +397,8 @@ def _hop_length(config: Any) -> int:
     return hop
 
 
-@smoke.input_fixup("audio_codec_half_hidden_states")
-def _fixup_codec_half(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_codec_half_hidden_states")
+def _fixup_codec_half(c: InputContext, inputs: dict[str, Any]) -> None:
     """Halves of a convolutional codec (VibeVoice tokenizer encoder / decoder) name their input
     ``hidden_states``: (batch, in_channels of the first convolution, length) — a waveform of a few frames for
     an encoder (few input channels), a few latent frames for a decoder."""
@@ -432,8 +421,8 @@ def _fixup_codec_half(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
         inputs.pop(main, None)
 
 
-@smoke.input_fixup("audio_semantic_codec_inputs")
-def _fixup_semantic_codec(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_semantic_codec_inputs")
+def _fixup_semantic_codec(c: InputContext, inputs: dict[str, Any]) -> None:
     """Codecs with a semantic encoder beside the acoustic one (X-Codec 2, NeuCodec) take the waveform and its
     features together: ``frames * hop`` samples (hop = product of the down-sampling ratios) and ``frames``
     feature vectors of the semantic encoder's ``feature_projection_input_dim``."""
@@ -453,8 +442,8 @@ def _fixup_semantic_codec(c: smoke.InputContext, inputs: dict[str, Any]) -> None
         inputs["input_features_mask"] = c.torch.ones(c.b, frames, dtype=c.torch.long)
 
 
-@smoke.input_fixup("audio_speech_decoder_values")
-def _fixup_speech_decoder_values(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_speech_decoder_values")
+def _fixup_speech_decoder_values(c: InputContext, inputs: dict[str, Any]) -> None:
     """SpeechT5 decodes spectrogram frames (``decoder_input_values``: batch, frames, mel bins) through its
     speech pre-net; the bare ``SpeechT5Model`` has no pre-nets, so both sides take hidden states."""
     import inspect
@@ -470,8 +459,8 @@ def _fixup_speech_decoder_values(c: smoke.InputContext, inputs: dict[str, Any]) 
     inputs["decoder_input_values"] = c.randn(c.b, c.t, width)
 
 
-@smoke.input_fixup("audio_text_and_codebook_ids")
-def _fixup_text_and_codebook_ids(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_text_and_codebook_ids")
+def _fixup_text_and_codebook_ids(c: InputContext, inputs: dict[str, Any]) -> None:
     """Kyutai speech-to-text takes ``input_ids`` of shape (batch, seq, 1 + num_codebooks): a text token and
     one code per codebook at each step."""
     n, size = getattr(c.config, "num_codebooks", None), getattr(c.config, "codebook_vocab_size", None)
@@ -484,8 +473,8 @@ def _fixup_text_and_codebook_ids(c: smoke.InputContext, inputs: dict[str, Any]) 
     inputs["input_ids"] = c.torch.cat([ids.unsqueeze(-1), codes], dim=-1)
 
 
-@smoke.input_fixup("audio_byte_text_to_codebooks")
-def _fixup_byte_text_to_codebooks(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_byte_text_to_codebooks")
+def _fixup_byte_text_to_codebooks(c: InputContext, inputs: dict[str, Any]) -> None:
     """Dia reads bytes (its encoder's own small vocabulary) and decodes ``num_channels`` codebooks at once:
     ``input_ids`` below the encoder vocabulary, ``decoder_input_ids`` of shape (batch, seq, channels) below the
     decoder's special audio ids."""
@@ -500,8 +489,8 @@ def _fixup_byte_text_to_codebooks(c: smoke.InputContext, inputs: dict[str, Any])
     inputs["decoder_input_ids"] = c.torch.randint(0, top, (c.b, c.t, channels), generator=c.gen)
 
 
-@smoke.input_fixup("audio_dual_encoder_features")
-def _fixup_dual_encoder_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_dual_encoder_features")
+def _fixup_dual_encoder_features(c: InputContext, inputs: dict[str, Any]) -> None:
     """Text+audio contrastive models (CLAP, CLVP: no audio placeholder tokens in the text) need both the text
     and the audio features."""
     import inspect
@@ -513,7 +502,7 @@ def _fixup_dual_encoder_features(c: smoke.InputContext, inputs: dict[str, Any]) 
         return
     if "input_features" not in inspect.signature(c.model.forward).parameters:
         return
-    if any("audio_token" in k for k in smoke.all_config_keys(c.config)):
+    if any("audio_token" in k for k in configtools.all_config_keys(c.config)):
         return
     params = inspect.signature(c.model.forward).parameters
     if c.processor is not None and callable(c.processor):
@@ -525,11 +514,11 @@ def _fixup_dual_encoder_features(c: smoke.InputContext, inputs: dict[str, Any]) 
             inputs.update({k: v for k, v in outputs.items()  # not the audio's attention mask: the text's
                            if k in params and hasattr(v, "shape") and (k == "input_features" or k not in inputs)})
             return
-    inputs["input_features"] = smoke.INPUT_BUILDERS["input_features"](c)
+    inputs["input_features"] = build_input("input_features", c)
 
 
-@smoke.input_fixup("audio_streaming_lm_features")
-def _fixup_streaming_lm_features(c: smoke.InputContext, inputs: dict[str, Any]) -> None:
+@rules.input_fixup("audio_streaming_lm_features")
+def _fixup_streaming_lm_features(c: InputContext, inputs: dict[str, Any]) -> None:
     """Voxtral Realtime adds one audio embedding to each token embedding: ``audio_length_per_tok`` mel frames
     per input token, (batch, mel bins, seq * audio_length_per_tok)."""
     per_tok = getattr(c.config, "audio_length_per_tok", None)

@@ -1,4 +1,4 @@
-"""Family special cases: detection (see :mod:`pytest_tinymodels.families`).
+"""Family special cases: detection (see :mod:`pytest_tinymodels.build.families`).
 
 Detection, segmentation, depth, document-layout and OCR models: DETR-like models over a timm backbone,
 RT-DETR-like hybrid encoders over CNN backbones, grounding models, PaddlePaddle OCR / layout models,
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import processors, shrink, smoke  # noqa: F401
+from .. import configtools, rules, shrink
+from ..inputs import InputContext
 
 _is_int = shrink.is_int
 
@@ -51,7 +52,7 @@ def timm_replacement(node: dict) -> dict | None:
     return small
 
 
-@shrink.family_rule("detection_timm_backbone")
+@rules.family_rule("detection_timm_backbone")
 def _rule_timm_backbone(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DETR family: timm is not installed, so a model's ``timm_backbone`` sub-config becomes the same
     architecture's transformers backbone config (tiny), with the same feature maps.  (A standalone timm backbone
@@ -81,7 +82,7 @@ def backbone_out_channels(bb: dict) -> list[int] | None:
 BACKBONE_CHANNEL_KEYS = ("encoder_in_channels", "layer_list_out_channels")
 
 
-@shrink.family_rule("detection_encoder_in_channels")
+@rules.family_rule("detection_encoder_in_channels")
 def _rule_encoder_in_channels(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Hybrid encoders / necks over a backbone (OmDet-Turbo's Swin, PP-DocLayout-V3's extra stride-4 map, PP-OCR
     detectors' ``layer_list_out_channels``): their per-level input channels are the backbone's last output
@@ -107,7 +108,7 @@ def _rule_encoder_in_channels(node: dict, ctx: shrink.ShrinkContext) -> None:
                 node[k] = moved[ctx.old[id(node)][k]]
 
 
-@shrink.family_rule("detection_hidden_channel_lists")
+@rules.family_rule("detection_hidden_channel_lists")
 def _rule_hidden_channel_lists(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Per-level channel lists equal to a hidden size of the same config (``decoder_in_channels`` = the
     encoder's hidden dim in RT-DETR) follow that hidden size."""
@@ -126,7 +127,7 @@ def _rule_hidden_channel_lists(node: dict, ctx: shrink.ShrinkContext) -> None:
             node[k] = [moved[x] for x in v]
 
 
-@shrink.family_rule("detection_hybrid_encoder_width")
+@rules.family_rule("detection_hybrid_encoder_width")
 def _rule_hybrid_encoder_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """RT-DETR-style hybrid encoders (CSP layers of three 3x3 RepVGG blocks at every level, projected to the
     decoder through ``decoder_in_channels``) dominate the weights: an encoder half as wide as the decoder and
@@ -144,7 +145,7 @@ def _rule_hybrid_encoder_width(node: dict, ctx: shrink.ShrinkContext) -> None:
 
 
 #: DETR's mask head takes ``d_model + encoder_attention_heads`` channels, which must be a multiple of 8.
-shrink.model_type_values("detr", {"encoder_attention_heads": 8, "decoder_attention_heads": 8})
+rules.model_type_values("detr", {"encoder_attention_heads": 8, "decoder_attention_heads": 8})
 
 
 # --------------------------------------------------------------------------- open-vocabulary detection inputs
@@ -153,42 +154,42 @@ shrink.model_type_values("detr", {"encoder_attention_heads": 8, "decoder_attenti
 CLASSES_PER_IMAGE = 2
 
 
-@smoke.input_builder("classes_input_ids")
-def _classes_input_ids(c: smoke.InputContext) -> Any:
+@rules.input_builder("classes_input_ids")
+def _classes_input_ids(c: InputContext) -> Any:
     """OmDet-Turbo: one tokenized class prompt per class, all images' classes flattened: (b * classes, t)."""
     return c.ids((c.b * CLASSES_PER_IMAGE, c.t))
 
 
-@smoke.input_builder("classes_attention_mask")
-def _classes_attention_mask(c: smoke.InputContext) -> Any:
+@rules.input_builder("classes_attention_mask")
+def _classes_attention_mask(c: InputContext) -> Any:
     """Mask of :func:`_classes_input_ids`: (b * classes, t)."""
     return c.torch.ones(c.b * CLASSES_PER_IMAGE, c.t, dtype=c.torch.long)
 
 
-@smoke.input_builder("classes_structure")
-def _classes_structure(c: smoke.InputContext) -> Any:
+@rules.input_builder("classes_structure")
+def _classes_structure(c: InputContext) -> Any:
     """Number of class prompts of each image: (b,)."""
     return c.torch.full((c.b,), CLASSES_PER_IMAGE, dtype=c.torch.long)
 
 
-@smoke.input_builder("tasks_input_ids")
-def _tasks_input_ids(c: smoke.InputContext) -> Any:
+@rules.input_builder("tasks_input_ids")
+def _tasks_input_ids(c: InputContext) -> Any:
     """OmDet-Turbo: one tokenized task prompt per image: (b, t)."""
     return c.ids((c.b, c.t))
 
 
-@smoke.input_builder("tasks_attention_mask")
-def _tasks_attention_mask(c: smoke.InputContext) -> Any:
+@rules.input_builder("tasks_attention_mask")
+def _tasks_attention_mask(c: InputContext) -> Any:
     """Mask of :func:`_tasks_input_ids`: (b, t)."""
     return c.torch.ones(c.b, c.t, dtype=c.torch.long)
 
 
 #: OmDet-Turbo's layer norms after the backbone expect timm's channels-last feature maps; the transformers
 #: Swin backbone (the timm replacement) returns channels-first maps that it has already normalized.
-shrink.model_type_values("omdet-turbo", {"apply_layernorm_after_vision_backbone": False})
+rules.model_type_values("omdet-turbo", {"apply_layernorm_after_vision_backbone": False})
 
 
-@shrink.family_rule("detection_class_embed_dim")
+@rules.family_rule("detection_class_embed_dim")
 def _rule_class_embed_dim(node: dict, ctx: shrink.ShrinkContext) -> None:
     """OmDet-Turbo projects class embeddings (the text model's width) to the decoder only when
     ``class_embed_dim != decoder_hidden_dim``, yet always uses that projection: keep their full-size ratio
@@ -209,7 +210,7 @@ def _rule_class_embed_dim(node: dict, ctx: shrink.ShrinkContext) -> None:
             node[k] = [new] * len(v)
 
 
-@shrink.family_rule("detection_per_class_lists")
+@rules.family_rule("detection_per_class_lists")
 def _rule_per_class_lists(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-DocLayout-V2: ``class_thresholds`` / ``class_order`` (None by default) hold one entry per label;
     class orders index the reading-order model's class embeddings."""
@@ -228,8 +229,8 @@ def _rule_per_class_lists(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["class_order"] = [i % n_order for i in range(n)]
 
 
-@smoke.input_fixup("detection_full_text_length")
-def _full_text_length(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("detection_full_text_length")
+def _full_text_length(c: InputContext, inputs: dict) -> None:
     """Grounding DINO family: text logits are padded to ``max_text_len`` with -inf by design, so the smoke
     forward uses a prompt of exactly ``max_text_len`` tokens (every logit is then a real, finite score)."""
     n = getattr(c.config, "max_text_len", None)
@@ -247,10 +248,10 @@ def _full_text_length(c: smoke.InputContext, inputs: dict) -> None:
 #: one encoder layer and a one-layer text backbone keep the model under the size budget (the decoder needs two
 #: layers: its box heads are tied from the second layer on).
 for _mt in ("grounding-dino", "mm-grounding-dino"):
-    shrink.model_type_values(_mt, {"encoder_layers": 1, "text_config": {"num_hidden_layers": 1}})
+    rules.model_type_values(_mt, {"encoder_layers": 1, "text_config": {"num_hidden_layers": 1}})
 
 
-@shrink.family_rule("detection_vit_windows")
+@rules.family_rule("detection_vit_windows")
 def _rule_vit_windows(node: dict, ctx: shrink.ShrinkContext) -> None:
     """LW-DETR's ViT backbone splits the patch grid into ``num_windows`` (a perfect square) windows in the
     ``window_block_indices`` layers: as many windows per side as the tiny grid allows, the last layer global."""
@@ -270,7 +271,7 @@ def _rule_vit_windows(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["window_block_indices"] = list(range(max(1, layers - 1)))
 
 
-@shrink.family_rule("detection_projector_levels")
+@rules.family_rule("detection_projector_levels")
 def _rule_projector_levels(node: dict, ctx: shrink.ShrinkContext) -> None:
     """LW-DETR's library default has no feature level at all (``projector_scale_factors=[]``): one level at the
     backbone's resolution, as in the small checkpoints; the derived per-level fields follow (the config derives
@@ -286,7 +287,7 @@ def _rule_projector_levels(node: dict, ctx: shrink.ShrinkContext) -> None:
 
 
 #: LW-DETR trains ``group_detr`` query groups with a box head each: two groups keep the grouping, not the weights.
-shrink.model_type_values("lw_detr", {"group_detr": 2})
+rules.model_type_values("lw_detr", {"group_detr": 2})
 
 
 # --------------------------------------------------------------------------- DPT-style depth heads
@@ -297,7 +298,7 @@ NECK_CHANNEL_KEYS = ("post_process_channels", "neck_hidden_sizes")
 HEAD_WIDTH_KEYS = ("fusion_hidden_size", "head_hidden_size", "number_output_channels")
 
 
-@shrink.family_rule("detection_dpt_neck")
+@rules.family_rule("detection_dpt_neck")
 def _rule_dpt_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DPT-style depth heads (Depth Anything, CHMv2): the neck reassembles one backbone feature map per entry of
     its channel list, from the backbone's width; the backbone outputs that many layers."""
@@ -326,7 +327,7 @@ def _rule_dpt_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
             bb["out_features"] = [bb["stage_names"][i] for i in bb["out_indices"]]
 
 
-@shrink.family_rule("detection_multiscale_patches")
+@rules.family_rule("detection_multiscale_patches")
 def _rule_multiscale_patches(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DepthPro encodes the image at several ``scaled_images_ratios`` as overlapping patches of ``patch_size``
     pixels (= its ViT encoders' image size): the image is ``patch_size / min(ratio)`` pixels (declared as
@@ -365,7 +366,7 @@ TINY_CHARACTERS = 64
 REC_STAGE_STRIDES: list[Any] = [1, [2, 1], [2, 1], [1, 2], [2, 1]]
 
 
-@shrink.family_rule("detection_text_recognition")
+@rules.family_rule("detection_text_recognition")
 def _rule_text_recognition(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-OCR text recognizers: backbones downsample the height 16x and the head pools 3 rows, so images are
     text lines of :data:`TEXT_LINE_HEIGHT` pixels (declared as ``image_size``); the CTC head has a tiny
@@ -403,7 +404,7 @@ INTRACLASS_BLOCK_CONFIG: dict[str, list[Any]] = {
 DB_HEAD_KERNELS = [3, 2, 2]
 
 
-@shrink.family_rule("detection_text_detector_neck")
+@rules.family_rule("detection_text_detector_neck")
 def _rule_text_detector_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-OCR text detectors whose library default leaves the neck undefined (``intraclass_block_config``,
     ``scale_factor_list``, ``kernel_list`` None): PaddleOCR's IntraCL blocks, every level upsampled to the
@@ -427,7 +428,7 @@ def _rule_text_detector_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
 DET_STAGE_STRIDES: list[Any] = [1, 2, 2, 2]
 
 
-@shrink.family_rule("detection_text_detector_backbone")
+@rules.family_rule("detection_text_detector_backbone")
 def _rule_text_detector_backbone(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-OCRv6 text detectors default to the recognition LCNet-v4 (height-only strides, last stage only): the
     neck fuses every stage, each at half the previous resolution."""
@@ -459,7 +460,7 @@ def _narrow(c: Any) -> Any:
     return c // UVDOC_CHANNEL_FACTOR if _is_int(c) and c >= 16 else c
 
 
-@shrink.family_rule("detection_uvdoc_channels")
+@rules.family_rule("detection_uvdoc_channels")
 def _rule_uvdoc_channels(node: dict, ctx: shrink.ShrinkContext) -> None:
     """UVDoc describes its layers as nested lists ([in, out] heads, [in, out, dilation, downsample] blocks,
     [channels, dilation] bridges) the generic shrinker does not read: narrower channels, fewer blocks per stage;
@@ -486,18 +487,18 @@ def _rule_uvdoc_channels(node: dict, ctx: shrink.ShrinkContext) -> None:
 
 
 #: the UVDoc backbone has no image processor of its own: UVDoc's.
-processors.IMAGE_PROCESSOR_OF["uvdoc_backbone"] = "uvdoc"
+rules.IMAGE_PROCESSOR_OF["uvdoc_backbone"] = "uvdoc"
 
 
-@smoke.input_builder("task_inputs")
-def _task_inputs(c: smoke.InputContext) -> Any:
+@rules.input_builder("task_inputs")
+def _task_inputs(c: InputContext) -> Any:
     """OneFormer: the tokenized task prompt ("the task is semantic"), padded to ``task_seq_len``: (b, len)."""
     length = getattr(c.config, "task_seq_len", None) or c.t
-    vocab = getattr(c.config, "text_encoder_vocab_size", None) or smoke.text_vocab_size(c.config)
+    vocab = getattr(c.config, "text_encoder_vocab_size", None) or configtools.text_vocab_size(c.config)
     return c.torch.randint(0, int(vocab), (c.b, int(length)), generator=c.gen)
 
 
-@shrink.family_rule("detection_pixel_decoder_dims")
+@rules.family_rule("detection_pixel_decoder_dims")
 def _rule_pixel_decoder_dims(node: dict, ctx: shrink.ShrinkContext) -> None:
     """OneFormer: the pixel decoder (``conv_dim``), mask features (``mask_dim``) and transformer decoder
     (``hidden_dim``) widths are equal at full size and the decoder projects one into the other: keep them equal."""

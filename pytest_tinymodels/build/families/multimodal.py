@@ -1,4 +1,4 @@
-"""Family special cases: multimodal (see :mod:`pytest_tinymodels.families`).
+"""Family special cases: multimodal (see :mod:`pytest_tinymodels.build.families`).
 
 Vision-language, omni and robotics models.  Their forwards usually need ``input_ids`` holding as many
 image placeholder tokens as the tiny vision tower produces image features, plus extra inputs; the
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import processors, shrink, smoke  # noqa: F401
+from .. import configtools, rules, shrink
+from ..inputs import InputContext, build_input
 
 # --------------------------------------------------------------------------- helpers
 
@@ -24,7 +25,7 @@ def _forward_params(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def _with_prefix(c: smoke.InputContext, inputs: dict, token: int, count: int) -> None:
+def _with_prefix(c: InputContext, inputs: dict, token: int, count: int) -> None:
     """``input_ids`` (and ``attention_mask``) starting with ``count`` copies of ``token``, then text."""
     torch = c.torch
     ids = inputs["input_ids"]
@@ -47,8 +48,8 @@ def _free_token_ids(node: dict, ctx: shrink.ShrinkContext, vocab: int, n: int) -
 # --------------------------------------------------------------------------- text next to the image
 
 
-@smoke.input_fixup("text_with_pixels")
-def _fix_text_with_pixels(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_with_pixels")
+def _fix_text_with_pixels(c: InputContext, inputs: dict) -> None:
     """Image-to-text models whose main input is ``pixel_values`` but whose forward needs the text too
     (BLIP captioning, Kosmos-2, InstructBLIP, SAM 3's text prompt): ``input_ids`` and their mask."""
     if "pixel_values" not in inputs or "input_ids" in inputs:
@@ -56,13 +57,13 @@ def _fix_text_with_pixels(c: smoke.InputContext, inputs: dict) -> None:
     params = _forward_params(c.model)
     if "input_ids" not in params:
         return
-    inputs["input_ids"] = smoke.INPUT_BUILDERS["input_ids"](c)
+    inputs["input_ids"] = build_input("input_ids", c)
     if "attention_mask" in params:
         inputs["attention_mask"] = c.torch.ones_like(inputs["input_ids"])
 
 
-@smoke.input_fixup("attention_mask_with_ids")
-def _fix_attention_mask(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("attention_mask_with_ids")
+def _fix_attention_mask(c: InputContext, inputs: dict) -> None:
     """Multimodal models that slice the text mask (BLIP-2 image-text retrieval) need it passed explicitly."""
     if "input_ids" in inputs and "attention_mask" not in inputs and "pixel_values" in inputs:
         if "attention_mask" in _forward_params(c.model):
@@ -72,7 +73,7 @@ def _fix_attention_mask(c: smoke.InputContext, inputs: dict) -> None:
 # --------------------------------------------------------------------------- Q-Former models (BLIP-2 family)
 
 
-@shrink.family_rule("query_token_placeholders")
+@rules.family_rule("query_token_placeholders")
 def _rule_query_tokens(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BLIP-2 / InstructBLIP(Video): few learned query tokens, and an image / video placeholder id in the
     vocabulary (library default: None) so the query outputs have a place in the text; BLIP-2's Q-Former
@@ -94,23 +95,23 @@ def _qformer_config(config: Any) -> Any:
     return getattr(config, "qformer_config", None) or config
 
 
-@smoke.input_builder("qformer_input_ids")
-def _qformer_input_ids(c: smoke.InputContext) -> Any:
+@rules.input_builder("qformer_input_ids")
+def _qformer_input_ids(c: InputContext) -> Any:
     """InstructBLIP: the instruction, tokenized for the Q-Former (ids below its own vocabulary)."""
     vocab = int(getattr(_qformer_config(c.config), "vocab_size", 64) or 64)
     # its own (BERT) vocabulary, not the language model's: ids above the usual special ids 0..2
     return c.torch.randint(3, max(4, min(vocab, 512)), (c.b, c.t), generator=c.gen)
 
 
-@smoke.input_builder("query_embeds")
-def _query_embeds(c: smoke.InputContext) -> Any:
+@rules.input_builder("query_embeds")
+def _query_embeds(c: InputContext) -> Any:
     """A standalone Q-Former: the learned query embeddings, (batch, queries, hidden)."""
     q = _qformer_config(c.config)
     return c.randn(c.b, int(getattr(c.config, "num_query_tokens", 4) or 4), int(q.hidden_size))
 
 
-@smoke.input_fixup("qformer_inputs")
-def _fix_qformer(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("qformer_inputs")
+def _fix_qformer(c: InputContext, inputs: dict) -> None:
     """Q-Former models: placeholder tokens for the query outputs (one set per video frame), the
     instruction mask, and image features for a standalone Q-Former's cross-attention."""
     cfg = c.config
@@ -139,11 +140,11 @@ def _fix_qformer(c: smoke.InputContext, inputs: dict) -> None:
 
 
 #: Kosmos-2 resamples the image into ``latent_query_num`` embeddings (64): a few are enough.
-shrink.model_type_values("kosmos-2", {"latent_query_num": 4})
+rules.model_type_values("kosmos-2", {"latent_query_num": 4})
 
 
-@smoke.input_fixup("image_embeds_position_mask")
-def _fix_image_embeds_position_mask(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("image_embeds_position_mask")
+def _fix_image_embeds_position_mask(c: InputContext, inputs: dict) -> None:
     """Kosmos-2: the positions of the ``latent_query_num`` image embeddings inside the text (after the
     first token), given as a 0/1 mask over ``input_ids``."""
     n = getattr(c.config, "latent_query_num", None)
@@ -161,13 +162,13 @@ def _fix_image_embeds_position_mask(c: smoke.InputContext, inputs: dict) -> None
     inputs["image_embeds_position_mask"] = mask
 
 
-@smoke.input_fixup("answer_decoder_ids")
-def _fix_answer_decoder(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("answer_decoder_ids")
+def _fix_answer_decoder(c: InputContext, inputs: dict) -> None:
     """Visual question answering with an answer decoder (BLIP VQA): inference needs ``decoder_input_ids``."""
     if "pixel_values" not in inputs or "decoder_input_ids" in inputs:
         return
     if type(c.model).__name__.endswith("ForQuestionAnswering") and "decoder_input_ids" in _forward_params(c.model):
-        inputs["decoder_input_ids"] = smoke.INPUT_BUILDERS["decoder_input_ids"](c)
+        inputs["decoder_input_ids"] = build_input("decoder_input_ids", c)
 
 
 # --------------------------------------------------------------------------- token-range layouts
@@ -177,7 +178,7 @@ def _fix_answer_decoder(c: smoke.InputContext, inputs: dict) -> None:
 _CODEBOOK = 64
 
 
-@shrink.family_rule("code_token_ranges")
+@rules.family_rule("code_token_ranges")
 def _rule_code_token_ranges(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Apertus 1.5: image then audio codebook ranges sit at the top of the text vocabulary
     (``image_token_offset + codebook == audio_token_offset``, audio range inside the vocabulary), with the
@@ -218,7 +219,7 @@ def _scaled_sections(sections: list[int], half: int) -> list[int]:
     return new
 
 
-@shrink.family_rule("implicit_mrope_sections")
+@rules.family_rule("implicit_mrope_sections")
 def _rule_implicit_mrope(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PaddleOCR-VL / ERNIE-4.5-VL text models: write their implicit ``mrope_section`` scaled to the tiny
     head dim (the modeling code otherwise splits the tiny rotary dim by the full-size sections)."""
@@ -233,7 +234,7 @@ def _rule_implicit_mrope(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- defaults the modeling code needs
 
 
-@shrink.family_rule("moe_intermediate_fill")
+@rules.family_rule("moe_intermediate_fill")
 def _rule_moe_intermediate(node: dict, ctx: shrink.ShrinkContext) -> None:
     """MoE text configs whose expert width defaults to None although experts are built (DiffusionGemma)."""
     if node.get("moe_intermediate_size", 0) is None and any(
@@ -246,7 +247,7 @@ def _rule_moe_intermediate(node: dict, ctx: shrink.ShrinkContext) -> None:
 MLP_LAYER_TYPES_UNSET = frozenset({"deepseek_ocr2_text"})
 
 
-@shrink.family_rule("mlp_layer_types_fill")
+@rules.family_rule("mlp_layer_types_fill")
 def _rule_mlp_layer_types(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DeepSeek-OCR-2 text model: one dense then sparse MLP layers (library default None crashes)."""
     layers = shrink.node_layers(node)
@@ -254,7 +255,7 @@ def _rule_mlp_layer_types(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["mlp_layer_types"] = ["dense"] + ["sparse"] * (layers - 1)
 
 
-@shrink.family_rule("deepstack_window_qformer")
+@rules.family_rule("deepstack_window_qformer")
 def _rule_deepstack_window_qformer(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Granite 4 Vision: the window Q-Former projectors need a downsample rate dividing the tiny patch grid,
     a deepstack (vision layer, LLM layer) pair and spatial target layers inside the tiny towers."""
@@ -283,7 +284,7 @@ MISSING_VALUES: dict[str, dict[str, Any]] = {
     "qwen3_omni_moe_talker_text": {"shared_expert_intermediate_size": shrink.TINY["moe_intermediate"]},
 }
 for _model_type, _values in MISSING_VALUES.items():
-    shrink.model_type_values(_model_type, _values)
+    rules.model_type_values(_model_type, _values)
 
 
 #: omni "thinker" model types whose multimodal RoPE reads ``vision_start_token_id``, which the config class
@@ -291,7 +292,7 @@ for _model_type, _values in MISSING_VALUES.items():
 VISION_START_UNDECLARED = frozenset({"qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"})
 
 
-@shrink.family_rule("vision_start_token")
+@rules.family_rule("vision_start_token")
 def _rule_vision_start_token(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Qwen2.5-Omni / Qwen3-Omni thinkers: a ``vision_start_token_id`` inside the tiny vocabulary, distinct
     from the other special ids."""
@@ -303,7 +304,7 @@ def _rule_vision_start_token(node: dict, ctx: shrink.ShrinkContext) -> None:
     node["vision_start_token_id"] = _free_token_ids(node, ctx, vocab, 1)[0]
 
 
-@shrink.family_rule("talker_spatial_merge")
+@rules.family_rule("talker_spatial_merge")
 def _rule_talker_spatial_merge(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Qwen3-Omni: the talker's RoPE index reads a ``spatial_merge_size`` its config does not declare (and
     that serialises without a model type): the thinker vision tower's."""
@@ -318,7 +319,7 @@ def _rule_talker_spatial_merge(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- Llama 4
 
 
-@shrink.family_rule("pixel_shuffle_width")
+@rules.family_rule("pixel_shuffle_width")
 def _rule_pixel_shuffle_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Llama 4 vision: the adapter MLP takes the pixel-shuffled patches, ``hidden / ratio**2`` wide, through a
     layer declared ``intermediate_size`` wide (equal in released checkpoints, not in the library default)."""
@@ -330,8 +331,8 @@ def _rule_pixel_shuffle_width(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- images given per text position
 
 
-@smoke.input_fixup("images_per_sample")
-def _fix_images_per_sample(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("images_per_sample")
+def _fix_images_per_sample(c: InputContext, inputs: dict) -> None:
     """IDEFICS (Flamingo-style cross-attention): images come as (batch, images, channels, h, w) with an
     ``image_attention_mask`` (batch, text length, images) saying which text tokens see which image."""
     pixels = inputs.get("pixel_values")
@@ -349,8 +350,8 @@ def _fix_images_per_sample(c: smoke.InputContext, inputs: dict) -> None:
 TEXT_ONLY_SMOKE = frozenset({"molmo2"})
 
 
-@smoke.input_fixup("text_only_smoke")
-def _fix_text_only(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_only_smoke")
+def _fix_text_only(c: InputContext, inputs: dict) -> None:
     """Molmo 2: drop the CLIP-style ``pixel_values`` the generic inputs add (see :data:`TEXT_ONLY_SMOKE`)."""
     if getattr(c.config, "model_type", None) in TEXT_ONLY_SMOKE and "input_ids" in inputs:
         inputs.pop("pixel_values", None)
@@ -359,36 +360,36 @@ def _fix_text_only(c: smoke.InputContext, inputs: dict) -> None:
 # --------------------------------------------------------------------------- robotics policies (PI0)
 
 #: PI0 predicts a chunk of ``chunk_size`` actions (50): a few are enough for a tiny policy.
-shrink.model_type_values("pi0", {"chunk_size": 4})
+rules.model_type_values("pi0", {"chunk_size": 4})
 
 
-@smoke.input_builder("state")
-def _state(c: smoke.InputContext) -> Any:
+@rules.input_builder("state")
+def _state(c: InputContext) -> Any:
     """Robot policies (PI0): the proprioceptive state, (batch, ``max_state_dim``)."""
     return c.randn(c.b, int(getattr(c.config, "max_state_dim", 8) or 8))
 
 
-@smoke.input_builder("action_embeds")
-def _action_embeds(c: smoke.InputContext) -> Any:
+@rules.input_builder("action_embeds")
+def _action_embeds(c: InputContext) -> Any:
     """PI0's backbone: the embedded state token and action chunk, (batch, 1 + chunk, action expert width)."""
     dit = getattr(c.config, "dit_config", None) or c.config
     return c.randn(c.b, 1 + int(getattr(c.config, "chunk_size", 4) or 4), int(dit.hidden_size))
 
 
-def _camera_inputs(c: smoke.InputContext, inputs: dict) -> None:
+def _camera_inputs(c: InputContext, inputs: dict) -> None:
     """One camera image per sample, (batch, cameras, c, h, w) with its mask, and one placeholder token per
     image feature of the policy's vision-language model (``(image_size / patch_size) ** 2``)."""
     vlm = c.config.vlm_config
     vision = vlm.vision_config
-    h, w = smoke.image_size_of(vlm)
+    h, w = configtools.image_size_of(vlm)
     per_image = (h // vision.patch_size) * (w // vision.patch_size)
     inputs["pixel_values"] = c.randn(c.b, 1, int(getattr(vision, "num_channels", 3) or 3), h, w)
     inputs["pixel_attention_mask"] = c.torch.ones(c.b, 1, dtype=c.torch.bool)
     _with_prefix(c, inputs, int(vlm.image_token_id), per_image)
 
 
-@smoke.input_fixup("flow_matching_policy")
-def _fix_flow_policy(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("flow_matching_policy")
+def _fix_flow_policy(c: InputContext, inputs: dict) -> None:
     """PI0: a deterministic denoising step (``noise`` over the action chunk and a ``timestep``) and the
     instruction text the vision-language prefix needs."""
     cfg = c.config
@@ -402,7 +403,7 @@ def _fix_flow_policy(c: smoke.InputContext, inputs: dict) -> None:
     if "timestep" in params and "state" in inputs:
         inputs.setdefault("timestep", c.torch.full((c.b,), 0.5))
     if "input_ids" in params and "input_ids" not in inputs:
-        inputs["input_ids"] = smoke.INPUT_BUILDERS["input_ids"](c)
+        inputs["input_ids"] = build_input("input_ids", c)
         if "attention_mask" in params:
             inputs["attention_mask"] = c.torch.ones_like(inputs["input_ids"])
     if "pixel_attention_mask" in params and getattr(cfg, "vlm_config", None) is not None:
@@ -414,11 +415,11 @@ def _fix_flow_policy(c: smoke.InputContext, inputs: dict) -> None:
 
 #: Pix2Struct's vision tower embeds patch rows / columns up to ``seq_len`` (4096: two 1 MB tables at the
 #: tiny width); its patches stay 16x16x3 = 768 values, as the library's image processor makes them.
-shrink.model_type_values("pix2struct_vision_model", {"seq_len": 64, "patch_embed_hidden_size": 768})
+rules.model_type_values("pix2struct_vision_model", {"seq_len": 64, "patch_embed_hidden_size": 768})
 
 
-@smoke.input_builder("flattened_patches")
-def _flattened_patches(c: smoke.InputContext) -> Any:
+@rules.input_builder("flattened_patches")
+def _flattened_patches(c: InputContext) -> Any:
     """Pix2Struct: (batch, patches, 2 + patch values), a 4x4 grid of patches with 1-based row / column ids
     in the first two columns."""
     vision = getattr(c.config, "vision_config", None) or c.config
@@ -442,7 +443,7 @@ def _round_filters(vision: dict, channels: int) -> int:
     return int(dim + divisor if dim < 0.9 * n else dim)
 
 
-@shrink.family_rule("efficientnet_image_embeds")
+@rules.family_rule("efficientnet_image_embeds")
 def _rule_efficientnet_image_embeds(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ALIGN: image embeddings are the EfficientNet tower's pooled last stage, unprojected, so the shared
     ``projection_dim`` is that stage's (rounded, width-scaled) channel count."""
@@ -457,10 +458,10 @@ def _rule_efficientnet_image_embeds(node: dict, ctx: shrink.ShrinkContext) -> No
 #: ALIGN's tiny EfficientNet tower (a few channels per conv) shrinks activations ~50x per block at the
 #: library's init std of 0.02 (sized for full-width fan-ins) until the pooled image embedding underflows and
 #: its L2 normalisation gives NaN; a std matched to the tiny fan-ins keeps the activations O(0.01..1).
-shrink.model_type_values("align_vision_model", {"initializer_range": 0.35})
+rules.model_type_values("align_vision_model", {"initializer_range": 0.35})
 
 
-@shrink.family_rule("pooler_follows_hidden")
+@rules.family_rule("pooler_follows_hidden")
 def _rule_pooler_follows_hidden(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ViT-style poolers whose ``pooler_output_size`` was the hidden size keep following it (dual encoders
     project the pooled output with a layer sized from ``hidden_size``)."""
@@ -474,7 +475,7 @@ def _rule_pooler_follows_hidden(node: dict, ctx: shrink.ShrinkContext) -> None:
 _VERDICT_TOKENS = ("yes_token_index", "no_token_index")
 
 
-@shrink.family_rule("verdict_tokens")
+@rules.family_rule("verdict_tokens")
 def _rule_verdict_tokens(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ShieldGemma 2: "Yes" / "No" token ids inside the tiny vocabulary (the modeling defaults are not)."""
     if node.get("model_type") != "shieldgemma2":
@@ -491,14 +492,14 @@ def _vision_of(config: Any) -> Any:
     return getattr(config, "vision_config", None) or config
 
 
-@smoke.input_builder("aspect_ratio_ids")
-def _aspect_ratio_ids(c: smoke.InputContext) -> Any:
+@rules.input_builder("aspect_ratio_ids")
+def _aspect_ratio_ids(c: InputContext) -> Any:
     """Tiled-image vision towers (Mllama): one image per sample with aspect ratio id 1 ([1, 1]: one tile)."""
     return c.torch.ones(c.b, 1, dtype=c.torch.long)
 
 
-@smoke.input_builder("aspect_ratio_mask")
-def _aspect_ratio_mask(c: smoke.InputContext) -> Any:
+@rules.input_builder("aspect_ratio_mask")
+def _aspect_ratio_mask(c: InputContext) -> Any:
     """(batch, images, ``max_num_tiles``): only the first tile of each image is real."""
     tiles = int(getattr(_vision_of(c.config), "max_num_tiles", 4) or 4)
     mask = c.torch.zeros(c.b, 1, tiles, dtype=c.torch.long)
@@ -506,8 +507,8 @@ def _aspect_ratio_mask(c: smoke.InputContext) -> Any:
     return mask
 
 
-@smoke.input_fixup("tiled_pixels")
-def _fix_tiled_pixels(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("tiled_pixels")
+def _fix_tiled_pixels(c: InputContext, inputs: dict) -> None:
     """Mllama vision: pixel values as (batch, images, ``max_num_tiles``, channels, h, w), padding tiles
     zero, matching :func:`_aspect_ratio_ids` / :func:`_aspect_ratio_mask`."""
     pixels = inputs.get("pixel_values")
@@ -529,7 +530,7 @@ NARROW_VISION_TOWERS: dict[str, dict[str, int]] = {
     "qwen3_omni_moe_vision_encoder": {"hidden_size": 32, "intermediate_size": 64},  # merger + deepstack mergers
 }
 for _model_type, _values in NARROW_VISION_TOWERS.items():
-    shrink.model_type_values(_model_type, _values)
+    rules.model_type_values(_model_type, _values)
 
 
 #: SAM 3 (and its lite-text variant) stacks a ViT, an FPN neck of 3x3 convolutions per scale, a DETR
@@ -539,7 +540,7 @@ _SAM3_WIDTHS = {"hidden_size": 32, "fpn_hidden_size": 32, "intermediate_size": 6
 SAM3_TYPES = frozenset({"sam3", "sam3_lite_text"})
 
 
-@shrink.family_rule("sam3_width")
+@rules.family_rule("sam3_width")
 def _rule_sam3_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM 3: every tower at width 32 and 2x2 box pooling (see :data:`_SAM3_WIDTHS`), consistently."""
     if node.get("model_type") not in SAM3_TYPES:

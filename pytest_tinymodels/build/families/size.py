@@ -1,4 +1,4 @@
-"""Family special cases: size (see :mod:`pytest_tinymodels.families`).
+"""Family special cases: size (see :mod:`pytest_tinymodels.build.families`).
 
 What keeps a generically shrunk model above the 2 MB budget is rarely its hidden size: it is the
 quantities the generic rules do not know are dimensions — codebook and audio-token vocabularies,
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import processors, shrink, smoke  # noqa: F401
+from .. import rules, shrink
 
 _is_int = shrink.is_int
 
@@ -32,7 +32,7 @@ def _cap(node: dict, key: str, value: int) -> None:
 
 # --------------------------------------------------------------------------- data: fixed values per model type
 
-#: model type -> values set on its shrunk config dict (merged into ``shrink.MODEL_TYPE_CONFIG``).
+#: model type -> values set on its shrunk config dict (merged into ``rules.MODEL_TYPE_CONFIG``).
 SIZE_VALUES: dict[str, dict[str, Any]] = {
     # Perceiver: cross-attention q/k width = the latent width instead of the (hard-wired 512-channel) input width
     "perceiver": {"cross_attention_shape_for_attention": "q"},
@@ -60,13 +60,13 @@ SIZE_VALUES: dict[str, dict[str, Any]] = {
 
 
 for _model_type, _values in SIZE_VALUES.items():
-    shrink.model_type_values(_model_type, _values)
+    rules.model_type_values(_model_type, _values)
 
 
 # --------------------------------------------------------------------------- codecs and vocoders
 
 
-@shrink.family_rule("size_codec_strides")
+@rules.family_rule("size_codec_strides")
 def _rule_codec_strides(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Conv codecs whose width doubles at each (down)sampling stage keep one LSTM layer (EnCodec / MusicGen).
     With 5+ stages (VibeVoice: 6 on a base width of 1) the strides are ordered largest first, so the long
@@ -83,7 +83,7 @@ def _rule_codec_strides(node: dict, ctx: shrink.ShrinkContext) -> None:
             node["upsampling_ratios"] = sorted(node["upsampling_ratios"])
 
 
-@shrink.family_rule("size_kernel_predictor")
+@rules.family_rule("size_kernel_predictor")
 def _rule_kernel_predictor(node: dict, ctx: shrink.ShrinkContext) -> None:
     """UnivNet: the kernel predictor emits ``hidden^2 * kernel * layers`` weights per frame, so both its own width
     and the generator width it predicts for are what make the model big.  Its residual blocks are built with
@@ -108,7 +108,7 @@ def _codebook_ids(node: dict, old: dict, old_size: int, new_size: int) -> None:
             node[k] = new_size + (was - old_size)
 
 
-@shrink.family_rule("size_audio_codebooks")
+@rules.family_rule("size_audio_codebooks")
 def _rule_audio_codebooks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Audio-token LMs (higgs-audio): ``num_codebooks`` embedding tables / heads of ``codebook_size`` rows each;
     the codebook is cut to 64 entries and the stream ids just above it move with it."""
@@ -121,7 +121,7 @@ def _rule_audio_codebooks(node: dict, ctx: shrink.ShrinkContext) -> None:
     _codebook_ids(node, _old(node, ctx), old_size, CODEBOOK)
 
 
-@shrink.family_rule("size_codec_decoder_vocab")
+@rules.family_rule("size_codec_decoder_vocab")
 def _rule_codec_decoder_vocab(node: dict, ctx: shrink.ShrinkContext) -> None:
     """MusicGen: the decoder's vocabulary is the audio codec's codebook (+1 row for the pad / start id = vocab),
     not the text tokenizer's."""
@@ -139,7 +139,7 @@ def _rule_codec_decoder_vocab(node: dict, ctx: shrink.ShrinkContext) -> None:
             node[k] = size
 
 
-@shrink.family_rule("size_backbone_depth_codebooks")
+@rules.family_rule("size_backbone_depth_codebooks")
 def _rule_backbone_depth_codebooks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """CSM: a backbone + depth decoder over ``num_codebooks`` (32) codec codebooks whose audio vocabulary is the
     codec's codebook plus 3 ids (pad = vocab - 1): 8 codebooks of ``codebook_size + 3`` ids; the depth decoder
@@ -168,7 +168,7 @@ def _rule_backbone_depth_codebooks(node: dict, ctx: shrink.ShrinkContext) -> Non
 # --------------------------------------------------------------------------- speech encoders
 
 
-@shrink.family_rule("size_conv_stem")
+@rules.family_rule("size_conv_stem")
 def _rule_conv_stem(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoders' conv sub-sampling stems (FastConformer ``subsampling_conv_channels``, Dots3 audio
     ``downsample_hidden_size``): 2-D convs whose flattened output feeds a linear of channels x mel bins."""
@@ -176,7 +176,7 @@ def _rule_conv_stem(node: dict, ctx: shrink.ShrinkContext) -> None:
         _cap(node, k, CONV_STEM_CHANNELS)
 
 
-@shrink.family_rule("size_head_dims")
+@rules.family_rule("size_head_dims")
 def _rule_head_dims(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Attention written with ``dim_head`` / ``*_dim_head`` (granite-speech conformer, evolla's perceiver
     resampler): heads x dim_head is the attention width, so dim_head follows the tiny head dim."""
@@ -191,7 +191,7 @@ def _rule_head_dims(node: dict, ctx: shrink.ShrinkContext) -> None:
             node[k] = min(v, shrink.TINY["head_dim"])
 
 
-@shrink.family_rule("size_resampler")
+@rules.family_rule("size_resampler")
 def _rule_resampler(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Perceiver resamplers / aligners given as ``resampler_depth`` / ``resampler_heads`` / ``*_ff_mult``
     (evolla): tiny depth and heads, feed-forwards twice as wide as their input."""
@@ -205,7 +205,7 @@ def _rule_resampler(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- layer lists
 
 
-@shrink.family_rule("size_block_type_list")
+@rules.family_rule("size_block_type_list")
 def _rule_block_type_list(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Hybrid stacks whose depth *is* the length of ``layers_block_type`` (Nemotron-H, no layer count key): the
     list keeps one layer of each block type, in order."""
@@ -217,7 +217,7 @@ def _rule_block_type_list(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["layers_block_type"] = keep
 
 
-@shrink.family_rule("size_duplicate_layers")
+@rules.family_rule("size_duplicate_layers")
 def _rule_duplicate_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Heterogeneous stacks (``per_layer_config``, Dots3 vision): layers that became identical once their
     overrides were shrunk are dropped, keeping one layer of each remaining kind."""
@@ -228,7 +228,7 @@ def _rule_duplicate_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["num_hidden_layers"] = shrink.shrink_per_layer(node, layers, shrink.TINY["layers"])
 
 
-@shrink.family_rule("size_tower_layers")
+@rules.family_rule("size_tower_layers")
 def _rule_tower_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Configs holding five or more transformer stacks side by side (SeamlessM4T: text encoder / decoder, speech
     encoder, text-to-unit encoder / decoder): one layer per stack."""
@@ -239,7 +239,7 @@ def _rule_tower_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
         node[k] = 1
 
 
-@shrink.family_rule("size_adaptor_conv")
+@rules.family_rule("size_adaptor_conv")
 def _rule_adaptor_conv(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SeamlessM4T speech adaptor: strided convs of kernel = stride = 8 over 2x hidden channels; 2 keeps the
     kernel = stride layout."""
@@ -251,7 +251,7 @@ def _rule_adaptor_conv(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- conv nets and vision towers
 
 
-@shrink.family_rule("size_lcnet_divisor")
+@rules.family_rule("size_lcnet_divisor")
 def _rule_lcnet_divisor(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-LCNet backbones inside detectors / table recognizers (PP-OCRv5 det, SLANet): the convs are
     ``make_divisible(width * scale, divisor)`` wide but the heads read ``int(width * scale)``; with tiny widths
@@ -271,7 +271,7 @@ def _rule_lcnet_divisor(node: dict, ctx: shrink.ShrinkContext) -> None:
     bb["divisor"] = divisor
 
 
-@shrink.family_rule("size_position_grid")
+@rules.family_rule("size_position_grid")
 def _rule_position_grid(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Learned position grids resampled to each image's patch grid (Kimi-K2.5 ``pos_emb_height`` x
     ``pos_emb_width``, 64 x 64): 16 x 16 covers the tiny images."""
@@ -279,7 +279,7 @@ def _rule_position_grid(node: dict, ctx: shrink.ShrinkContext) -> None:
         _cap(node, k, 16)
 
 
-@shrink.family_rule("size_high_res_neck")
+@rules.family_rule("size_high_res_neck")
 def _rule_high_res_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
     """DeepSeek-VL hybrid: the SAM high-resolution tower's neck feeds two 3x3 convs of 2x and 4x
     ``output_channels``; 16 neck channels keep them small."""
@@ -288,7 +288,7 @@ def _rule_high_res_neck(node: dict, ctx: shrink.ShrinkContext) -> None:
         _cap(hr, "output_channels", 16)
 
 
-@shrink.family_rule("size_vqvae")
+@rules.family_rule("size_vqvae")
 def _rule_vqvae(node: dict, ctx: shrink.ShrinkContext) -> None:
     """VQ-VAE image tokenizers (chameleon, emu3, janus): a 64-entry codebook, an attention width equal to the
     channels it attends over (``base_channels * channel_multiplier[-1]``), and no residual blocks inside the
@@ -311,7 +311,7 @@ def _rule_vqvae(node: dict, ctx: shrink.ShrinkContext) -> None:
 IMAGE_CODE_TOKEN_PREFIXES = ("IMGIMG", "<|visual token")
 
 
-@shrink.family_rule("size_codebook_follows_vocabulary_map")
+@rules.family_rule("size_codebook_follows_vocabulary_map")
 def _rule_codebook_follows_vocabulary_map(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Chameleon / Emu3 turn VQ codes into text tokens through the image-code tokens of ``vocabulary_map`` (one
     per code, named with the family's prefix): the VQ codebook has exactly as many entries as the tiny map has
@@ -325,7 +325,7 @@ def _rule_codebook_follows_vocabulary_map(node: dict, ctx: shrink.ShrinkContext)
             vq[k] = codes
 
 
-@shrink.family_rule("size_image_codebook_targets")
+@rules.family_rule("size_image_codebook_targets")
 def _rule_image_codebook_targets(node: dict, ctx: shrink.ShrinkContext) -> None:
     """FLAVA: masked-image-modeling targets are the DALL-E image codebook's ids, so the image encoder's
     ``vocab_size`` (its MIM heads) and the codebook's output conv both follow a 64-entry codebook."""
@@ -340,7 +340,7 @@ def _rule_image_codebook_targets(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- auxiliary towers
 
 
-@shrink.family_rule("size_diarization_head")
+@rules.family_rule("size_diarization_head")
 def _rule_diarization_head(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Nemotron-3 diarization: the head's sub-pixel upsampler is a conv of ``hidden x (hidden * subsampling)``;
     the head keeps its full-size ratio to the audio encoder width (192 / 512)."""
@@ -355,7 +355,7 @@ def _rule_diarization_head(node: dict, ctx: shrink.ShrinkContext) -> None:
         head["audio_hidden_size"] = audio["hidden_size"]
 
 
-@shrink.family_rule("size_word_timestamp_tower")
+@rules.family_rule("size_word_timestamp_tower")
 def _rule_word_timestamp_tower(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Nemotron-3.5 transcribe: the word-timestamp encoder beside the ASR encoder and the LM keeps one layer."""
     wt = node.get("word_timestamp_config")
@@ -366,7 +366,7 @@ def _rule_word_timestamp_tower(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- vocoders
 
 
-@shrink.family_rule("size_hifigan_resblocks")
+@rules.family_rule("size_hifigan_resblocks")
 def _rule_hifigan_resblocks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """HiFi-GAN generators (SeamlessM4T, VITS, SpeechT5): every upsampling stage runs one residual block per
     ``resblock_kernel_sizes`` entry in parallel; two of the three are kept (with their dilations)."""
@@ -378,7 +378,7 @@ def _rule_hifigan_resblocks(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["resblock_dilation_sizes"] = dilations[:2]
 
 
-@shrink.family_rule("size_unit_vocoder")
+@rules.family_rule("size_unit_vocoder")
 def _rule_unit_vocoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SeamlessM4T (v1 / v2): the text-to-unit decoder and the unit HiFi-GAN embed ~10k discrete units (the t2u
     vocabulary is the units + ``vocoder_offset``-style specials), v2 also characters; the vocoder conditions on
@@ -405,7 +405,7 @@ def _rule_unit_vocoder(node: dict, ctx: shrink.ShrinkContext) -> None:
 # --------------------------------------------------------------------------- diffusion heads
 
 
-@shrink.family_rule("size_timestep_frequencies")
+@rules.family_rule("size_timestep_frequencies")
 def _rule_timestep_frequencies(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Diffusion / flow heads (VibeVoice, Pocket-TTS, Gradium Phonon): the sinusoidal timestep embedding of
     ``frequency_embedding_size`` (256) feeds a linear to the hidden size: 64 frequencies."""

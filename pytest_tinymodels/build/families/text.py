@@ -1,4 +1,4 @@
-"""Family special cases: text (see :mod:`pytest_tinymodels.families`).
+"""Family special cases: text (see :mod:`pytest_tinymodels.build.families`).
 
 Text, time-series and decision models, and the standalone vision towers of vision-language models
 (taken as their own model types: they take the packed patches and patch grids the parent model's
@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .. import processors, shrink, smoke  # noqa: F401
+from .. import rules, shrink
+from ..inputs import InputContext, entry_point
 
 # --------------------------------------------------------------------------- helpers
 
@@ -28,7 +29,7 @@ def _tower(params: set[str]) -> bool:
     return "pixel_values" in params and "input_ids" not in params
 
 
-def _keep_params(c: smoke.InputContext, inputs: dict) -> None:
+def _keep_params(c: InputContext, inputs: dict) -> None:
     """Drop the inputs the forward does not name (``input_ids`` added for a default ``main_input_name``)."""
     params = _params(c.model)
     for name in [n for n in inputs if n not in params]:
@@ -44,14 +45,14 @@ DERIVED_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-@shrink.family_rule("text_derived_keys")
+@rules.family_rule("text_derived_keys")
 def _rule_derived_keys(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BROS: the bbox embedding sizes are derived from the hidden size, recomputed from the tiny one."""
     for key in DERIVED_KEYS.get(node.get("model_type", ""), ()):
         node.pop(key, None)
 
 
-@shrink.family_rule("text_time_series_features")
+@rules.family_rule("text_time_series_features")
 def _rule_time_series_features(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Time-series transformers (Autoformer, Informer, TimeSeriesTransformer): ``feature_size`` is derived
     from the (cut) ``lags_sequence`` and the feature counts, so it is recomputed; they get one time feature
@@ -66,15 +67,15 @@ def _rule_time_series_features(node: dict, ctx: shrink.ShrinkContext) -> None:
 #: BLT: no top-level ``num_hidden_layers``, which a ``DynamicCache(config=...)`` needs, so no cache; two byte
 #: n-gram hash tables of 256 rows instead of six of the vocabulary size and a one-layer entropy patcher (four
 #: byte transformers in one model: with the generic sizes it comes close to the size limit).
-shrink.model_type_values("blt", {"use_cache": False, "encoder_hash_byte_group_vocab": 256,
+rules.model_type_values("blt", {"use_cache": False, "encoder_hash_byte_group_vocab": 256,
                                    "encoder_hash_byte_group_size": [3, 4], "patcher_config": {"num_hidden_layers": 1}})
 
 
 # --------------------------------------------------------------------------- draft (assistant) models
 
 
-@smoke.input_fixup("text_assistant_last_position")
-def _fix_assistant_last_position(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_assistant_last_position")
+def _fix_assistant_last_position(c: InputContext, inputs: dict) -> None:
     """Draft models fed the target's hidden states and KV (Gemma 4 assistant) draft from the last
     position: ``inputs_embeds`` of one token, the mask covering the target's keys (as in ``generate``)."""
     if "shared_kv_states" not in inputs or "inputs_embeds" not in inputs:
@@ -82,8 +83,8 @@ def _fix_assistant_last_position(c: smoke.InputContext, inputs: dict) -> None:
     inputs["inputs_embeds"] = inputs["inputs_embeds"][:, -1:]
 
 
-@smoke.input_fixup("text_block_draft_inputs")
-def _fix_block_draft_inputs(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_block_draft_inputs")
+def _fix_block_draft_inputs(c: InputContext, inputs: dict) -> None:
     """Block-diffusion draft models (Muse Glimmer assistant, DFlash-style): ``noise_embeds`` of one block
     ``(batch, block_size, hidden)`` and the target's ``context_hidden_states`` of its selected layers
     concatenated ``(batch, seq, hidden * len(target_layer_ids))``."""
@@ -131,19 +132,19 @@ def _patch_in_dim(model: Any, config: Any) -> int:
     return int(channels * temporal * patch * patch)
 
 
-def _flat_patches(c: smoke.InputContext, grid: Any, m: int) -> tuple[Any, Any]:
+def _flat_patches(c: InputContext, grid: Any, m: int) -> tuple[Any, Any]:
     """Packed flattened patches ``(sum t*h*w, patch_dim)``, the grid in patches."""
     return c.randn(int(grid.prod(-1).sum()), _patch_in_dim(c.model, c.config)), grid
 
 
-def _patch_images(c: smoke.InputContext, grid: Any, m: int) -> tuple[Any, Any]:
+def _patch_images(c: InputContext, grid: Any, m: int) -> tuple[Any, Any]:
     """One small image per patch ``(sum t*h*w, channels, patch, patch)`` (Kimi-K2.5's conv patch embedding)."""
     p = _patch_size(c.config)
     channels = int(getattr(c.config, "num_channels", None) or 3)
     return c.randn(int(grid.prod(-1).sum()), channels, p, p), grid
 
 
-def _merged_patch_pixels(c: smoke.InputContext, grid: Any, m: int) -> tuple[Any, Any]:
+def _merged_patch_pixels(c: InputContext, grid: Any, m: int) -> tuple[Any, Any]:
     """One ``(patch*merge, patch*merge, channels)`` pixel block per language-model token; the grid counts
     tokens (Inkling2)."""
     p = _patch_size(c.config)
@@ -165,8 +166,8 @@ PATCH_LAYOUTS = {
 }
 
 
-@smoke.input_fixup("text_packed_patch_towers")
-def _fix_packed_patch_towers(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_packed_patch_towers")
+def _fix_packed_patch_towers(c: InputContext, inputs: dict) -> None:
     """Standalone VLM vision towers (GLM-Image, HunYuan-VL, Kimi-K2.5, LFM3-VL, Cosmos3, Muse, VideoLLaMA3,
     Inkling2...) take packed patches and one (t, h, w) grid per image, with h and w multiples of the
     spatial merge size (and per-image ``merge_sizes`` where asked); :data:`PATCH_LAYOUTS` has the layouts."""
@@ -184,7 +185,7 @@ def _fix_packed_patch_towers(c: smoke.InputContext, inputs: dict) -> None:
     _keep_params(c, inputs)
 
 
-@shrink.family_rule("text_global_hidden_size")
+@rules.family_rule("text_global_hidden_size")
 def _rule_global_hidden_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BLT: the local encoder/decoder's ``hidden_size_global`` is the global transformer's hidden size
     (the generic value map shrinks it as twice the local hidden size)."""
@@ -196,8 +197,8 @@ def _rule_global_hidden_size(node: dict, ctx: shrink.ShrinkContext) -> None:
             sub["hidden_size_global"] = glob["hidden_size"]
 
 
-@smoke.input_fixup("text_target_size_towers")
-def _fix_target_size_towers(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_target_size_towers")
+def _fix_target_size_towers(c: InputContext, inputs: dict) -> None:
     """NaViT-style towers (MiniCPM-V / MiniCPM-o vision): all images packed in one row of patches
     ``(1, channels, patch, n*patch)`` with each image's ``target_sizes`` (h, w) in patches, multiples of the
     window merger's kernel."""
@@ -213,8 +214,8 @@ def _fix_target_size_towers(c: smoke.InputContext, inputs: dict) -> None:
     _keep_params(c, inputs)
 
 
-@smoke.input_fixup("text_position_id_patch_towers")
-def _fix_position_id_patch_towers(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_position_id_patch_towers")
+def _fix_position_id_patch_towers(c: InputContext, inputs: dict) -> None:
     """Gemma 4 vision: patchified images ``(batch, patches, channels*patch**2)`` with each patch's (x, y)
     in ``pixel_position_ids``; the side is a multiple of the pooling kernel (patches are average-pooled)."""
     params = _params(c.model)
@@ -232,11 +233,11 @@ def _fix_position_id_patch_towers(c: smoke.InputContext, inputs: dict) -> None:
 # --------------------------------------------------------------------------- decision models
 
 #: Decision Transformer: a tiny timestep embedding table (4096 episode steps by default).
-shrink.model_type_values("decision_transformer", {"max_ep_len": 256})
+rules.model_type_values("decision_transformer", {"max_ep_len": 256})
 
 
-@smoke.input_fixup("text_trajectories")
-def _fix_trajectories(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_trajectories")
+def _fix_trajectories(c: InputContext, inputs: dict) -> None:
     """Offline-RL trajectory models (Decision Transformer): per step a state ``(state_dim)``, an action
     ``(act_dim)``, a reward and a return-to-go ``(1)``, and the step index below ``max_ep_len``."""
     params = _params(c.model)
@@ -258,8 +259,8 @@ def _fix_trajectories(c: smoke.InputContext, inputs: dict) -> None:
 # --------------------------------------------------------------------------- time series
 
 
-@smoke.input_fixup("text_patched_series")
-def _fix_patched_series(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_patched_series")
+def _fix_patched_series(c: InputContext, inputs: dict) -> None:
     """Patch-based forecasters (TimesFM decoder): a context of whole patches ``(batch, k * patch_length)``,
     its padding indicator (0 = observed) and a frequency id per series ``(batch, 1)``."""
     params = _params(c.model)
@@ -274,8 +275,8 @@ def _fix_patched_series(c: smoke.InputContext, inputs: dict) -> None:
     _keep_params(c, inputs)
 
 
-@smoke.input_fixup("text_decision_questions")
-def _fix_decision_questions(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_decision_questions")
+def _fix_decision_questions(c: InputContext, inputs: dict) -> None:
     """Decision heads (JEV): one prompt ``(1, seq)`` with one ``<|mark|>`` position per question, each
     question's option count and type id (a true/false question and a three-way choice, as ``decide`` passes)."""
     params = _params(c.model)
@@ -298,8 +299,8 @@ def _fix_decision_questions(c: smoke.InputContext, inputs: dict) -> None:
 # --------------------------------------------------------------------------- text models
 
 
-@smoke.input_fixup("text_question_tokens")
-def _fix_question_tokens(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_question_tokens")
+def _fix_question_tokens(c: InputContext, inputs: dict) -> None:
     """Span-selection pretraining (Splinter): every sample holds a ``[QUESTION]`` token (the model finds the
     question positions from ``question_token_id`` in ``input_ids``)."""
     qid = getattr(c.config, "question_token_id", None)
@@ -313,12 +314,12 @@ def _fix_question_tokens(c: smoke.InputContext, inputs: dict) -> None:
 # --------------------------------------------------------------------------- encode-only models
 
 
-@smoke.input_fixup("text_vq_encode_latents")
-def _fix_vq_encode_latents(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("text_vq_encode_latents")
+def _fix_vq_encode_latents(c: InputContext, inputs: dict) -> None:
     """VQ-VAE image tokenizers without a ``forward`` (GlmImageVQVAE): ``encode(hidden_states)`` takes
     latents of ``latent_channels`` channels on an 8x8 grid."""
     channels = getattr(c.config, "latent_channels", None)
-    if smoke.entry_point(c.model) == c.model.forward or not _int(channels):
+    if entry_point(c.model) == c.model.forward or not _int(channels):
         return
     inputs.clear()
     inputs["hidden_states"] = c.randn(c.b, channels, 8, 8)

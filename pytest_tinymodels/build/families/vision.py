@@ -1,4 +1,4 @@
-"""Family special cases: vision (see :mod:`pytest_tinymodels.families`).
+"""Family special cases: vision (see :mod:`pytest_tinymodels.build.families`).
 
 Image/video backbones, the SAM family, keypoint matchers, video models, image matting, SegGPT,
 BEiT-style segmentation, Hiera, Perceiver, SigLIP2 (NaFlex patches), PP-LCNet.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import processors, shrink, smoke  # noqa: F401
+from .. import configtools, rules, shrink
+from ..inputs import InputContext, SmokeError, build_input
 
 _is_int = shrink.is_int
 
@@ -34,9 +35,9 @@ VISION_VALUES: dict[str, dict[str, Any]] = {
                                  "scale_final_hidden_sizes": [16, 8]}},
 }
 for _model_type, _values in VISION_VALUES.items():
-    shrink.model_type_values(_model_type, _values)
+    rules.model_type_values(_model_type, _values)
 
-processors.IMAGE_PROCESSOR_OF.update({
+rules.IMAGE_PROCESSOR_OF.update({
     "pp_lcnet_v3": "pp_ocrv5_mobile_det",  # PP-LCNetV3 is the backbone of PP-OCRv5 mobile detection
     "vjepa2": "videomae",  # video model without an image processor: VideoMAE's handles video frames
     "uvdoc_backbone": "uvdoc",  # the backbone of UVDoc document unwarping
@@ -46,7 +47,7 @@ processors.IMAGE_PROCESSOR_OF.update({
 # --------------------------------------------------------------------------- shrink: rules
 
 
-@shrink.family_rule("vision_image_embedding_size")
+@rules.family_rule("vision_image_embedding_size")
 def _rule_image_embedding_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM prompt encoders: the dense prompt grid (``image_embedding_size``) is image_size // patch_size of
     the tiny image."""
@@ -57,7 +58,7 @@ def _rule_image_embedding_size(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["image_embedding_size"] = max(1, size // patch)
 
 
-@shrink.family_rule("vision_pos_feats")
+@rules.family_rule("vision_pos_feats")
 def _rule_pos_feats(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM vision configs: the shared random positional embedding has 2 * num_pos_feats = output_channels."""
     old = ctx.old.get(id(node), {})
@@ -66,7 +67,7 @@ def _rule_pos_feats(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["num_pos_feats"] = out // 2
 
 
-@shrink.family_rule("vision_hiera_det_globals")
+@rules.family_rule("vision_hiera_det_globals")
 def _rule_hiera_det_global_blocks(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2 Hiera-det backbones: a global-attention block must not be the first (query-pooling) block
     of a pooled stage (its window 0 // stride divides by zero): move it to the stage's second block."""
@@ -89,7 +90,7 @@ def _rule_hiera_det_global_blocks(node: dict, ctx: shrink.ShrinkContext) -> None
     node["global_attention_blocks"] = sorted({new_starts[s] + p for s, p in placed})
 
 
-@shrink.family_rule("vision_loftr_features")
+@rules.family_rule("vision_loftr_features")
 def _rule_loftr_out_features(node: dict, ctx: shrink.ShrinkContext) -> None:
     """EfficientLoFTR: the RepVGG stages end at hidden_size (``out_features[-1] == hidden_size``); one block a
     stage (the per-block lists are derived from these by the config); no pooling of the tiny coarse map."""
@@ -113,7 +114,7 @@ def _rule_loftr_out_features(node: dict, ctx: shrink.ShrinkContext) -> None:
         node.pop(k, None)
 
 
-@shrink.family_rule("vision_uper_head_features")
+@rules.family_rule("vision_uper_head_features")
 def _rule_uper_head_features(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BEiT / data2vec-vision: the UperNet segmentation head reads 4 hidden states (``out_indices`` of 4
     layers), so the tiny encoder keeps 4 layers."""
@@ -134,7 +135,7 @@ def _rule_uper_head_features(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["stage_names"] = ["stem"] + [f"stage{i}" for i in range(1, layers + 1)]
 
 
-@shrink.family_rule("vision_block_configs")
+@rules.family_rule("vision_block_configs")
 def _rule_block_configs(node: dict, ctx: shrink.ShrinkContext) -> None:
     """PP-LCNet backbones: ``block_configs`` (per stage: [kernel, in, out, stride, se]) keep one block per
     stage (two where the stage has a squeeze-excitation block), channels scaled like the stem."""
@@ -171,7 +172,7 @@ def _rule_block_configs(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["stage_out_channels"] = [s[-1][2] for s in new_stages]
 
 
-@shrink.family_rule("vision_visual_prompter")
+@rules.family_rule("vision_visual_prompter")
 def _rule_visual_prompter(node: dict, ctx: shrink.ShrinkContext) -> None:
     """TVP: frames of 64 pixels (the stride-32 backbone map is max-pooled by 2 once more); the frame-pad
     visual prompt fits inside them; few frames."""
@@ -184,7 +185,7 @@ def _rule_visual_prompter(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["num_frames"] = min(node["num_frames"], 4)
 
 
-@shrink.family_rule("vision_hiera_decoder")
+@rules.family_rule("vision_hiera_decoder")
 def _rule_hiera_decoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Hiera: the MAE pre-training decoder (``HieraForPreTraining``) needs its sizes, unset by default."""
     if node.get("model_type") != "hiera":
@@ -195,7 +196,7 @@ def _rule_hiera_decoder(node: dict, ctx: shrink.ShrinkContext) -> None:
                                                         node.get("decoder_num_heads") or 2)
 
 
-@shrink.family_rule("vision_matting_stride")
+@rules.family_rule("vision_matting_stride")
 def _rule_matting_stride(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ViTMatte: the fusion path upsamples the ViT features once per conv-stream stage plus one, so the
     backbone patch stride is 2 ** (len(convstream_hidden_sizes) + 1); conv widths shrink."""
@@ -214,7 +215,7 @@ def _rule_matting_stride(node: dict, ctx: shrink.ShrinkContext) -> None:
             backbone["image_size"] = 2 * stride
 
 
-@shrink.family_rule("vision_fpn_to_decoder")
+@rules.family_rule("vision_fpn_to_decoder")
 def _rule_fpn_to_mask_decoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2-style models (sam2, sam3 tracker, EdgeTAM): the vision neck's ``fpn_hidden_size`` is the mask
     decoder's (and prompt encoder's) hidden size."""
@@ -250,7 +251,7 @@ def _feature_grids(vision: dict, levels: int) -> list[int] | None:
     return None
 
 
-@shrink.family_rule("vision_sam2_feature_sizes")
+@rules.family_rule("vision_sam2_feature_sizes")
 def _rule_sam2_feature_sizes(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2-style models: ``backbone_feature_sizes`` are the maps the tiny backbone really makes, and the
     prompt encoder's grid (image_size // patch_size) is the coarsest of them, as in the released configs."""
@@ -272,7 +273,7 @@ def _rule_sam2_feature_sizes(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["memory_attention_rope_feat_sizes"] = [grids[-1], grids[-1]]
 
 
-@shrink.family_rule("vision_memory_resampler")
+@rules.family_rule("vision_memory_resampler")
 def _rule_memory_resampler(node: dict, ctx: shrink.ShrinkContext) -> None:
     """EdgeTAM video: the memory perceiver's heads span its hidden size (positions are added per head), and
     its 2-D latents tile the tiny memory map (``memory_attention_rope_feat_sizes``) in whole windows."""
@@ -289,7 +290,7 @@ def _rule_memory_resampler(node: dict, ctx: shrink.ShrinkContext) -> None:
             node["perceiver_resampler_num_latents_2d"] = max(1, grid[0] // 2) ** 2
 
 
-@shrink.family_rule("vision_memory_encoder")
+@rules.family_rule("vision_memory_encoder")
 def _rule_memory_encoder(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM2-style video memory encoders: the mask downsampler multiplies channels by stride ** 2 a layer up
     to total_stride ** 2, so downsample in fewer, larger strides (4 instead of 2) with the same total; the
@@ -326,7 +327,7 @@ def _set_tracker_width(tracker: dict, width: int, old_width: int, ctx: shrink.Sh
                 sub[k] = width
 
 
-@shrink.family_rule("vision_shared_tracker_width")
+@rules.family_rule("vision_shared_tracker_width")
 def _rule_shared_tracker_width(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM3 video: the tracker runs on the detector's vision features, so it has the detector's vision
     config and its widths (every tracker width that equalled the FPN width) follow the detector's FPN."""
@@ -349,7 +350,7 @@ def _rule_shared_tracker_width(node: dict, ctx: shrink.ShrinkContext) -> None:
 NARROW_TRACKER_WIDTH = 32
 
 
-@shrink.family_rule("vision_narrow_video_tracker")
+@rules.family_rule("vision_narrow_video_tracker")
 def _rule_narrow_video_tracker(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SAM3 tracker video: every width that equalled the FPN width becomes :data:`NARROW_TRACKER_WIDTH`."""
     vision = node.get("vision_config")
@@ -360,7 +361,7 @@ def _rule_narrow_video_tracker(node: dict, ctx: shrink.ShrinkContext) -> None:
         _set_tracker_width(node, NARROW_TRACKER_WIDTH, old_width, ctx)
 
 
-@shrink.family_rule("vision_pretrain_image_size")
+@rules.family_rule("vision_pretrain_image_size")
 def _rule_pretrain_image_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """ViT backbones with interpolated absolute positions (ViTDet, SAM3 ViT): the position table has
     (pretrain_image_size // patch_size) ** 2 rows; pre-train at the tiny image size."""
@@ -369,7 +370,7 @@ def _rule_pretrain_image_size(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["pretrain_image_size"] = size
 
 
-@shrink.family_rule("vision_video_clip")
+@rules.family_rule("vision_video_clip")
 def _rule_video_clip(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Video transformers (V-JEPA 2, VideoPrism): a short clip of tiny frames; the tubelet's spatial size
     is the tiny patch size (VideoPrism's 18x18 tubelets would not fit a 32-pixel frame)."""
@@ -388,7 +389,7 @@ def _rule_video_clip(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["tubelet_size"] = [tubelet[0], patch, patch]
 
 
-@shrink.family_rule("vision_seggpt_layers")
+@rules.family_rule("vision_seggpt_layers")
 def _rule_seggpt_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SegGPT: the decoder reads hidden states at ``intermediate_hidden_state_indices`` and the prompt and
     image branches merge after layer ``merge_index`` (<= the first of them): all within the tiny layer count;
@@ -407,7 +408,7 @@ def _rule_seggpt_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["merge_index"] = min(node["merge_index"], node["intermediate_hidden_state_indices"][0])
 
 
-@shrink.family_rule("vision_gnn_layers")
+@rules.family_rule("vision_gnn_layers")
 def _rule_gnn_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
     """SuperGlue: one self- and one cross-attention GNN layer; the keypoint encoder MLP narrows with the
     hidden size (its last width is the hidden size); 10 Sinkhorn iterations."""
@@ -423,7 +424,7 @@ def _rule_gnn_layers(node: dict, ctx: shrink.ShrinkContext) -> None:
         node["keypoint_encoder_sizes"] = [_pow2_down(s, factor) for s in sizes]
 
 
-@shrink.family_rule("vision_naflex_patches")
+@rules.family_rule("vision_naflex_patches")
 def _rule_naflex_patches(node: dict, ctx: shrink.ShrinkContext) -> None:
     """NaFlex vision towers (SigLIP2): the position grid has ``num_patches`` = side ** 2 entries; the tiny
     grid is the tiny image's (image_size // patch_size) ** 2."""
@@ -454,8 +455,8 @@ def _video_shape(config: Any) -> tuple[int, int, int, int]:
     return int(frames), int(channels), int(h), int(w)
 
 
-@smoke.input_builder("pixel_values_videos")
-def _pixel_values_videos(c: smoke.InputContext) -> Any:
+@rules.input_builder("pixel_values_videos")
+def _pixel_values_videos(c: InputContext) -> Any:
     """Video clips: (batch, frames, channels, height, width) from the config's frames and frame size."""
     frames, channels, h, w = _video_shape(c.config)
     return c.randn(c.b, frames, channels, h, w)
@@ -463,7 +464,7 @@ def _pixel_values_videos(c: smoke.InputContext) -> Any:
 
 def _patch_count(config: Any) -> int:
     """Patches (tubelets for video configs) of one input: the sequence a masked-modelling mask covers."""
-    h, w = smoke.image_size_of(config)
+    h, w = configtools.image_size_of(config)
     sub = _sub(config, "patch_size")
     patch = getattr(sub, "patch_size", None) or 16
     ph, pw = (patch, patch) if _is_int(patch) else (int(patch[0]), int(patch[-1]))
@@ -474,8 +475,8 @@ def _patch_count(config: Any) -> int:
     return count
 
 
-@smoke.input_builder("bool_masked_pos")
-def _bool_masked_pos(c: smoke.InputContext) -> Any:
+@rules.input_builder("bool_masked_pos")
+def _bool_masked_pos(c: InputContext) -> Any:
     """Masked image / video modelling: (batch, patches), the same number of patches masked in every row."""
     n = _patch_count(c.config)
     mask = c.torch.zeros(c.b, n, dtype=c.torch.bool)
@@ -483,16 +484,16 @@ def _bool_masked_pos(c: smoke.InputContext) -> Any:
     return mask
 
 
-@smoke.input_builder("prompt_pixel_values")
-def _prompt_pixel_values(c: smoke.InputContext) -> Any:
+@rules.input_builder("prompt_pixel_values")
+def _prompt_pixel_values(c: InputContext) -> Any:
     """In-context segmentation (SegGPT): the prompt image, shaped like ``pixel_values``."""
-    return smoke.INPUT_BUILDERS["pixel_values"](c)
+    return build_input("pixel_values", c)
 
 
-@smoke.input_builder("prompt_masks")
-def _prompt_masks(c: smoke.InputContext) -> Any:
+@rules.input_builder("prompt_masks")
+def _prompt_masks(c: InputContext) -> Any:
     """In-context segmentation (SegGPT): the prompt's mask, an image of the prompt's shape."""
-    return smoke.INPUT_BUILDERS["pixel_values"](c)
+    return build_input("pixel_values", c)
 
 
 #: model types whose vision tower takes NaFlex patches: pixel_values (batch, patches, channels * patch ** 2)
@@ -509,20 +510,20 @@ def _naflex(config: Any) -> tuple[int, int, int] | None:
     return max(1, int(patches ** 0.5)), int(getattr(sub, "num_channels", 3) or 3), patch
 
 
-@smoke.input_builder("spatial_shapes")
-def _spatial_shapes(c: smoke.InputContext) -> Any:
+@rules.input_builder("spatial_shapes")
+def _spatial_shapes(c: InputContext) -> Any:
     """NaFlex: the (rows, columns) patch grid of every image: the config's full square grid."""
     side = (_naflex(c.config) or (4, 3, 8))[0]
     return c.torch.tensor([[side, side]] * c.b, dtype=c.torch.long)
 
 
-@smoke.input_builder("pixel_attention_mask")
-def _pixel_attention_mask(c: smoke.InputContext) -> Any:
+@rules.input_builder("pixel_attention_mask")
+def _pixel_attention_mask(c: InputContext) -> Any:
     """NaFlex: which patches are real (all of them); otherwise a per-pixel mask of the image."""
     naflex = _naflex(c.config)
     if naflex is not None:
         return c.torch.ones(c.b, naflex[0] ** 2, dtype=c.torch.long)
-    h, w = smoke.image_size_of(c.config)
+    h, w = configtools.image_size_of(c.config)
     return c.torch.ones(c.b, h, w, dtype=c.torch.long)
 
 
@@ -535,7 +536,7 @@ def _session_class(model: Any) -> Any:
     if isinstance(ann, str):
         ann = getattr(sys.modules[type(model).__module__], ann.split("|")[0].strip(), None)
     if not isinstance(ann, type):
-        raise smoke.SmokeError(f"{type(model).__name__}.forward: cannot tell the inference session class")
+        raise SmokeError(f"{type(model).__name__}.forward: cannot tell the inference session class")
     return ann
 
 
@@ -543,11 +544,11 @@ def _session_class(model: Any) -> Any:
 _SESSION_FRAMES = 2
 
 
-@smoke.input_builder("inference_session")
-def _inference_session(c: smoke.InputContext) -> Any:
+@rules.input_builder("inference_session")
+def _inference_session(c: InputContext) -> Any:
     """Video segmentation (SAM2/SAM3 video, EdgeTAM video): a session over a short video of the tiny image
     size with one object clicked at the centre of frame 0 (or a text prompt, for text-prompted SAM3 video)."""
-    h, w = smoke.image_size_of(c.config)
+    h, w = configtools.image_size_of(c.config)
     video = c.randn(_SESSION_FRAMES, 3, h, w)
     session = _session_class(c.model)(video=video, video_height=h, video_width=w, dtype=c.torch.float32)
     if hasattr(session, "add_point_inputs"):
@@ -566,13 +567,13 @@ def _inference_session(c: smoke.InputContext) -> Any:
 # --------------------------------------------------------------------------- smoke: input fixups
 
 
-@smoke.input_fixup("vision_in_context_pairs")
-def _fixup_in_context_pairs(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("vision_in_context_pairs")
+def _fixup_in_context_pairs(c: InputContext, inputs: dict) -> None:
     """SegGPT: ``image_size`` is the canvas of the prompt stacked over the image, so every input image
     (image, prompt image, prompt mask) is half the configured height."""
     if "prompt_pixel_values" not in inputs or getattr(c.config, "model_type", "") != "seggpt":
         return
-    h, w = smoke.image_size_of(c.config)
+    h, w = configtools.image_size_of(c.config)
     for name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
         if name in inputs:
             inputs[name] = c.randn(c.b, int(getattr(c.config, "num_channels", 3)), h // 2, w)
@@ -582,8 +583,8 @@ def _fixup_in_context_pairs(c: smoke.InputContext, inputs: dict) -> None:
 IMAGE_PAIR_MODEL_TYPES = frozenset({"lightglue", "superglue", "efficientloftr"})
 
 
-@smoke.input_fixup("vision_image_pairs")
-def _fixup_image_pairs(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("vision_image_pairs")
+def _fixup_image_pairs(c: InputContext, inputs: dict) -> None:
     """Keypoint matchers (LightGlue, SuperGlue, EfficientLoFTR) take two images per example."""
     pixels = inputs.get("pixel_values")
     if getattr(c.config, "model_type", "") not in IMAGE_PAIR_MODEL_TYPES or pixels is None or pixels.ndim != 4:
@@ -591,8 +592,8 @@ def _fixup_image_pairs(c: smoke.InputContext, inputs: dict) -> None:
     inputs["pixel_values"] = c.torch.stack([pixels, c.randn(*pixels.shape)], dim=1)
 
 
-@smoke.input_fixup("vision_naflex_patches")
-def _fixup_naflex_patches(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("vision_naflex_patches")
+def _fixup_naflex_patches(c: InputContext, inputs: dict) -> None:
     """SigLIP2: images go in already cut into patches, with their grid and patch mask."""
     naflex = _naflex(c.config)
     pixels = inputs.get("pixel_values")
@@ -604,8 +605,8 @@ def _fixup_naflex_patches(c: smoke.InputContext, inputs: dict) -> None:
     inputs["pixel_attention_mask"] = _pixel_attention_mask(c)
 
 
-@smoke.input_fixup("vision_perceiver_latent_inputs")
-def _fixup_perceiver_inputs(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("vision_perceiver_latent_inputs")
+def _fixup_perceiver_inputs(c: InputContext, inputs: dict) -> None:
     """Perceiver without a preprocessor (``PerceiverModel``): ``inputs`` are already embedded, (batch, seq,
     d_model)."""
     if getattr(c.config, "model_type", "") != "perceiver" or "inputs" not in inputs:
@@ -614,8 +615,8 @@ def _fixup_perceiver_inputs(c: smoke.InputContext, inputs: dict) -> None:
         inputs["inputs"] = c.randn(c.b, c.t, int(c.config.d_model))
 
 
-@smoke.input_fixup("vision_text_video_grounding")
-def _fixup_text_video_grounding(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("vision_text_video_grounding")
+def _fixup_text_video_grounding(c: InputContext, inputs: dict) -> None:
     """TVP: the text query and the video frames (batch, num_frames, channels, max_img_size, max_img_size), one
     example: its 2-D position embeddings are viewed with the batch size (``col_shape``), so batch > 1 fails."""
     if getattr(c.config, "model_type", "") != "tvp":
@@ -627,8 +628,8 @@ def _fixup_text_video_grounding(c: smoke.InputContext, inputs: dict) -> None:
             inputs[name] = inputs[name][:1]
 
 
-@smoke.input_fixup("vision_session_frame")
-def _fixup_session_frame(c: smoke.InputContext, inputs: dict) -> None:
+@rules.input_fixup("vision_session_frame")
+def _fixup_session_frame(c: InputContext, inputs: dict) -> None:
     """Video segmentation sessions: run the frame holding the prompt (frame 0)."""
     if "inference_session" in inputs and "frame_idx" not in inputs:
         inputs["frame_idx"] = 0

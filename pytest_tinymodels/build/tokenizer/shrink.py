@@ -1084,15 +1084,9 @@ def _convert_to_tokenizer_json(src: _Source) -> tuple[dict, dict | None]:
 
 
 def _default_corpus() -> list[str]:
-    try:
-        from .corpus import corpus_lines
+    from ..corpus import corpus_lines
 
-        return list(corpus_lines())
-    except ImportError:  # pragma: no cover - corpus.py ships with the package
-        from importlib import resources
-
-        text = (resources.files("pytest_tinymodels") / "data" / "corpus.txt").read_text(encoding="utf-8")
-        return [line for line in text.splitlines() if line.strip()]
+    return list(corpus_lines())
 
 
 def _retrain(src: _Source, dest: Path, vocab_size: int, corpus: Iterable[str] | None,

@@ -17,7 +17,7 @@ import copy
 import threading
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .corpus import corpus_lines
+from ..corpus import corpus_lines
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -8,9 +8,11 @@ that rendering ``messages[:i + 1]`` adds to the generation prompt of ``messages[
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
 import string
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -243,6 +245,8 @@ def test_family_formats_name_real_model_types_and_formats() -> None:
         ("llama", "-SmolLM2", None, "chatml", False),
         ("qwen3", None, "causal-lm", "qwen3", True),
         ("qwen3", "-NoThink", None, "qwen3", False),
+        ("qwen3_vl", "-8B-Instruct", None, "qwen3", False),
+        ("qwen3_moe", "-30B-A3B-Thinking-2507", None, "qwen3", True),
         ("qwen2", "-QwQ", None, "qwen3", True),
         ("deepseek_v3", None, None, "deepseek", False),
         ("deepseek_v3", "-R1", None, "deepseek", True),
@@ -272,6 +276,17 @@ def test_variant_format_returns_options_as_data() -> None:
     assert chat.variant_format("qwen3", "-NoThink") == ("qwen3", {"thinking": False})
     assert chat.variant_format("llama", "-3.1-8B-Instruct") == ("llama3", {})
     assert chat.variant_format("some_new_decoder", None) == ("chatml", {})
+
+
+def test_module_imports_only_the_standard_library_at_top_level() -> None:
+    tree = ast.parse(Path(chat.__file__).read_text(encoding="utf-8"))
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            top.add((node.module or "").split(".")[0])
+    assert top <= set(sys.stdlib_module_names) | {"__future__"}, top
 
 
 def test_load_template_typo_suggests_the_format() -> None:

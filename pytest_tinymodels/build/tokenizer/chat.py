@@ -490,6 +490,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("qwq", frozenset({"qwen2"}), "qwen3", True),
     Variant("r1*", frozenset({"deepseek_v3", "llama", "qwen2"}), "deepseek", True),
     Variant("magistral", frozenset({"mistral", "mistral3"}), None, True),
+    # Qwen3 "-Instruct" releases (2507, Qwen3-VL, Qwen3-Next) do not reason; "-Thinking" ones do
+    Variant("instruct", frozenset({"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe"}), None, False),
     Variant("think", thinking=True),
     Variant("thinking", thinking=True),
     Variant("reasoning", thinking=True),

@@ -200,6 +200,32 @@ def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None", source_
     return recipe
 
 
+#: import name -> what to ``pip install`` for it, for the libraries a build may need beyond the core ones.
+PIP_NAMES: dict[str, str] = {"PIL": "pillow", "cv2": "opencv-python", "sklearn": "scikit-learn",
+                             "google.protobuf": "protobuf", "yaml": "pyyaml"}
+#: modality -> libraries (import names) its processors and datasets need.
+MODALITY_LIBRARIES: dict[str, tuple[str, ...]] = {"image": ("PIL",), "multimodal": ("PIL",)}
+
+
+def _missing_library_hint(exc: BaseException) -> str:
+    """`` (install it: pip install pillow)`` for a ModuleNotFoundError of a known library, else empty."""
+    name = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if not name:
+        return ""
+    top = name.split(".")[0]
+    return f" (install it: pip install {PIP_NAMES.get(name) or PIP_NAMES.get(top) or top})"
+
+
+def _require_libraries(modality: str, fixture: str) -> None:
+    """A clear error, before any work, where the libraries of ``modality`` are not installed."""
+    import importlib.util
+
+    for name in MODALITY_LIBRARIES.get(modality, ()):
+        if importlib.util.find_spec(name) is None:
+            raise BuildError(f"{modality} fixtures need the {PIP_NAMES.get(name, name)} library, which is not "
+                             f"installed: pip install {PIP_NAMES.get(name, name)}", fixture=fixture, stage="resolve")
+
+
 class _Stage:
     """Times a build stage and turns unexpected exceptions into a BuildError naming the stage."""
 
@@ -213,7 +239,7 @@ class _Stage:
         self.timings[self.name] = time.perf_counter() - self.start
         if exc is not None and isinstance(exc, Exception) and not isinstance(exc, TinyModelsError):
             text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-            message = f"{type(exc).__name__}: {text}"[:500]
+            message = f"{type(exc).__name__}: {text}"[:500] + _missing_library_hint(exc)
             raise BuildError(message, fixture=self.fixture, stage=self.name) from exc
 
 
@@ -237,6 +263,8 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
             if arch is None:
                 arch = architectures.resolve(spec.model_type, spec.architecture, spec.task)
             base = shrink.base_config(arch.model_type)
+        if not spec.source:
+            _require_libraries(arch.modality, spec.name)
     vocab_size = int(spec.tokenizer["vocab_size"])
     processor_info: dict[str, Any] = {}
     tokenizer = None

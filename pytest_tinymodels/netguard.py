@@ -10,11 +10,14 @@ Two independent, process-wide switches (pure standard library at import time):
   quantization integrations, and ``is_flash_attn_available(kernels_fallback_ok=True)``, which GPT-Neo and
   Bark call when their module is *imported*, on any device). Those all end in ``kernels.get_kernel``
   (bound in ``transformers.integrations.hub_kernels`` as ``get_kernel_hub``), which the switch replaces by
-  a function raising :class:`HubKernelsDisabledError`; every transformers caller treats that as
-  "kernel unavailable" and uses its PyTorch path. If ``kernels`` is not imported yet, an import hook
+  a function raising :class:`HubKernelsDisabledError` (an ``ImportError``): the probing callers take it as
+  "kernel unavailable" and use their PyTorch path, an explicitly requested kernel (``attn_implementation=
+  "kernels-community/..."``) fails with its message. If ``kernels`` is not imported yet, an import hook
   applies the patch right after it is.
 * :func:`network_guard` turns every non-loopback TCP/UDP connect and every resolution of a non-loopback
-  host name into :class:`NetworkAccessError`, which names the host, the port and the code that asked.
+  host name into :class:`NetworkAccessError`, which names the host, the port and the code that asked
+  (the first frame outside the socket / HTTP / hub-client plumbing, and the suite's own frame that led
+  there when that caller is a library).
 
 Both restore everything they changed when they end.
 """
@@ -27,6 +30,7 @@ import ipaddress
 import os
 import socket
 import sys
+import sysconfig
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -67,7 +71,7 @@ _ENV = "USE_HUB_KERNELS"
 class HubKernelsDisabledError(TinyModelsError, ImportError):
     """A hub kernel was requested while pytest-tinymodels keeps the session free of hub kernels.
 
-    An ``ImportError``: transformers treats it as "kernel not available" and falls back to PyTorch.
+    An ``ImportError``: where transformers only probes for a kernel it falls back to PyTorch.
     """
 
 
@@ -273,6 +277,7 @@ class BlockedConnection(NamedTuple):
     action: str  # "connect" or "resolve"
     caller: str  # "transformers/utils/import_utils.py:1315 in is_flash_attn_kernel_fallback_available"
     via: str | None  # the first plumbing frame the caller called, e.g. "kernels/_internals/load.py:194 in get_kernel"
+    origin: str | None  # where a library caller was called from: the innermost frame of the suite's own code
     thread: str
 
     @property
@@ -285,16 +290,20 @@ class BlockedConnection(NamedTuple):
         """One line: what was attempted and by whom."""
         what = "connection to" if self.action == "connect" else "name resolution of"
         via = f" (via {self.via})" if self.via else ""
+        origin = f", reached from {self.origin}" if self.origin else ""
         thread = "" if self.thread == "MainThread" else f" [thread {self.thread}]"
-        return f"{what} {self.target} from {self.caller}{via}{thread}"
+        return f"{what} {self.target} from {self.caller}{via}{origin}{thread}"
 
 
-class NetworkAccessError(TinyModelsError, ConnectionError):
+class NetworkAccessError(TinyModelsError):
     """A non-loopback connection attempted while the network guard is on.
 
-    A ``ConnectionError`` (an ``OSError``), so libraries react as to a failed connection (hub clients
-    fall back to their cache, optional telemetry is skipped); when a library wraps it, it stays in the
-    exception chain, and the guard records it either way (:attr:`NetworkGuard.blocked`).
+    Deliberately *not* an ``OSError``: HTTP stacks turn an ``OSError`` from a connect into their own
+    connection error, which huggingface_hub retries with back-off (5 retries, about 23 s per request)
+    and reports as "cannot find the requested files in the local cache", with the guard's message
+    deep in the chain. As a plain exception it passes through urllib3 / httpx / huggingface_hub at once,
+    as itself. Code that swallows every exception still does, so each refusal is also recorded
+    (:attr:`NetworkGuard.blocked`). For cache-only runs set ``HF_HUB_OFFLINE=1``.
     """
 
     def __init__(self, attempt: BlockedConnection, hint: str) -> None:
@@ -328,22 +337,44 @@ def _describe_frame(frame: types.FrameType) -> str:
     return f"{_short_path(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
-def _find_caller(frame: types.FrameType | None) -> tuple[str, str | None]:
-    """(first frame outside the network plumbing, the plumbing frame it called)."""
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib")}
+    roots.update(p for p in sys.path if isinstance(p, str) and os.path.basename(p) in ("site-packages", "dist-packages"))
+    return tuple(os.path.abspath(r).rstrip(os.sep) + os.sep for r in roots if r)
+
+
+def _is_library(filename: str) -> bool:
+    return filename.startswith("<frozen") or os.path.abspath(filename).startswith(_library_roots())
+
+
+def _find_origin(frame: types.FrameType | None) -> str | None:
+    """The innermost frame of non-library code (the suite, a script) at or above ``frame``."""
+    while frame is not None:
+        if not _is_library(frame.f_code.co_filename):
+            return _describe_frame(frame)
+        frame = frame.f_back
+    return None
+
+
+def _find_caller(frame: types.FrameType | None) -> tuple[str, str | None, str | None]:
+    """(first frame outside the network plumbing, the plumbing frame it called, the suite's frame)."""
     callee: types.FrameType | None = None
     innermost: types.FrameType | None = None
     while frame is not None:
         name = frame.f_globals.get("__name__", "") or ""
         if not _is_plumbing(name):
-            return _describe_frame(frame), (_describe_frame(callee) if callee is not None else None)
+            via = _describe_frame(callee) if callee is not None else None
+            origin = _find_origin(frame.f_back) if _is_library(frame.f_code.co_filename) else None
+            return _describe_frame(frame), via, origin
         if name != __name__:
             innermost = innermost or frame
             callee = frame
         frame = frame.f_back
     # only plumbing on this stack (e.g. a worker thread): name the outermost library frame
     if callee is not None:
-        return _describe_frame(callee), (_describe_frame(innermost) if innermost is not callee else None)
-    return "<unknown>", None
+        return _describe_frame(callee), (_describe_frame(innermost) if innermost is not callee else None), None
+    return "<unknown>", None, None
 
 
 def _host_text(host: Any) -> str:
@@ -412,13 +443,14 @@ class NetworkGuard:
         return taken
 
     def _refuse(self, host: Any, port: Any, action: str) -> NetworkAccessError:
-        caller, via = _find_caller(sys._getframe(1))
+        caller, via, origin = _find_caller(sys._getframe(1))
         attempt = BlockedConnection(
             host=_host_text(host),
             port=port if isinstance(port, int) else (int(port) if str(port).isdigit() else None),
             action=action,
             caller=caller,
             via=via,
+            origin=origin,
             thread=threading.current_thread().name,
         )
         with self._lock:

@@ -344,14 +344,18 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(os.path.abspath(r).rstrip(os.sep) + os.sep for r in roots if r)
 
 
-def _is_library(filename: str) -> bool:
-    return filename.startswith("<frozen") or os.path.abspath(filename).startswith(_library_roots())
+def _is_project(filename: str) -> bool:
+    """Code of the suite itself: under the working directory and not an installed library there."""
+    if filename.startswith("<"):
+        return filename in ("<stdin>", "<string>")  # not "<frozen importlib._bootstrap>"
+    path = os.path.abspath(filename)
+    return path.startswith(os.getcwd().rstrip(os.sep) + os.sep) and not path.startswith(_library_roots())
 
 
 def _find_origin(frame: types.FrameType | None) -> str | None:
-    """The innermost frame of non-library code (the suite, a script) at or above ``frame``."""
+    """The innermost frame of the suite's own code at or above ``frame``."""
     while frame is not None:
-        if not _is_library(frame.f_code.co_filename):
+        if _is_project(frame.f_code.co_filename):
             return _describe_frame(frame)
         frame = frame.f_back
     return None
@@ -365,7 +369,7 @@ def _find_caller(frame: types.FrameType | None) -> tuple[str, str | None, str | 
         name = frame.f_globals.get("__name__", "") or ""
         if not _is_plumbing(name):
             via = _describe_frame(callee) if callee is not None else None
-            origin = _find_origin(frame.f_back) if _is_library(frame.f_code.co_filename) else None
+            origin = None if _is_project(frame.f_code.co_filename) else _find_origin(frame.f_back)
             return _describe_frame(frame), via, origin
         if name != __name__:
             innermost = innermost or frame

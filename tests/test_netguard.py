@@ -267,6 +267,24 @@ def test_library_caller_is_named_with_the_suite_frame_that_reached_it() -> None:
     assert guard.blocked == [attempt]
 
 
+def test_import_time_attempt_of_a_library_names_the_importing_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like GPT-Neo's flash-attention probe: a library connects while it is imported."""
+    (tmp_path / "probing_library_xyz.py").write_text(
+        "import socket\ntry:\n    socket.create_connection(('10.255.255.1', 9), timeout=0.5)\nexcept Exception:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "probing_library_xyz", raising=False)
+    with network_guard() as guard:
+        line = _line_after()
+        import probing_library_xyz  # noqa: F401
+    (attempt,) = guard.blocked
+    assert attempt.caller.endswith("probing_library_xyz.py:3 in <module>"), attempt
+    assert attempt.origin is not None, attempt  # not "<frozen importlib._bootstrap>"
+    assert attempt.origin.endswith(f"test_netguard.py:{line} in test_import_time_attempt_of_a_library_names_the_importing_line")
+
+
 def test_attempt_from_another_thread_is_blocked_and_names_the_thread() -> None:
     errors: list[BaseException] = []
 

@@ -73,9 +73,11 @@ FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
 }
 
 TOKENIZER_KEYS: dict[str, tuple[type, ...]] = {"vocab_size": (int,), "method": (str,), "model_max_length": (int,)}
-DATASET_KEYS: dict[str, tuple[type, ...]] = {"rows": (int,), "min_chars": (int,), "max_chars": (int,), "seed": (int,)}
+DATASET_KEYS: dict[str, tuple[type, ...]] = {"rows": (int,), "min_chars": (int,), "max_chars": (int,), "seed": (int,),
+                                             "format": (str,)}
 
 TOKENIZER_DEFAULTS: dict[str, Any] = {"vocab_size": 512, "method": "auto"}
+#: ``format`` has no default: a fixture's dataset has its task's format (``build.datasets.default_format``).
 DATASET_DEFAULTS: dict[str, Any] = {"rows": 32, "min_chars": 40, "max_chars": 200}
 
 #: Config fields that must be positive integers when given.
@@ -347,6 +349,8 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
     if "seed" in dataset and not 0 <= dataset["seed"] < 2**32:
         raise ManifestError(f"must be between 0 and 2**32-1, got {dataset['seed']}", path=path, fixture=name,
                             field="dataset.seed")
+    if "format" in dataset:
+        _check_dataset_format(dataset["format"], path, name)
 
     config = dict(defaults.get("config", {}))
     config.update(table.get("config", {}))
@@ -410,6 +414,16 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         smoke=pick("smoke", True),
         description=table.get("description"),
     )
+
+
+def _check_dataset_format(value: str, path: Path, fixture: str) -> None:
+    """``dataset.format`` names a format of ``build.datasets.DATASET_FORMATS`` (imported only when set)."""
+    from .build.datasets import check_format
+
+    try:
+        check_format(value)
+    except ManifestError as exc:
+        raise ManifestError(exc.message, path=path, fixture=fixture, field="dataset.format", hint=exc.hint) from None
 
 
 def _check_name(name: str, path: Path) -> None:

@@ -184,7 +184,7 @@ def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None", source_
     else:
         info = _build_model(spec, repo, stage, arch, source_dir)
     with stage("dataset"):
-        _build_dataset(spec, dest / DATASET_DIR, info.get("modality", "text"))
+        info["dataset"] = _build_dataset(spec, dest / DATASET_DIR, info, repo)
     recipe = {
         "fixture": spec.name,
         "manifest": str(spec.manifest),
@@ -416,15 +416,15 @@ def _copy_download(spec: FixtureSpec, snapshot: Path, repo: Path) -> dict[str, A
     }
 
 
-def _build_dataset(spec: FixtureSpec, dest: Path, modality: str) -> None:
-    from .datasets import build_media_dataset, build_text_dataset, save_dataset
+def _build_dataset(spec: FixtureSpec, dest: Path, info: dict[str, Any], repo: Path) -> dict[str, Any]:
+    """The entry's dataset in the manifest's ``dataset.format``, else its task's (``datasets.default_format``),
+    with the classes of the built config and the sampling rate of its feature extractor."""
+    from .datasets import build_dataset, default_format, options_from_repo, save_dataset
 
-    if modality in ("image", "audio"):
-        dataset = build_media_dataset(modality, spec.dataset, seed=spec.seed)
-    else:
-        dataset = build_text_dataset(spec.dataset, seed=spec.seed)
-
+    fmt = spec.dataset.get("format") or default_format(info.get("task"), info.get("modality", "text"))
+    dataset = build_dataset(fmt, spec.dataset, seed=spec.seed, **options_from_repo(repo))
     save_dataset(dataset, dest)
+    return {"format": fmt, "columns": list(dataset.column_names), "rows": len(dataset)}
 
 
 def _drop_unsafe_files(repo: Path) -> None:

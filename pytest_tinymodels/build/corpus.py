@@ -46,20 +46,29 @@ def sentences() -> tuple[str, ...]:
     return tuple(result)
 
 
+def snippet(rng: random.Random, min_chars: int, max_chars: int) -> str:
+    """One snippet of ``min_chars``..``max_chars`` characters: consecutive corpus sentences from a
+    position drawn with ``rng``, cut at the last word boundary that keeps it within the bounds."""
+    pool = sentences()
+    start = rng.randrange(len(pool))
+    text = pool[start]
+    i = start + 1
+    while len(text) < min_chars:
+        text += " " + pool[i % len(pool)]
+        i += 1
+    return clip(text, max_chars, min_chars)
+
+
+def clip(text: str, max_chars: int, min_chars: int = 1) -> str:
+    """``text`` cut to at most ``max_chars`` characters, at the last space at or after ``min_chars``
+    (mid-word where there is none)."""
+    if len(text) <= max_chars:
+        return text
+    cut = text.rfind(" ", min_chars, max_chars)
+    return text[: cut if cut > 0 else max_chars]
+
+
 def sample_texts(rows: int, *, seed: int = 0, min_chars: int = 40, max_chars: int = 200) -> list[str]:
     """``rows`` deterministic snippets of ``min_chars``..``max_chars`` characters drawn from the corpus."""
     rng = random.Random(seed)
-    pool = sentences()
-    texts = []
-    for _ in range(rows):
-        start = rng.randrange(len(pool))
-        text = pool[start]
-        i = start + 1
-        while len(text) < min_chars:
-            text += " " + pool[i % len(pool)]
-            i += 1
-        if len(text) > max_chars:
-            cut = text.rfind(" ", min_chars, max_chars)
-            text = text[: cut if cut > 0 else max_chars]
-        texts.append(text)
-    return texts
+    return [snippet(rng, min_chars, max_chars) for _ in range(rows)]

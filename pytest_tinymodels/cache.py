@@ -381,8 +381,8 @@ class Cache:
                 for child in sorted(self.entries_dir.iterdir()) if _is_key(child.name)}
 
     def remove(self, key: str) -> bool:
-        """Delete one entry (under its lock). Returns whether something was removed."""
-        with self._locked(key, ""):
+        """Delete one entry (under its lock, whose file goes too). Returns whether something was removed."""
+        with self._locked(key, "", drop_lock_file=True):
             path = self._find_entry(key)
             if path is None:
                 return False
@@ -390,7 +390,8 @@ class Cache:
             return True
 
     def clean(self) -> int:
-        """Delete every entry, leftover temp dir, trash, run marker and memo; return entries removed."""
+        """Delete every entry, leftover temp dir, trash, run marker, memo and free lock file; return
+        entries removed.  A lock held by a live builder (and its temp dir) stays: see :meth:`clean_locks`."""
         removed = 0
         if self.entries_dir.is_dir():
             for child in sorted(self.entries_dir.iterdir()):
@@ -399,7 +400,32 @@ class Cache:
         self._sweep(None)
         for sub in ("trash", "runs", "memo"):
             self._rmtree_quiet(self.root / sub, only_children=True)
+        self.clean_locks()
         return removed
+
+    def clean_locks(self) -> list[Path]:
+        """Delete every lock file that no process holds; return the lock files kept (held right now).
+
+        A lock file is unlinked while this process holds its flock, so no one can own it meanwhile;
+        a waiter that had opened the old file gets the lock on an unlinked inode, sees that
+        (``st_nlink == 0``, filelock >= 3.12 checks it) and opens the new file instead.
+        """
+        kept: list[Path] = []
+        locks = self.root / "locks"
+        if not locks.is_dir():
+            return kept
+        for child in sorted(locks.iterdir()):
+            if child.name.endswith(".owner") or ".owner." in child.name:  # owner notes (and their temp files)
+                key = child.name.split(".", 1)[0]
+                if not _is_key(key) or not (locks / f"{key}.lock").exists():
+                    child.unlink(missing_ok=True)
+                continue
+            key = child.name[: -len(".lock")] if child.name.endswith(".lock") else ""
+            if not _is_key(key):
+                continue
+            if not self._try_lock(key, lambda c=child: _unlink_quiet(c)):
+                kept.append(child)
+        return kept
 
     # -- internals ------------------------------------------------------------------------
     def _activate_fallback(self, exc: CacheError) -> str:
@@ -538,8 +564,8 @@ class Cache:
             return
         shutil.rmtree(path, ignore_errors=True)
 
-    def _locked(self, key: str, label: str) -> "_KeyLock":
-        return _KeyLock(self, key, label)
+    def _locked(self, key: str, label: str, *, drop_lock_file: bool = False) -> "_KeyLock":
+        return _KeyLock(self, key, label, drop_lock_file=drop_lock_file)
 
 
 class _KeyLock:
@@ -549,10 +575,11 @@ class _KeyLock:
     exits or is killed, so a dead builder never blocks anyone.
     """
 
-    def __init__(self, cache: Cache, key: str, label: str) -> None:
+    def __init__(self, cache: Cache, key: str, label: str, *, drop_lock_file: bool = False) -> None:
         self.cache, self.key, self.label = cache, key, label
         self.lock_file = cache.lock_path(key)
         self.owner_file = self.lock_file.with_suffix(".owner")
+        self.drop_lock_file = drop_lock_file  # unlink the lock file (while held) on exit: see Cache.clean_locks
         self._lock: Any = None
 
     def __enter__(self) -> float:
@@ -621,10 +648,9 @@ class _KeyLock:
         return text
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            self.owner_file.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _unlink_quiet(self.owner_file)
+        if self.drop_lock_file:
+            _unlink_quiet(self.lock_file)
         self._lock.release()
 
 
@@ -825,6 +851,13 @@ def _os_error_in(exc: BaseException) -> OSError | None:
         current = current.__cause__ or current.__context__
         seen += 1
     return None
+
+
+def _unlink_quiet(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _age(path: Path, now: float) -> float:

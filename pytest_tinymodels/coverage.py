@@ -43,18 +43,51 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {(lines[0] if lines else '')[:240]}"
 
 
+def _new_row(info: ArchInfo) -> dict[str, Any]:
+    return {"id": info.id, **info._asdict(), "built": False, "forward": False, "params": None,
+            "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
+            "loss_backward": None, "loss_reason": None}
+
+
+def check_loss_backward(model: Any, make_inputs: Any) -> tuple[bool | None, str | None]:
+    """``model(**make_inputs()).loss.backward()`` in training mode: (True, None) when the loss is finite and the
+    backward runs, (False, reason) when not, (None, reason) when the task has no labels."""
+    try:
+        import torch
+
+        from .build.inputs import InputsError
+
+        try:
+            inputs = make_inputs()
+        except InputsError as exc:
+            return None, _one_line(exc)
+        model.train()
+        torch.manual_seed(0)
+        out = model(**inputs)
+        loss = getattr(out, "loss", None)
+        if loss is None:
+            return False, f"{type(out).__name__} has no loss (inputs: {', '.join(sorted(inputs))})"
+        if not bool(torch.isfinite(loss).all()):
+            return False, f"non-finite loss {loss.detach().float().flatten()[:4].tolist()}"
+        loss.sum().backward()
+        return True, None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a row
+        return False, _one_line(exc)
+    finally:
+        if hasattr(model, "eval"):
+            model.eval()
+
+
 def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_size: int = COVERAGE_VOCAB) -> dict:
-    """Shrink, build, save and smoke-test one architecture; return its result row (never raises)."""
-    row: dict[str, Any] = {
-        "id": info.id, **info._asdict(), "built": False, "forward": False, "params": None,
-        "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
-    }
+    """Shrink, build, save and smoke-test one architecture, then one loss + backward with the task's labels;
+    return its result row (never raises)."""
+    row = _new_row(info)
     stage = "config"
     try:
         import torch
         import transformers
 
-        from .build.inputs import dummy_inputs, smoke_forward
+        from .build.inputs import model_inputs, smoke_forward
         from .build.shrink import base_config, config_for_class, shrink_config
 
         torch.manual_seed(0)
@@ -80,11 +113,13 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
         from .build.processors import smoke_processor
 
         processor = smoke_processor(info, config)
-        inputs = dummy_inputs(model, config, processor, task=info.task)
+        inputs = model_inputs(model, processor, task=info.task, config=config)
         stage = "forward"
         smoke_forward(model, inputs)
         row["forward_s"] = round(time.perf_counter() - t1, 3)
         row["forward"] = True
+        row["loss_backward"], row["loss_reason"] = check_loss_backward(
+            model, lambda: model_inputs(model, processor, task=info.task, config=config, labels=True))
         if row["size_bytes"] > SIZE_LIMIT_BYTES:
             row["stage"], row["reason"] = "size", f"safetensors {row['size_bytes']} bytes > {SIZE_LIMIT_BYTES}"
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
@@ -100,11 +135,9 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
 
 
 def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
-    """Build ``info`` exactly as a fixture entry is built (``builder.build_entry``); return its row."""
-    row: dict[str, Any] = {
-        "id": info.id, **info._asdict(), "built": False, "forward": False, "params": None,
-        "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
-    }
+    """Build ``info`` exactly as a fixture entry is built (``builder.build_entry``), load it as a fixture is
+    loaded and run ``model(**triple.inputs(labels=True)).loss.backward()``; return its row."""
+    row = _new_row(info)
     try:
         from .build import build_entry
         from .errors import BuildError
@@ -130,12 +163,24 @@ def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
                 row["processor_needs"] = sorted(set(processor["needs"]))
             if row["size_bytes"] and row["size_bytes"] > SIZE_LIMIT_BYTES:
                 row["stage"], row["reason"] = "size", f"safetensors {row['size_bytes']} bytes > {SIZE_LIMIT_BYTES}"
+            row["loss_backward"], row["loss_reason"] = _fixture_loss_backward(info, Path(tmp) / "entry")
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
         if isinstance(exc, KeyboardInterrupt):
             raise
         row["stage"] = row["stage"] or "build"
         row["reason"] = _one_line(exc)
     return row
+
+
+def _fixture_loss_backward(info: ArchInfo, entry: Path) -> tuple[bool | None, str | None]:
+    """Load a built entry as a fixture is loaded and check ``model(**triple.inputs(labels=True))``."""
+    from .loader import LoadedEntry
+
+    try:
+        triple = LoadedEntry(f"coverage_{info.model_type}", entry).load()
+    except Exception as exc:  # noqa: BLE001 - a row, not a crash
+        return False, "load: " + _one_line(exc)
+    return check_loss_backward(triple.model, lambda: triple.inputs(labels=True))
 
 
 # --------------------------------------------------------------------------- worker pool
@@ -192,8 +237,7 @@ class _Slot:
 
 
 def _failed_row(info: ArchInfo, stage: str, reason: str) -> dict:
-    return {"id": info.id, **info._asdict(), "built": False, "forward": False, "params": None, "size_bytes": None,
-            "build_s": None, "forward_s": None, "stage": stage, "reason": reason}
+    return {**_new_row(info), "stage": stage, "reason": reason}
 
 
 def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, progress: bool,
@@ -233,7 +277,9 @@ def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, pr
                     done += 1
                     if progress:
                         status = "ok" if row["forward"] else ("built" if row["built"] else "FAIL")
-                        print(f"[{done}/{len(archs)}] {row['id']:<60} {status:<5} {row['reason'] or ''}"[:200],
+                        loss = {True: "loss ok", False: "loss FAIL", None: ""}[row.get("loss_backward")]
+                        reason = row["reason"] or (row.get("loss_reason") if row.get("loss_backward") is False else "")
+                        print(f"[{done}/{len(archs)}] {row['id']:<60} {status:<5} {loss:<9} {reason or ''}"[:220],
                               file=sys.stderr, flush=True)
                     s.info = None
     finally:
@@ -263,8 +309,10 @@ def _summary(rows: list[dict]) -> dict:
     by_task: dict[str, dict[str, int]] = {}
     for r in rows + [dict(r, task="ALL") for r in rows]:
         t = by_task.setdefault(r["task"], {"total": 0, "built": 0, "forward": 0, "under_size_limit": 0,
-                                           "forward_small": 0})
+                                           "forward_small": 0, "loss_backward": 0, "with_labels": 0})
         t["total"] += 1
+        t["loss_backward"] += r.get("loss_backward") is True
+        t["with_labels"] += r.get("loss_backward") is not None
         t["built"] += bool(r["built"])
         t["forward"] += bool(r["forward"])
         small = r["size_bytes"] is not None and r["size_bytes"] <= SIZE_LIMIT_BYTES
@@ -289,14 +337,21 @@ def _markdown(report: dict) -> str:
          "Each architecture: generic shrink of the library's default config (stand-in vocabulary "
          f"{COVERAGE_VOCAB}), `cls(config)`, `save_pretrained` (safetensors), one forward pass with finite outputs."),
         "",
-        "| task | classes | built | forward ok | forward % | ≤ 2 MB | forward ok and ≤ 2 MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "`loss + backward`: built classes whose `model(**inputs(labels=True))` (the public "
+        "`pytest_tinymodels.build.inputs.model_inputs`; with `--fixtures`, `TinyTriple.inputs` on the loaded "
+        "fixture) gives a finite `.loss` whose `backward()` runs, in training mode; `n/a` where the task has no labels.",
+        "",
+        "| task | classes | built | forward ok | forward % | ≤ 2 MB | forward ok and ≤ 2 MB | loss + backward | % of built |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for task in sorted(summary, key=lambda t: (t == "ALL", t)):
         s = summary[task]
         pct = 100.0 * s["forward"] / s["total"] if s["total"] else 0.0
+        labelled = s.get("with_labels", 0)
+        lb = f"{s['loss_backward']}" if labelled else "n/a"
+        lb_pct = f"{100.0 * s['loss_backward'] / s['built']:.1f}" if labelled and s["built"] else "n/a"
         lines.append(f"| {task} | {s['total']} | {s['built']} | {s['forward']} | {pct:.1f} | {s['under_size_limit']} "
-                     f"| {s['forward_small']} |")
+                     f"| {s['forward_small']} | {lb} | {lb_pct} |")
     failures = [r for r in rows if not r["forward"] or r["reason"]]
     stages: dict[str, int] = {}
     missing: dict[str, int] = {}
@@ -323,6 +378,12 @@ def _markdown(report: dict) -> str:
     for r in failures:
         reason = (r["reason"] or "").replace("|", "\\|")
         lines.append(f"| {r['id']} | {r['task']} | {r['stage']} | {reason} |")
+    no_loss = [r for r in rows if r["built"] and r.get("loss_backward") is False]
+    lines += ["", f"## Built, but no finite loss + backward with labels ({len(no_loss)})", "",
+              "| architecture | task | reason |", "| --- | --- | --- |"]
+    for r in no_loss:
+        reason = (r.get("loss_reason") or "").replace("|", "\\|")
+        lines.append(f"| {r['id']} | {r['task']} | {reason} |")
     sizes = sorted((r for r in rows if r["size_bytes"]), key=lambda r: -r["size_bytes"])[:10]
     lines += ["", "## Largest models", "", "| architecture | params | safetensors bytes |", "| --- | ---: | ---: |"]
     for r in sizes:
@@ -380,7 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pytest_tinymodels coverage", description=__doc__.splitlines()[0])
     p.add_argument("--task", action="append", dest="tasks", choices=sorted(TASKS), metavar="TASK",
                    help="task (repeatable; default: all %d tasks, e.g. causal-lm, masked-lm, seq2seq-lm, ctc)" % len(TASKS))
-    p.add_argument("--out", type=Path, default=Path("benchmarks"), help="output directory (default: benchmarks)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: a new temporary directory, printed at the end)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--include", action="append", default=None, help="model type / class glob (repeatable)")
     p.add_argument("--exclude", action="append", default=[], help="model type / class glob to leave out")
@@ -390,12 +452,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="build each architecture exactly as a fixture is built (trained tokenizer, processor, dataset)")
     args = p.parse_args(argv)
     command = "python -m pytest_tinymodels coverage " + " ".join(shlex.quote(a) for a in argv)
-    report = run_coverage(args.tasks, args.out, args.include or "*", args.exclude, args.jobs, args.timeout,
+    unmatched = _unmatched_patterns(args.tasks, args.include or [], args.exclude)
+    if unmatched:
+        print(f"error: {unmatched}", file=sys.stderr)
+        return 2
+    out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="tinymodels-coverage-out-"))
+    report = run_coverage(args.tasks, out, args.include or "*", args.exclude, args.jobs, args.timeout,
                           command=command.strip(), progress=not args.quiet, fixtures=args.fixtures)
     for task, s in sorted(report["summary"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
-        print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built")
-    print(f"wrote {args.out / 'COVERAGE.md'} and {args.out / 'coverage.json'}")
+        print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built, "
+              f"{s['loss_backward']:>5} loss + backward")
+    print(f"wrote {out / 'COVERAGE.md'} and {out / 'coverage.json'}")
     return 0
+
+
+def _unmatched_patterns(tasks: list[str] | None, include: Sequence[str], exclude: Sequence[str]) -> str | None:
+    """A message naming every ``--include``/``--exclude`` pattern that matches no architecture of
+    ``tasks`` (with the close names), or None: a mistyped pattern is never a silently empty sweep."""
+    from .build.architectures import did_you_mean
+
+    patterns = [("--include", p) for p in include if p != "*"] + [("--exclude", p) for p in exclude]
+    if not patterns:
+        return None
+    archs = _select(tasks, "*", [])
+    names = sorted({n for a in archs for n in (a.model_type, a.class_name)})
+    where = f"task {', '.join(tasks)}" if tasks else "any task"
+    problems = [f"{option} {pattern!r} matches no architecture of {where}.{did_you_mean(pattern, names)}"
+                for option, pattern in patterns if not _select(tasks, [pattern], [])]
+    return "; ".join(problems) or None
 
 
 if __name__ == "__main__":

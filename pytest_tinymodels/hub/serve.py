@@ -17,9 +17,10 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import TinyModelsError
 
@@ -48,8 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until Ctrl-C / SIGTERM; returns the exit status."""
+    """Run the server until Ctrl-C / SIGTERM; returns the exit status (0 when stopped by either).
+
+    The SIGTERM handler is installed first, before any slow work (manifest, imports, prebuilds): a
+    SIGTERM at any moment stops the command cleanly (temporary files removed, exit status 0).
+    """
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    previous = _on_sigterm(_interrupt)
+    try:
+        if not args.list:
+            print("[tinymodels] starting the tiny hub (manifest, cache, transformers import) ...", file=sys.stderr,
+                  flush=True)
+        return _serve(args)
+    except KeyboardInterrupt:
+        print("[tinymodels] stopped", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        _on_sigterm(previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM (main thread only; elsewhere signals cannot be handled); the previous one."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _serve(args: argparse.Namespace) -> int:
     from ..cache import Cache
     from ..manifest import load_manifest
     from ..session import TinySession, default_manifest_file, resolve_cache_dir
@@ -107,20 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"serving the tiny hub on {endpoint}", flush=True)
             print(f"export HF_ENDPOINT={endpoint}", flush=True)
 
-        def on_term(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, on_term)
         try:
-            server.serve_forever(ready=ready)
+            server.serve_forever(ready=ready)  # returns on Ctrl-C / SIGTERM (KeyboardInterrupt)
         except OSError as exc:
             print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
                   " (pick another --port, or --port 0 for a free one)", file=sys.stderr)
             return 2
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    log("stopped")
     return 0
 
 

@@ -17,6 +17,7 @@ Which ids exist is the registry's business (:mod:`.registry`). How they are serv
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import ManifestError, TinyModelsError
-from .registry import BUILTIN_RULES, HubRegistry, HubTarget
+from .registry import BUILTIN_RULES, HubRegistry, HubTarget, miss_hint
 
 __all__ = ["HubRepos", "TinyHub", "materialize", "summary_lines"]
 
@@ -61,6 +62,8 @@ class HubRepos:
         self.served: dict[tuple[str, str], dict[str, Any]] = {}
         self.failures: dict[tuple[str, str], str] = {}
         self.misses: dict[tuple[str, str], int] = {}
+        #: dataset id -> config names asked for it while it was not served (for the summary's hint)
+        self.missed_configs: dict[str, list[str]] = {}
         self._lock = threading.RLock()
         self._paths: dict[tuple[str, str], Path] = {}
 
@@ -80,8 +83,7 @@ class HubRepos:
             self._fail(key, str(exc))
             raise RepoUnavailable(str(exc)) from None
         if target is None:
-            with self._lock:
-                self.misses[key] = self.misses.get(key, 0) + 1
+            self.note_miss(repo_type, repo_id)
             return None
         try:
             return self.path(target)
@@ -89,6 +91,16 @@ class HubRepos:
             message = _one_line(exc)
             self._fail(key, message)
             raise RepoUnavailable(message) from None
+
+    def note_miss(self, repo_type: str, repo_id: str, config: str | None = None, *, count: bool = True) -> None:
+        """Record a request for an id nobody serves (``config``: a dataset config name asked for it)."""
+        with self._lock:
+            if count:
+                self.misses[(repo_type, repo_id)] = self.misses.get((repo_type, repo_id), 0) + 1
+            if config:
+                names = self.missed_configs.setdefault(repo_id, [])
+                if config not in names:
+                    names.append(config)
 
     def _fail(self, key: tuple[str, str], message: str) -> None:
         with self._lock:
@@ -130,17 +142,71 @@ class HubRepos:
             if key in self._paths:
                 return self._paths[key]
         start = time.perf_counter()
-        result = self.session.ensure(self.variant(target))
-        entry = Path(result.path)
-        if target.repo_type == "model":
-            path = entry / "repo"
+        built = False
+        if target.adapter is not None:
+            path = self._adapter_repo(target)
+        elif target.configs is not None:
+            path = self._config_dataset_repo(target)
         else:
-            path = self._dataset_repo(entry)
+            result = self.session.ensure(self.variant(target))
+            built = bool(result.built)
+            entry = Path(result.path)
+            if target.repo_type == "model":
+                path = entry / "repo"
+                if target.library is not None:
+                    path = self._library_repo(entry, target.library)
+            else:
+                path = self._dataset_repo(entry)
         with self._lock:
             self._paths[key] = path
-            self.served[key] = {"origin": target.origin, "label": target.label, "built": bool(result.built),
+            self.served[key] = {"origin": target.origin, "label": target.label, "built": built,
                                 "seconds": round(time.perf_counter() - start, 3)}
         return path
+
+    def _library_repo(self, entry: Path, library: str) -> Path:
+        """The entry's repo plus ``library``'s files (:func:`.layouts.write_library_layout`)."""
+        from .layouts import write_library_layout
+
+        task = json.loads((entry / "recipe.json").read_text(encoding="utf-8")).get("task") or "base"
+        with self._lock:
+            return write_library_layout(entry / "repo", self.workdir / "layouts" / f"{entry.name}-{library}", library,
+                                        task)
+
+    def _adapter_repo(self, target: HubTarget) -> Path:
+        """A LoRA adapter on the served base of ``target`` (:func:`.layouts.build_adapter`)."""
+        import hashlib
+
+        from .layouts import build_adapter
+
+        assert target.adapter is not None
+        base = self.registry.adapter_base(target)
+        base_dir = self.path(base)
+        entry = base_dir.parent
+        recipe = entry / "recipe.json"
+        task = json.loads(recipe.read_text(encoding="utf-8")).get("task") if recipe.is_file() else None
+        settings = json.dumps({k: v for k, v in sorted(target.adapter.items())}, sort_keys=True, default=list)
+        name = hashlib.sha256(f"{base_dir}\0{settings}".encode()).hexdigest()[:16]
+        with self._lock:
+            return build_adapter(base_dir, base.repo_id, target.adapter, task or "causal-lm",
+                                 self.workdir / "adapters" / name)
+
+    def _config_dataset_repo(self, target: HubTarget) -> Path:
+        """A dataset repo of named configs (:func:`.layouts.build_dataset_repo`)."""
+        from .layouts import build_dataset_repo
+
+        assert target.configs is not None
+
+        def fixture_dataset(name: str) -> Any:
+            from ..build import DATASET_DIR
+            from ..build.datasets import load_dataset_dir
+
+            result = self.session.ensure(self.variant(HubTarget("dataset", target.repo_id, target.origin, fixture=name)))
+            return load_dataset_dir(Path(result.path) / DATASET_DIR)
+
+        folder = target.repo_id.replace("/", "--")
+        with self._lock:
+            return build_dataset_repo(target.repo_id, target.configs, self.workdir / "dataset-configs" / folder,
+                                      fixture_dataset)
 
     def _dataset_repo(self, entry: Path) -> Path:
         """A Hub-style dataset repo (``data/train-00000-of-00001.parquet``) exported from the entry."""
@@ -177,20 +243,23 @@ def repo_folder_name(repo_type: str, repo_id: str) -> str:
     return f"{repo_type}s--" + repo_id.replace("/", "--")
 
 
-def materialize(hub_cache: Path | str, repo_type: str, repo_id: str, repo_dir: Path | str) -> str:
+def materialize(hub_cache: Path | str, repo_type: str, repo_id: str, repo_dir: Path | str,
+                revisions: Iterable[str] = ()) -> str:
     """Write ``repo_dir`` into ``hub_cache`` in huggingface_hub's layout; returns the commit sha.
 
     ``<type>s--org--name/blobs/<etag>`` (hard links or copies), ``snapshots/<sha>/<path>`` (relative
     symlinks to the blobs) and ``refs/main``. The sha and etags are the ones :class:`HubServer`
-    reports for the same directory, so both modes agree.
+    reports for the same directory, so both modes agree. Each of ``revisions`` resolves to the same
+    content: a name gets ``refs/<name>`` (``refs/refs/pr/14`` for ``refs/pr/14``, as huggingface_hub
+    writes it), a 40-hex commit sha a snapshot folder of its own.
     """
     from .snapshots import HashCache, build_snapshot
 
     snap = build_snapshot(repo_type, repo_id, Path(repo_dir).resolve(), HashCache())
     root = Path(hub_cache) / repo_folder_name(repo_type, repo_id)
-    blobs, snapshot = root / "blobs", root / "snapshots" / snap.sha
+    blobs = root / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
-    for rel, entry in snap.files.items():
+    for entry in snap.files.values():
         blob = blobs / entry.etag
         if not blob.exists():
             tmp = blobs / f".{entry.etag}.tmp{os.getpid()}"
@@ -199,13 +268,34 @@ def materialize(hub_cache: Path | str, repo_type: str, repo_id: str, repo_dir: P
             except OSError:
                 shutil.copyfile(entry.abspath, tmp)
             os.replace(tmp, blob)
+    names = ["main", *revisions]
+    for commit in [snap.sha, *(r for r in names if is_commit_sha(r))]:
+        link_snapshot(root, commit, {rel: entry.etag for rel, entry in snap.files.items()})
+    for name in names:
+        if not is_commit_sha(name):
+            ref = root / "refs" / name
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            ref.write_text(snap.sha)
+    return snap.sha
+
+
+def is_commit_sha(revision: str) -> bool:
+    """Whether ``revision`` is a full 40-hex commit sha (huggingface_hub then reads ``snapshots/<sha>``)."""
+    return len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+
+
+def link_snapshot(root: Path, commit: str, files: Mapping[str, str]) -> Path:
+    """``root/snapshots/<commit>/<path>`` symlinks to ``root/blobs/<etag>`` for ``files`` (path -> etag)."""
+    snapshot = root / "snapshots" / commit
+    for rel, etag in files.items():
         link = snapshot / rel
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
-            os.symlink(os.path.relpath(blob, link.parent), link)
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(snap.sha)
-    return snap.sha
+            try:
+                os.symlink(os.path.relpath(root / "blobs" / etag, link.parent), link)
+            except FileExistsError:  # another thread linked it first
+                pass
+    return snapshot
 
 
 # --------------------------------------------------------------------------- session controller
@@ -230,6 +320,8 @@ class TinyHub:
         self.hub_cache: Path | None = None
         self.setup_seconds = 0.0
         self._stack: ExitStack | None = None
+        #: offline mode: (repo type, lower-case id) of every repo written into the hub cache
+        self._materialized: set[tuple[str, str]] = set()
 
     def start(self) -> None:
         """Start serving (or write the offline cache) and point the Hugging Face libraries at it."""
@@ -244,14 +336,15 @@ class TinyHub:
         try:
             self._upstream_builds(stack)
             if self.mode == "serve":
-                self.server = HubServer({}, resolve=self.repos, verbose=bool(os.environ.get(VERBOSE_ENV)))
+                self.server = HubServer({}, resolve=self.repos, verbose=bool(os.environ.get(VERBOSE_ENV)),
+                                        revision_names=self.registry.revision_names)
                 stack.enter_context(self.server)
                 self.endpoint = self.server.endpoint
                 stack.enter_context(hub_environment(endpoint=self.endpoint, cache_dir=self.hub_cache, offline=False,
                                                     timeout=self.timeout, datasets_cache=self.workdir / "datasets-cache"))
             else:
                 datasets_dirs: dict[str, Path] = {}
-                for target in self.registry.declared():
+                for target in self._offline_targets():
                     try:
                         repo_dir = self.repos.path(target)
                     except TinyModelsError as exc:
@@ -259,19 +352,71 @@ class TinyHub:
                         if self.log is not None:
                             self.log(f"hub: {target.repo_type} {target.repo_id} cannot be built: {_one_line(exc)}")
                         continue
-                    materialize(self.hub_cache, target.repo_type, target.repo_id, repo_dir)
+                    materialize(self.hub_cache, target.repo_type, target.repo_id, repo_dir, target.revisions)
+                    self._materialized.add((target.repo_type, target.repo_id.lower()))
                     if target.repo_type == "dataset":
                         datasets_dirs[target.repo_id] = repo_dir
                 if datasets_dirs:
                     self._prepare_datasets(datasets_dirs)
                 stack.enter_context(hub_environment(cache_dir=self.hub_cache, offline=True,
                                                     datasets_cache=self.workdir / "datasets-cache"))
+            stack.callback(self._observe().close)
         except BaseException:
             stack.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
         self._stack = stack
         self.setup_seconds = time.perf_counter() - start
+
+    def _offline_targets(self) -> list[HubTarget]:
+        """The declared ids, and the bases of declared adapters that only a rule serves (offline mode
+        writes only what it can name up front)."""
+        targets = self.registry.declared()
+        names = {(t.repo_type, t.repo_id.lower()) for t in targets}
+        for target in list(targets):
+            if target.adapter is not None:
+                base_id = target.adapter["base_id"]
+                base = self.registry.resolve("model", base_id)
+                if base is not None and ("model", base_id.lower()) not in names:
+                    names.add(("model", base_id.lower()))
+                    targets.insert(0, base)
+        return targets
+
+    def _observe(self) -> Any:
+        """Watch the libraries' lookups: in offline mode every id asked for and not in the cache is a miss
+        (and ``any_commit`` links a snapshot for a pinned commit); in both modes the dataset config names
+        asked for an id nobody serves are kept for the summary's hint."""
+        from .observer import LookupObserver
+
+        repos = self.repos
+        assert repos is not None
+        if self.mode == "offline":
+            def served(repo_type: str, repo_id: str) -> bool:
+                return (repo_type, repo_id.lower()) in self._materialized or (repo_type, repo_id) in repos.failures
+
+            def record(repo_type: str, repo_id: str, config: str | None) -> None:
+                repos.note_miss(repo_type, repo_id, config)
+        else:
+            def served(repo_type: str, repo_id: str) -> bool:
+                try:
+                    return self.registry.resolve(repo_type, repo_id) is not None
+                except TinyModelsError:
+                    return True  # declared but broken: reported as a failure, not a miss
+
+            def record(repo_type: str, repo_id: str, config: str | None) -> None:
+                repos.note_miss(repo_type, repo_id, config, count=False)  # the server counted the request
+        commit = self._link_commit if self.mode == "offline" and self.registry.any_commit else None
+        return LookupObserver(record, served, offline=self.mode == "offline", commit=commit).start()
+
+    def _link_commit(self, repo_type: str, repo_id: str, sha: str) -> None:
+        """Offline ``any_commit``: a snapshot folder for ``sha`` with the files of ``main``."""
+        assert self.hub_cache is not None
+        root = self.hub_cache / repo_folder_name(repo_type, repo_id)
+        if (root / "snapshots" / sha).is_dir() or not (root / "refs" / "main").is_file():
+            return
+        main = root / "snapshots" / (root / "refs" / "main").read_text().strip()
+        files = {p.relative_to(main).as_posix(): Path(os.readlink(p)).name for p in main.rglob("*") if p.is_symlink()}
+        link_snapshot(root, sha, files)
 
     def _upstream_builds(self, stack: ExitStack) -> None:
         """Builds that read a real repo (``source``/``download`` fixtures) keep using the Hub settings
@@ -315,7 +460,9 @@ class TinyHub:
                 import datasets
 
                 for repo_id in repos:
-                    datasets.load_dataset(repo_id)
+                    target = self.registry.resolve("dataset", repo_id)
+                    for name in (list(target.configs) if target is not None and target.configs else [None]):
+                        datasets.load_dataset(repo_id, name)
 
     def stop(self) -> None:
         """Stop the server, restore the environment and delete the session's hub files."""
@@ -336,6 +483,9 @@ class TinyHub:
             "served": [[t, i, v] for (t, i), v in sorted(repos.served.items())],
             "failures": [[t, i, m] for (t, i), m in sorted(repos.failures.items())],
             "misses": [[t, i, n] for (t, i), n in sorted(repos.misses.items())],
+            "configs": {i: list(names) for i, names in sorted(repos.missed_configs.items())},
+            "hints": {f"{t} {i}": self.registry.declaration_hint(t, i, repos.missed_configs.get(i, ()))
+                      for (t, i) in sorted(repos.misses)},
         }
 
     def header(self) -> str:
@@ -353,7 +503,13 @@ def summary_lines(records: Iterable[Mapping[str, Any]], mode: str) -> list[str]:
     served: dict[tuple[str, str], Any] = {}
     failures: dict[tuple[str, str], str] = {}
     misses: dict[tuple[str, str], int] = {}
+    configs: dict[str, list[str]] = {}
+    hints: dict[str, str] = {}
     for rec in records:
+        hints.update(rec.get("hints", {}))
+        for i, names in rec.get("configs", {}).items():
+            configs.setdefault(i, [])
+            configs[i] += [n for n in names if n not in configs[i]]
         for t, i, v in rec.get("served", []):
             served.setdefault((t, i), v)
         for t, i, m in rec.get("failures", []):
@@ -365,11 +521,12 @@ def summary_lines(records: Iterable[Mapping[str, Any]], mode: str) -> list[str]:
         lines.append(f"{t:<7} {i:<60} {v['label']}  ({v['origin']})")
     for (t, i), m in sorted(failures.items()):
         lines.append(f"{t:<7} {i:<60} NOT SERVED: {m}")
+    answer = ("the library found no cached repo (offline)" if mode == "offline"
+              else "the library got the Hub's 'repository not found'")
     for (t, i), n in sorted(misses.items()):
-        example = ('[hub] datasets = { "%s" = "tiny_llama" }' % i) if t == "dataset" else (
-            '[hub] ids = { "%s" = "LlamaForCausalLM" }' % i)
-        lines.append(f"{t:<7} {i:<60} not declared ({n} request{'s' if n != 1 else ''}): the library got the Hub's"
-                     f" 'repository not found'; to serve a tiny one, declare it, e.g. {example}, or hub_id on a fixture")
+        example = hints.get(f"{t} {i}") or miss_hint(t, i, configs.get(i, ()))
+        lines.append(f"{t:<7} {i:<60} not served ({n} request{'s' if n != 1 else ''}): {answer}; to serve a tiny"
+                     f" one, add to the manifest: {example}")
     if mode == "offline":
         lines.append("(offline mode: only declared ids are in the cache; ids nobody declared fail as not cached)")
     return lines

@@ -19,7 +19,8 @@ to its exceptions: ``RepoNotFound`` -> ``RepositoryNotFoundError`` (status 401 w
 ``GatedRepoError``.
 
 Each repo has a single branch, ``main``; its commit sha is a deterministic hash of the repo's
-file names and contents. A revision is ``main`` or that sha; anything else is ``RevisionNotFound``.
+file names and contents. A revision is ``main``, that sha, or a name (or commit) that the optional
+``revision_names`` callback allows for the repo; anything else is ``RevisionNotFound``.
 File ETags follow the Hub: the sha256 of the content for LFS-like files (weights, archives, files
 of 10 MiB or more; also sent as ``X-Linked-Etag``/``X-Linked-Size``), else the git blob sha1.
 
@@ -59,6 +60,8 @@ RepoProvider = Mapping[str, Path] | Callable[[], Mapping[str, Path]]
 RepoTypeOf = Mapping[str, str] | Callable[[str], str | None]
 #: ``resolve(repo_type, repo_id) -> Path | None``: repos made on demand (see :class:`HubServer`).
 RepoResolver = Callable[[str, str], "Path | None"]
+#: ``revision_names(repo_type, repo_id) -> (extra revision names, any 40-hex commit resolves)``.
+RevisionNames = Callable[[str, str], "tuple[Collection[str], bool]"]
 
 
 class RepoUnavailable(Exception):
@@ -94,6 +97,22 @@ def _decode_segment(raw: str) -> str | None:
     if value in ("", ".", "..") or any(c in value for c in "/\\\0"):
         return None
     return value
+
+
+def _decode_revision(raw: str) -> str | None:
+    """A revision from one URL segment: huggingface_hub quotes ``refs/pr/14`` as ``refs%2Fpr%2F14``."""
+    try:
+        value = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    parts = value.split("/")
+    if any(p in ("", ".", "..") for p in parts) or any(c in value for c in "\\\0"):
+        return None
+    return value
+
+
+def _is_commit_sha(value: str) -> bool:
+    return len(value) == 40 and all(c in "0123456789abcdef" for c in value)
 
 
 def _is_true(values: list[str] | None) -> bool:
@@ -219,6 +238,9 @@ class HubServer:
     ``resolve(repo_type, repo_id)`` (optional) is asked for repos that ``repos`` does not list: it
     returns a directory (made on demand, e.g. built) or ``None`` (not found); it may raise
     :class:`RepoUnavailable`. Calls for the same repo are serialized; it runs in the request thread.
+
+    ``revision_names(repo_type, repo_id)`` (optional) returns ``(names, any_commit)``: more revision names
+    that resolve to a repo's content (``v2.0.0``, ``refs/pr/14``), and whether any 40-hex commit sha does.
     """
 
     def __init__(
@@ -232,6 +254,7 @@ class HubServer:
         tokens: Collection[str] = (),
         verbose: bool = False,
         resolve: RepoResolver | None = None,
+        revision_names: RevisionNames | None = None,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -246,6 +269,7 @@ class HubServer:
         self._repos = repos
         self._repo_type_of = repo_type_of
         self._resolver = resolve
+        self._revision_names = revision_names
         self._resolve_locks: dict[tuple[str, str], threading.Lock] = {}
         self._gated = frozenset(gated)
         self._tokens = frozenset(tokens)
@@ -421,11 +445,22 @@ class HubServer:
             return None
         return (_REPO_URL_PREFIXES[rtype] + repo_id, Path(path))
 
-    @staticmethod
-    def _check_revision(snap: Snapshot, raw: str) -> None:
-        rev = _decode_segment(raw)
-        if rev not in (DEFAULT_REVISION, snap.sha):
-            raise _HTTPError(404, f"Invalid rev id: {rev if rev is not None else raw}", "RevisionNotFound")
+    def _check_revision(self, snap: Snapshot, raw: str) -> str:
+        """The commit sha to report for revision ``raw`` of ``snap``, or RevisionNotFound.
+
+        ``main`` and the snapshot's sha always resolve; ``revision_names(repo_type, repo_id)`` (see
+        :class:`HubServer`) adds names (``v2.0.0``, ``refs/pr/14``) and, when it says so, any 40-hex
+        commit sha, which is then reported as the commit (a suite pinning a commit gets that commit)."""
+        rev = _decode_revision(raw)
+        if rev in (DEFAULT_REVISION, snap.sha):
+            return snap.sha
+        if rev is not None and self._revision_names is not None:
+            names, any_commit = self._revision_names(snap.repo_type, snap.repo_id)
+            if rev in names:
+                return rev if _is_commit_sha(rev) else snap.sha
+            if any_commit and _is_commit_sha(rev):
+                return rev
+        raise _HTTPError(404, f"Invalid rev id: {rev if rev is not None else raw}", "RevisionNotFound")
 
     # -- routing
 
@@ -449,18 +484,18 @@ class HubServer:
         if not rest:
             return request._send_json(self._info(snap, blobs=_is_true(query.get("blobs"))), head=head)
         if rest[0] == "revision" and len(rest) == 2:
-            self._check_revision(snap, rest[1])
-            return request._send_json(self._info(snap, blobs=_is_true(query.get("blobs"))), head=head)
+            commit = self._check_revision(snap, rest[1])
+            return request._send_json(self._info(snap, blobs=_is_true(query.get("blobs")), sha=commit), head=head)
         if rest[0] == "tree" and len(rest) >= 2:
-            self._check_revision(snap, rest[1])
+            commit = self._check_revision(snap, rest[1])
             return request._send_json(
                 self._tree(snap, rest[2:], recursive=_is_true(query.get("recursive"))),
                 head=head,
-                headers={"X-Repo-Commit": snap.sha},
+                headers={"X-Repo-Commit": commit},
             )
         raise _HTTPError(404, f"Not found: this server does not implement /{'/'.join(rest)} for repos")
 
-    def _info(self, snap: Snapshot, *, blobs: bool) -> dict:
+    def _info(self, snap: Snapshot, *, blobs: bool, sha: str | None = None) -> dict:
         siblings = []
         for e in snap.files.values():
             sib: dict = {"rfilename": e.path, "size": e.size}
@@ -470,10 +505,10 @@ class HubServer:
                     sib["lfs"] = {"sha256": e.sha256, "size": e.size, "pointerSize": len(e.lfs_pointer())}
             siblings.append(sib)
         info: dict = {
-            "_id": snap.sha[:24],
+            "_id": snap.sha[:24],  # the repo's id does not change with the revision
             "id": snap.repo_id,
             "author": snap.repo_id.split("/")[0] if "/" in snap.repo_id else None,
-            "sha": snap.sha,
+            "sha": sha or snap.sha,
             "lastModified": snap.last_modified,
             "createdAt": snap.last_modified,
             "private": False,
@@ -540,8 +575,8 @@ class HubServer:
         snap = self._snapshot(request, rtype, "/".join(names))  # type: ignore[arg-type]
         if not rest:
             raise _HTTPError(404, "Not found: missing revision", "RevisionNotFound")
-        self._check_revision(snap, rest[0])
-        commit = {"X-Repo-Commit": snap.sha}
+        sha = self._check_revision(snap, rest[0])
+        commit = {"X-Repo-Commit": sha}
         try:
             filename = "/".join(_decode_parts(rest[1:])) if len(rest) > 1 else ""
         except (_BadPath, UnicodeDecodeError) as err:
@@ -549,14 +584,14 @@ class HubServer:
         entry = snap.files.get(filename)
         if entry is None:
             raise _HTTPError(404, f"Entry not found: {filename!r}", "EntryNotFound", commit)
-        return self._send_file(request, snap, entry, head=head)
+        return self._send_file(request, snap, entry, head=head, sha=sha)
 
     @staticmethod
-    def _send_file(request: _Handler, snap: Snapshot, entry: FileEntry, *, head: bool) -> int:
+    def _send_file(request: _Handler, snap: Snapshot, entry: FileEntry, *, head: bool, sha: str | None = None) -> int:
         start, end = 0, entry.size - 1
         status = 200
         headers = {
-            "X-Repo-Commit": snap.sha,
+            "X-Repo-Commit": sha or snap.sha,
             "ETag": f'"{entry.etag}"',
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",

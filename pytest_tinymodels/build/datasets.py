@@ -132,9 +132,9 @@ def _sentence(index: int, max_chars: int) -> str:
 
 
 def _message_features() -> Any:
-    from datasets import List, Value
+    from datasets import Value
 
-    return List({"role": Value("string"), "content": Value("string")})
+    return [{"role": Value("string"), "content": Value("string")}]  # a list of structs, in every datasets version
 
 
 def _user(text: str) -> dict[str, str]:
@@ -223,12 +223,12 @@ def token_tags(tokens: Sequence[str], num_labels: int) -> list[int]:
 
 
 def _token_classification(ctx: FormatContext) -> tuple[dict[str, list[Any]], Features]:
-    from datasets import ClassLabel, Features, List, Value
+    from datasets import ClassLabel, Features, Sequence as SequenceFeature, Value
 
     texts = sample_texts(ctx.rows, seed=ctx.seed, min_chars=ctx.min_chars, max_chars=ctx.max_chars)
     tokens = [TOKEN_PATTERN.findall(text) for text in texts]
-    features = Features({"tokens": List(Value("string")),
-                         "ner_tags": List(ClassLabel(names=ctx.labels(_tag_names)))})
+    features = Features({"tokens": SequenceFeature(Value("string")),
+                         "ner_tags": SequenceFeature(ClassLabel(names=ctx.labels(_tag_names)))})
     return {"tokens": tokens, "ner_tags": [token_tags(t, ctx.num_labels) for t in tokens]}, features
 
 
@@ -237,15 +237,15 @@ QUESTION = 'Which word comes after "{}"?'
 
 
 def _qa_row(rng: random.Random, ctx: FormatContext) -> tuple[str, str, str, int]:
-    """(context, question, answer, answer_start): a phrase of two words quoted from the context (found
-    there once), and the word that follows it."""
+    """(context, question, answer, answer_start): two words quoted from the context (side by side, found
+    there once), and the word that follows them."""
 
     def make(context: str) -> tuple[str, str, str, int] | None:
         words = list(WORD_PATTERN.finditer(context))
         candidates = []
         for j in range(2, len(words)):
             phrase = context[words[j - 2].start():words[j - 1].end()]
-            if context.count(phrase) == 1:
+            if words[j - 1].start() - words[j - 2].end() == 1 and " " in phrase and context.count(phrase) == 1:
                 candidates.append((phrase, words[j]))
         if not candidates:
             return None
@@ -331,10 +331,10 @@ def _tone_names(n: int) -> list[str]:
 
 
 def _audio_features() -> Any:
-    from datasets import List, Value
+    from datasets import Sequence as SequenceFeature, Value
 
     # the decoded-``Audio`` layout ({"array", "sampling_rate"}) without needing an audio codec library
-    return {"array": List(Value("float32")), "sampling_rate": Value("int32")}
+    return {"array": SequenceFeature(Value("float32")), "sampling_rate": Value("int32")}
 
 
 def _tone(rng: Any, frequency: float, length: int, rate: int) -> Any:
@@ -512,7 +512,7 @@ def _conversational_unpaired_preference(ctx: FormatContext) -> tuple[dict[str, l
 def _stepwise_supervision(ctx: FormatContext) -> tuple[dict[str, list[Any]], Features]:
     """A sentence, then 2..4 steps: the true next sentences up to a point, random sentences after it;
     each step's label says whether it is the true continuation so far."""
-    from datasets import Features, List, Value
+    from datasets import Features, Sequence as SequenceFeature, Value
 
     rng, pool = ctx.rng(), sentences()
     prompts, completions, labels = [], [], []
@@ -528,7 +528,8 @@ def _stepwise_supervision(ctx: FormatContext) -> tuple[dict[str, list[Any]], Fea
         completions.append(row)
         labels.append([k < good for k in range(steps)])
     return ({"prompt": prompts, "completions": completions, "labels": labels},
-            Features({"prompt": Value("string"), "completions": List(Value("string")), "labels": List(Value("bool"))}))
+            Features({"prompt": Value("string"), "completions": SequenceFeature(Value("string")),
+                      "labels": SequenceFeature(Value("bool"))}))
 
 
 #: ``conversational_tool_calling``'s tools, as ``transformers.utils.get_json_schema`` writes them.
@@ -574,12 +575,12 @@ def _tool_conversation(rng: random.Random, i: int, ctx: FormatContext) -> list[d
 def _conversational_tool_calling(ctx: FormatContext) -> tuple[dict[str, list[Any]], Features]:
     """``messages`` with ``tool_calls`` and ``tool`` turns, and the ``tools`` they may call (each message
     and tool a ``Json`` value: the turns differ in their keys)."""
-    from datasets import Features, Json, List
+    from datasets import Features, Json  # datasets >= 4.7
 
     rng = ctx.rng()
     messages = [_tool_conversation(rng, i, ctx) for i in range(ctx.rows)]
     tools = [[dict(tool) for tool in TOOLS] for _ in range(ctx.rows)]
-    return {"messages": messages, "tools": tools}, Features({"messages": List(Json()), "tools": List(Json())})
+    return {"messages": messages, "tools": tools}, Features({"messages": [Json()], "tools": [Json()]})
 
 
 # ---------------------------------------------------------------------------------- the registries

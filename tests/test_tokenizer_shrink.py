@@ -418,13 +418,13 @@ def test_word_level_keeps_specials_and_first_words(tmp_path):
 
 def test_truncate_without_sentencepiece_skips_the_model_file(mistral_shrunk, tmp_path, monkeypatch):
     """tokenizer.json + tokenizer.model sources still truncate where no SentencePiece reader is installed."""
-    from pytest_tinymodels.build.tokenizer import shrink as tokenizer_shrink
+    from pytest_tinymodels.build.tokenizer.shrink import source as shrink_source
 
     def missing():
         raise ImportError("no sentencepiece")
 
     source = mistral_shrunk("v1", "truncate").dest  # built (or reused) before SentencePiece goes missing
-    monkeypatch.setattr(tokenizer_shrink, "_spm_pb2", missing)
+    monkeypatch.setattr(shrink_source, "spm_pb2", missing)
     result = shrink_tokenizer(source, tmp_path / "tok", 600)
     assert "tokenizer.model" not in result.files and any("tokenizer.model not written" in n for n in result.notes)
     tok = check_consistent(result, 600)

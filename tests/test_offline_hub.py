@@ -119,7 +119,7 @@ def test_tiny_hub_serves_an_unmodified_suite(pytester: pytest.Pytester, preloade
         "*- tiny hub -*",
         "dataset org/tiny-ds * fixture small_ds *",
         "model   hf-internal-testing/tiny-random-LlamaForCausalLM * LlamaForCausalLM *built-in rule*",
-        "model   nobody/not-declared * not declared (* request*)*[[]hub[]] ids*",
+        "model   nobody/not-declared * not served (* request*)*[[]hub.ids[]] \"nobody/not-declared\" = *",
     ])
     assert _hub_state() == before  # environment and huggingface_hub constants restored
     assert not (Path(no_network["HF_HUB_CACHE"])).exists()  # nothing went to the outer cache

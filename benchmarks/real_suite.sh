@@ -41,13 +41,26 @@ if [ ! -d "$WORK/site/peft" ]; then
         "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION"
 fi
 
-# Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry.
+# Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry. Adapter repos
+# are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA is appended.
 cat > "$WORK/fixtures.toml" <<'EOF'
 [hub.ids]
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
 "peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
-"peft-internal-testing/opt-125m" = "OPTForCausalLM"
+"peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", revisions = ["v2.0.0"] }
+"peft-internal-testing/tiny-random-OPTForCausalLM-extended-vocab" = { architecture = "OPTForCausalLM", config = { vocab_size = 1024 } }
+"peft-internal-testing/tiny-clip-text-2" = "CLIPTextModel"
+"hf-internal-testing/tiny-qwen3-moe" = "Qwen3MoeForCausalLM"
+"peft-internal-testing/tiny_OPTForSequenceClassification-lora" = { adapter = { base = "OPTForSequenceClassification" } }
+"peft-internal-testing/tiny_OPTForQuestionAnswering-lora" = { adapter = { base = "OPTForQuestionAnswering" } }
+"peft-internal-testing/tiny_OPTForFeatureExtraction-lora" = { adapter = { base = "OPTModel" } }
+"peft-internal-testing/tiny_GPT2ForTokenClassification-lora" = { adapter = { base = "GPT2ForTokenClassification" } }
+"peft-internal-testing/tiny_T5ForSeq2SeqLM-lora" = { adapter = { base = "T5ForConditionalGeneration" } }
+"peft-internal-testing/tiny-OPTForCausalLM-lora" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }
+"peft-internal-testing/opt-125m-dummy-lora" = { adapter = { base = "peft-internal-testing/opt-125m" } }
+"peft-internal-testing/gpt2-lora-random" = { adapter = { base = "peft-internal-testing/tiny-random-gpt2", init_lora_weights = false } }
 EOF
+printf '%s\n' "${MANIFEST_EXTRA:-}" >> "$WORK/fixtures.toml"
 
 CLOSED_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export HF_ENDPOINT="http://127.0.0.1:$CLOSED_PORT"   # nothing listens: a request that escapes fails at once
@@ -57,13 +70,16 @@ export PYTHONPATH="$WORK/site:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export PYTEST_TINYMODELS_CACHE=${PYTEST_TINYMODELS_CACHE:-$WORK/tiny-cache}
 
 FILES=${FILES:-"tests/test_decoder_models.py tests/test_encoder_decoder_models.py tests/test_feature_extraction_models.py"}
+WORKERS=${WORKERS:-}   # e.g. WORKERS=2: pytest-xdist with that many processes
 METHODS="test_generate or test_save_pretrained or test_merge_layers or test_disable_adapter or test_training \
 or test_unload_adapter or test_from_pretrained_config_construction or test_inference_safetensors \
 or test_delete_adapter or test_adapter_name"
-SELECT=${SELECT:-"LoraConfig-config_kwargs and ($METHODS) and not (AdaLora or Glora or Gralora or RandLora \
+SELECT=${SELECT-"LoraConfig-config_kwargs and ($METHODS) and not (AdaLora or Glora or Gralora or RandLora \
 or TinyLora or UniLora or VBLoRA or Vera or Delora or Mora)"}
 # peft turns transformers' FutureWarnings into errors; transformers 5.24 deprecates APIs peft still calls.
-PYTEST_ARGS=(-o addopts= -W "ignore::FutureWarning" -p no:cacheprovider -q -rfE -k "$SELECT")
+PYTEST_ARGS=(-o addopts= -W "ignore::FutureWarning" -p no:cacheprovider -q -rfE)
+if [ -n "$SELECT" ]; then PYTEST_ARGS+=(-k "$SELECT"); fi   # SELECT= (empty) runs every test of FILES
+if [ -n "$WORKERS" ]; then PYTEST_ARGS+=(-n "$WORKERS"); fi
 
 cd "$WORK/peft-$PEFT_VERSION"
 start=$(date +%s)

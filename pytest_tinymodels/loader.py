@@ -19,14 +19,23 @@ from .cache import RECIPE
 class TinyTriple:
     """What a tiny fixture gives a test: unpack as ``model, tokenizer, dataset = tiny_x``.
 
+    ``tokenizer`` (the second element) is the text tokenizer wherever the fixture's task reads text
+    (causal-lm, masked-lm, seq2seq-lm, classification...) and the repo has one, even where the model type
+    ships a combined processor (Whisper, GIT, TrOCR, MusicGen: ``tokenizer(text)`` always reads text);
+    None for a text task whose repo has no tokenizer (Moshi).  For image / audio / multimodal tasks it is
+    the processor, as the model's inputs need it.  ``processor`` is always the full processor saved in the
+    repo (a combined processor, an image processor, a feature extractor, or the tokenizer).
+
     Also: ``name``, ``path`` (the hub-style repo dir: ``from_pretrained(path)`` works), ``entry``
-    (the cache entry dir: repo/, dataset/, recipe.json) and ``recipe`` (how it was made).
+    (the cache entry dir: repo/, dataset/, recipe.json), ``recipe`` (how it was made), ``task``, and
+    :meth:`inputs`, :meth:`generate_inputs`, :meth:`batch` for feeding the model.
     """
 
     def __init__(self, model: Any, tokenizer: Any, dataset: Any, name: str, path: Path, entry: Path,
-                 recipe: dict[str, Any] | None = None) -> None:
+                 recipe: dict[str, Any] | None = None, processor: Any = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self.processor = tokenizer if processor is None else processor
         self.dataset = dataset
         self.name = name
         self.path = path
@@ -38,13 +47,46 @@ class TinyTriple:
         return self.model.config
 
     @property
-    def processor(self) -> Any:
-        """Alias of ``tokenizer`` (an image processor / feature extractor for non-text models)."""
-        return self.tokenizer
-
-    @property
     def device(self) -> Any:
         return self.model.device
+
+    @property
+    def task(self) -> str | None:
+        """The task the model was built for (``causal-lm``, ``image-classification``, ...): the recipe's,
+        else the first task of the model's class in the installed transformers (downloaded repos)."""
+        task = self.recipe.get("task") or (self.recipe.get("spec") or {}).get("task")
+        if task:
+            return str(task)
+        from .build.architectures import ArchitectureError, resolve_names
+
+        try:
+            return resolve_names(None, type(self.model).__name__, None)[2]
+        except ArchitectureError:
+            return None
+
+    def inputs(self, batch_size: int = 2, seq_len: int | None = None, labels: bool = False) -> dict[str, Any]:
+        """Inputs ``self.model(**inputs)`` accepts, on the model's device and dtype, for any architecture;
+        ``labels=True`` adds the task's labels (so ``.loss`` is set and ``loss.backward()`` works).
+        See :func:`pytest_tinymodels.build.inputs.model_inputs`."""
+        from .build.inputs import model_inputs
+
+        return model_inputs(self.model, self.processor, task=self.task, batch_size=batch_size, seq_len=seq_len,
+                            labels=labels)
+
+    def generate_inputs(self, batch_size: int = 2, seq_len: int | None = None) -> dict[str, Any]:
+        """What ``self.model.generate(**inputs)`` needs (prompt + pixels / audio features as the model
+        reads them); see :func:`pytest_tinymodels.build.inputs.generation_inputs`."""
+        from .build.inputs import generation_inputs
+
+        return generation_inputs(self.model, self.processor, task=self.task, batch_size=batch_size, seq_len=seq_len)
+
+    def batch(self, n: int = 2, *, max_length: int = 32) -> dict[str, Any]:
+        """``n`` dataset rows processed with the fixture's own tokenizer / processor and collated by the task's
+        standard collator, on the model's device: what a ``Trainer`` would feed the model.
+        See :func:`pytest_tinymodels.batches.task_batch`."""
+        from .batches import task_batch
+
+        return task_batch(self, n, max_length=max_length)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.model, self.tokenizer, self.dataset))
@@ -99,6 +141,7 @@ class LoadedEntry:
         import torch
         import transformers
 
+        from .batches import text_tokenizer
         from .build.datasets import load_dataset_dir
 
         recipe = self.recipe
@@ -114,13 +157,14 @@ class LoadedEntry:
         modality = recipe.get("modality", "text")
         if recipe.get("task") in TEXT_TASKS and "processor" not in processor and _has_tokenizer(repo):
             modality = "text"  # e.g. Gemma3ForCausalLM: a text task on a multimodal model type wants its tokenizer
-        tokenizer = load_processor(repo, modality, needs=processor.get("needs"))
+        full = load_processor(repo, modality, needs=processor.get("needs"))
+        tokenizer = text_tokenizer(full) if recipe.get("task") in TEXT_TASKS else full
         # a private copy (hard links) of the dataset files: the cache files ``datasets`` writes beside
         # them on map()/filter() land there, never in the shared entry; removed with the dataset
         scratch = tempfile.mkdtemp(prefix="pytest-tinymodels-")
         dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=Path(scratch) / "dataset")
         weakref.finalize(dataset, shutil.rmtree, scratch, True)
-        return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe)
+        return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe, processor=full)
 
     def fresh(self) -> TinyTriple:
         """An independent copy: mutating it (training, resizing embeddings) affects no other test."""
@@ -136,6 +180,7 @@ class LoadedEntry:
             base.path,
             base.entry,
             base.recipe,
+            processor=copy.deepcopy(base.processor, memo),  # the same memo: its tokenizer is the copied one
         )
 
 

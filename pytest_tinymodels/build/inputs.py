@@ -1,8 +1,16 @@
-"""Dummy inputs per modality and a one-forward smoke check of a tiny model.
+"""Inputs for one forward of any architecture, with labels per task, and a one-forward smoke check.
+
+Public: :func:`model_inputs` (what ``model(**inputs)`` accepts, on the model's device and dtype; with
+``labels=True`` the task's labels, so ``.loss`` is set) and :func:`generation_inputs` (what
+``model.generate(**inputs)`` needs).  ``TinyTriple.inputs()`` / ``.generate_inputs()``, the build's smoke
+check, the coverage command and the GPU sweep all call them.
 
 Inputs are chosen from the model's ``forward`` signature and ``main_input_name``: a builder per
-input name (:data:`GENERIC_INPUT_BUILDERS`, and the families' in :data:`.rules.INPUT_BUILDERS`) makes a deterministic tensor whose shape follows the config
-(vocabulary, image size, mel bins, source positions...).
+input name (:data:`GENERIC_INPUT_BUILDERS`, and the families' in :data:`.rules.INPUT_BUILDERS`) makes a
+deterministic tensor whose shape follows the config (vocabulary, image size, mel bins, source
+positions...); labels come from :data:`LABEL_BUILDERS` (task -> builder).  A family fixup
+(:func:`.rules.input_fixup`) may set labels itself when ``ctx.labels`` is true: the task's builder only
+adds what is not there yet.
 """
 
 from __future__ import annotations
@@ -19,13 +27,18 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-__all__ = ["SmokeError", "dummy_inputs", "smoke_forward", "entry_point", "GENERIC_INPUT_BUILDERS", "build_input",
+__all__ = ["SmokeError", "InputsError", "model_inputs", "generation_inputs", "dummy_inputs", "smoke_forward",
+           "entry_point", "GENERIC_INPUT_BUILDERS", "LABEL_BUILDERS", "DEFAULT_SEQ_LEN", "build_input",
            # helpers for family input builders and fixups (pytest_tinymodels/build/families)
            "InputContext"]
 
 
 class SmokeError(TinyModelsError):
     """The smoke forward pass failed or produced non-finite outputs."""
+
+
+class InputsError(TinyModelsError):
+    """No inputs of the kind asked for: labels for a task that has none, generate for a model that cannot."""
 
 
 def _special_ids(config: Any, out: set[int] | None = None) -> set[int]:
@@ -47,11 +60,18 @@ def _special_ids(config: Any, out: set[int] | None = None) -> set[int]:
 
 
 class InputContext:
-    def __init__(self, model: Any, config: Any, processor: Any, batch_size: int, seq_len: int, labels: bool):
+    """What input builders, fixups and label builders see: the model, its config, the feature extractor
+    (or None), the batch size ``b``, the sequence length ``t``, whether labels are wanted (``labels``) and
+    the task (``task``, or None); ``seq_len_given`` is false where ``t`` is the default (a family may then
+    pick the one length its model trains at)."""
+
+    def __init__(self, model: Any, config: Any, processor: Any, batch_size: int, seq_len: int, labels: bool,
+                 task: str | None = None, seq_len_given: bool = True):
         import torch
 
         self.model, self.config, self.processor = model, config, processor
         self.b, self.t, self.labels = batch_size, seq_len, labels
+        self.task, self.seq_len_given = task, seq_len_given
         self.gen = torch.Generator().manual_seed(0)
         self.torch = torch
 
@@ -282,33 +302,182 @@ _ALWAYS = ("attention_mask",)
 _SEQ_INPUTS = frozenset({"input_ids", "decoder_input_ids"})
 
 
-def _labels(c: InputContext, task: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
+def _num_labels(c: InputContext) -> int:
+    return int(getattr(c.config, "num_labels", 2) or 2)
+
+
+def _lm_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Language modeling: the input ids themselves (the model shifts them)."""
+    ids = inputs.get("input_ids")  # models fed inputs_embeds (draft models) get labels of the same length
+    if ids is None:
+        embeds = inputs.get("inputs_embeds")
+        return {"labels": c.ids(tuple(embeds.shape[:2]) if embeds is not None else (c.b, c.t))}
+    codebooks = getattr(c.config, "num_codebooks", None)
+    if _codebook_rows(c) and isinstance(codebooks, int) and ids.shape[0] == c.b * codebooks > c.b:
+        # audio-codebook decoders (musicgen): ids (batch * codebooks, seq) -> labels (batch, seq, codebooks)
+        return {"labels": ids.reshape(c.b, codebooks, -1).transpose(1, 2).contiguous()}
+    return {"labels": ids.clone()}
+
+
+def _seq2seq_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Encoder-decoder generation: target ids shaped like the decoder inputs."""
+    dec = inputs.get("decoder_input_ids")
+    return {"labels": c.ids(tuple(dec.shape) if dec is not None else (c.b, c.t))}
+
+
+def _class_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """One class id per example (a float target where ``num_labels == 1``: regression)."""
+    if _num_labels(c) == 1:
+        return {"labels": c.randn(c.b)}
+    return {"labels": c.torch.randint(0, _num_labels(c), (c.b,), generator=c.gen)}
+
+
+def _token_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """One class id per input token."""
+    ids = inputs.get("input_ids")
+    shape = tuple(ids.shape[:2]) if ids is not None and ids.ndim >= 2 else (c.b, c.t)
+    return {"labels": c.torch.randint(0, _num_labels(c), shape, generator=c.gen)}
+
+
+def _span_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Extractive QA: an answer span (start <= end) inside the sequence."""
     torch = c.torch
-    num_labels = int(getattr(c.config, "num_labels", 2) or 2)
-    if task in ("causal-lm", "masked-lm"):
-        ids = inputs.get("input_ids")  # models fed inputs_embeds (draft models) get labels of the same length
-        if ids is None:
-            return {"labels": c.ids((c.b, c.t))}
-        codebooks = getattr(c.config, "num_codebooks", None)
-        if _codebook_rows(c) and isinstance(codebooks, int) and ids.shape[0] == c.b * codebooks > c.b:
-            # audio-codebook decoders (musicgen): ids (batch * codebooks, seq) -> labels (batch, seq, codebooks)
-            return {"labels": ids.reshape(c.b, codebooks, -1).transpose(1, 2).contiguous()}
-        return {"labels": ids.clone()}
-    if task in ("seq2seq-lm", "speech-seq2seq"):
-        dec = inputs.get("decoder_input_ids")
-        return {"labels": c.ids(tuple(dec.shape) if dec is not None else (c.b, c.t))}
-    if task in ("sequence-classification", "image-classification", "audio-classification"):
-        return {"labels": torch.randint(0, num_labels, (c.b,), generator=c.gen)}
-    if task == "token-classification":
-        return {"labels": torch.randint(0, num_labels, (c.b, c.t), generator=c.gen)}
-    if task == "question-answering":
-        return {
-            "start_positions": torch.zeros(c.b, dtype=torch.long),
-            "end_positions": torch.ones(c.b, dtype=torch.long),
-        }
-    if task == "ctc":
-        return {"labels": c.ids((c.b, 2))}
-    return {}
+    start = torch.randint(0, max(1, c.t // 2), (c.b,), generator=c.gen)
+    return {"start_positions": start, "end_positions": start + 1}
+
+
+def _ctc_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """CTC: a short transcript of token ids (the blank, the pad id, never among them)."""
+    return {"labels": c.ids((c.b, 2))}
+
+
+def _choice_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Multiple choice: the index of the right choice."""
+    return {"labels": c.torch.randint(0, _NUM_CHOICES, (c.b,), generator=c.gen)}
+
+
+def _next_sentence_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Next-sentence prediction: 0 (is next) or 1 (random)."""
+    return {"labels": c.torch.randint(0, 2, (c.b,), generator=c.gen)}
+
+
+#: task -> ``builder(ctx, inputs) -> {name: tensor}``: the labels :func:`model_inputs` adds with ``labels=True``
+#: (only names not set yet: a family fixup may have set its own).
+LABEL_BUILDERS: dict[str, Callable[[InputContext, dict[str, Any]], dict[str, Any]]] = {
+    "causal-lm": _lm_labels,
+    "masked-lm": _lm_labels,
+    "image-text-to-text": _lm_labels,
+    "multimodal-lm": _lm_labels,
+    "seq2seq-lm": _seq2seq_labels,
+    "speech-seq2seq": _seq2seq_labels,
+    "sequence-classification": _class_labels,
+    "image-classification": _class_labels,
+    "audio-classification": _class_labels,
+    "video-classification": _class_labels,
+    "token-classification": _token_labels,
+    "question-answering": _span_labels,
+    "ctc": _ctc_labels,
+    "multiple-choice": _choice_labels,
+    "next-sentence-prediction": _next_sentence_labels,
+}
+
+
+#: sequence length of text inputs when none is asked for (a family fixup may pick its model's own).
+DEFAULT_SEQ_LEN = 8
+
+
+def model_inputs(
+    model: PreTrainedModel,
+    processor: Any = None,
+    *,
+    task: str | None = None,
+    batch_size: int = 2,
+    seq_len: int | None = None,
+    labels: bool = False,
+    device: Any = None,
+    config: PretrainedConfig | None = None,
+) -> dict[str, Any]:
+    """Deterministic inputs that ``model(**inputs)`` accepts, for any architecture.
+
+    The model's main input and every input its ``forward`` requires are built from its config (token ids
+    below the vocabulary avoiding special ids, pixels at the image size, audio features through the
+    model's feature extractor...), floating tensors in the model's dtype, everything on ``device``
+    (default: the model's).  ``processor``: the fixture's processor, feature extractor or tokenizer (its
+    feature extractor, if any, lays out audio features).  ``seq_len``: length of text inputs (default
+    :data:`DEFAULT_SEQ_LEN`, or the one length a model trains at).
+
+    ``labels=True`` adds the labels of ``task`` (:data:`LABEL_BUILDERS`: token ids for language models,
+    class ids, per-token class ids, ``start_positions``/``end_positions``, CTC transcripts, seq2seq targets),
+    so the output has a ``.loss``; :class:`InputsError` for a task without labels.
+    """
+    inputs = dummy_inputs(model, config, _feature_extractor(processor), batch_size=batch_size, seq_len=seq_len,
+                          task=task, labels=labels)
+    return _to_device(inputs, device if device is not None else _model_device(model))
+
+
+#: forward arguments that ``generate`` makes itself (or that only training takes).
+_NOT_FOR_GENERATE = ("decoder_input_ids", "decoder_attention_mask", "labels", "use_cache")
+
+
+def generation_inputs(
+    model: PreTrainedModel,
+    processor: Any = None,
+    *,
+    task: str | None = None,
+    batch_size: int = 2,
+    seq_len: int | None = None,
+    device: Any = None,
+    config: PretrainedConfig | None = None,
+) -> dict[str, Any]:
+    """What ``model.generate(**inputs, max_new_tokens=N)`` needs: the prompt (``input_ids`` and
+    ``attention_mask``) and the inputs of the other modalities the model reads (``pixel_values``,
+    ``input_features``...), no labels and no decoder inputs (``generate`` makes those).
+
+    :class:`InputsError` where the model cannot generate (``model.can_generate()`` is false).
+    """
+    can = getattr(model, "can_generate", None)
+    if not callable(can) or not can():
+        raise InputsError(f"{type(model).__name__} cannot generate (its can_generate() is false): use "
+                          "model_inputs() for a forward")
+    inputs = model_inputs(model, processor, task=task, batch_size=batch_size, seq_len=seq_len, device=device,
+                          config=config)
+    return {k: v for k, v in inputs.items() if k not in _NOT_FOR_GENERATE}
+
+
+def _feature_extractor(processor: Any) -> Any:
+    """The feature extractor inside a processor (or the processor itself when it is one); None for a
+    tokenizer or an image processor (their inputs are built from the config)."""
+    if processor is None:
+        return None
+    inner = getattr(processor, "feature_extractor", None)
+    if inner is not None:
+        return inner
+    try:
+        from transformers.feature_extraction_utils import FeatureExtractionMixin
+    except ImportError:  # pragma: no cover - every supported transformers has it
+        return None
+    return processor if isinstance(processor, FeatureExtractionMixin) else None
+
+
+def _model_device(model: Any) -> Any:
+    device = getattr(model, "device", None)
+    if device is not None:
+        return device
+    first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return first.device if first is not None else "cpu"
+
+
+def _to_device(value: Any, device: Any) -> Any:
+    """Tensors (in dicts, lists and tuples too) moved to ``device``."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 def dummy_inputs(
@@ -317,20 +486,21 @@ def dummy_inputs(
     processor: Any = None,
     *,
     batch_size: int = 2,
-    seq_len: int = 8,
+    seq_len: int | None = None,
     task: str | None = None,
     labels: bool = False,
 ) -> dict[str, Any]:
-    """Deterministic inputs for one forward of ``model``.
+    """The engine of :func:`model_inputs`, on the CPU: deterministic inputs for one forward of ``model``.
 
     The model's ``main_input_name`` and every input its ``forward`` requires are built, plus an
     attention mask where accepted, and ``decoder_input_ids`` for encoder-decoder models.
-    ``labels=True`` adds the labels of ``task`` (causal-lm, seq2seq-lm, classification...).
+    ``labels=True`` adds the labels of ``task`` (:data:`LABEL_BUILDERS`).
     ``processor`` (a feature extractor) is used for audio features when given.
     """
     rules.load_families()
     config = config if config is not None else model.config
-    c = InputContext(model, config, processor, batch_size, seq_len, labels)
+    c = InputContext(model, config, processor, batch_size, DEFAULT_SEQ_LEN if seq_len is None else seq_len, labels,
+                     task, seq_len is not None)
     params = inspect.signature(entry_point(model)).parameters
     main_names = getattr(model, "main_input_name", "input_ids")  # a list for OneFormer (pixels + task)
     wanted: list[str] = list(main_names) if isinstance(main_names, (list, tuple)) else [main_names]
@@ -392,9 +562,38 @@ def dummy_inputs(
             if name in inputs:
                 t = inputs[name]
                 inputs[name] = t.unsqueeze(1).expand(t.shape[0], _NUM_CHOICES, *t.shape[1:]).contiguous()
-    if labels and task:
-        inputs.update(_labels(c, task, inputs))
+    if labels and not LABEL_NAMES & set(inputs):  # a family fixup may have set its model's labels
+        builder = LABEL_BUILDERS.get(task or "")
+        if builder is None:
+            known = ", ".join(sorted(LABEL_BUILDERS))
+            raise InputsError(f"no labels for task {task!r} of {type(model).__name__}: labels are known for {known}")
+        made = builder(c, inputs)
+        for name in made:
+            if not takes_argument(model, name):  # e.g. draft models: their forward swallows labels in **kwargs
+                raise InputsError(f"{type(model).__name__} computes no loss for task {task!r}: its forward "
+                                  f"takes no {name!r}")
+        inputs.update(made)
     return _in_model_dtype(c, inputs)
+
+
+#: the forward arguments that carry labels (set by :data:`LABEL_BUILDERS` or a family fixup).
+LABEL_NAMES = frozenset({"labels", "start_positions", "end_positions", "next_sentence_label", "mc_labels"})
+
+
+def takes_argument(model: Any, name: str) -> bool:
+    """Whether ``model``'s forward takes ``name``: named in its signature or in the signature of a forward
+    up its class hierarchy (``Qwen3_5ForSequenceClassification.forward`` passes ``labels`` on through
+    ``**kwargs`` to ``GenericForSequenceClassification.forward``)."""
+    for klass in type(model).__mro__:
+        forward = vars(klass).get("forward")
+        if forward is None:
+            continue
+        try:
+            if name in inspect.signature(forward).parameters:
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
 
 
 def _in_model_dtype(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,19 @@ def _rule_query_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
             node["num_key_value_heads"] = heads
 
 
+#: model types whose attention is saved as one packed ``w_qkv`` that loading splits in three equal parts
+#: (transformers' conversion mapping): grouped kv heads would not load back, so kv heads = heads.
+PACKED_QKV_MODEL_TYPES = frozenset({"nemotron3_5_transcribe_word_timestamp"})
+
+
+@rules.family_rule("audio_packed_qkv_stays_mha")
+def _rule_packed_qkv(node: dict, ctx: shrink.ShrinkContext) -> None:
+    """Nemotron 3.5 Transcribe's word-timestamp encoder (:data:`PACKED_QKV_MODEL_TYPES`): kv heads = heads."""
+    heads = node.get("num_attention_heads")
+    if node.get("model_type") in PACKED_QKV_MODEL_TYPES and shrink.is_int(heads):
+        node["num_key_value_heads"] = heads
+
+
 @rules.family_rule("audio_prefixed_kv_heads")
 def _rule_prefixed_kv_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
     """Speech encoder-decoders (moonshine) give ``encoder_``/``decoder_`` head counts: each side's kv heads

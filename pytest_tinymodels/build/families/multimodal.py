@@ -45,6 +45,19 @@ def _free_token_ids(node: dict, ctx: shrink.ShrinkContext, vocab: int, n: int) -
     return [i for i in range(vocab - 1, 0, -1) if i not in used][:n]
 
 
+# --------------------------------------------------------------------------- labels
+
+
+@rules.input_fixup("answer_class_labels")
+def _fix_answer_class_labels(c: InputContext, inputs: dict) -> None:
+    """Visual QA heads that classify the answer among ``num_qa_labels`` (LXMERT's ``ForQuestionAnswering``):
+    with labels, one answer class per example instead of an extractive span."""
+    count = getattr(c.config, "num_qa_labels", None)
+    if not c.labels or c.task != "question-answering" or not _int(count) or "labels" not in _forward_params(c.model):
+        return
+    inputs["labels"] = c.torch.randint(0, int(count), (c.b,), generator=c.gen)
+
+
 # --------------------------------------------------------------------------- text next to the image
 
 

@@ -71,6 +71,51 @@ rules.model_type_values("blt", {"use_cache": False, "encoder_hash_byte_group_voc
                                    "encoder_hash_byte_group_size": [3, 4], "patcher_config": {"num_hidden_layers": 1}})
 
 
+# --------------------------------------------------------------------------- one text length
+
+
+def _axial_length(config: Any) -> int | None:
+    """Axial position embeddings (Reformer): in training mode the length must be ``prod(axial_pos_shape)``."""
+    shape = getattr(config, "axial_pos_shape", None)
+    if not isinstance(shape, (list, tuple)) or not shape:
+        return None
+    length = 1
+    for factor in shape:
+        length *= int(factor)
+    return length
+
+
+def _output_positions(config: Any) -> int | None:
+    """Perceiver's masked LM decodes ``max_position_embeddings`` positions whatever the input length, so its
+    labels (and inputs, padded to that length in real use) have that length."""
+    return getattr(config, "max_position_embeddings", None)
+
+
+#: class name -> the one text length its forward (or its training forward) takes.
+FIXED_TEXT_LENGTH: dict[str, Any] = {
+    "ReformerModel": _axial_length, "ReformerModelWithLMHead": _axial_length,
+    "ReformerForMaskedLM": _axial_length, "ReformerForSequenceClassification": _axial_length,
+    "ReformerForQuestionAnswering": _axial_length,
+    "PerceiverForMaskedLM": _output_positions,
+}
+
+
+@rules.input_fixup("text_fixed_length")
+def _fix_fixed_length(c: InputContext, inputs: dict) -> None:
+    """Models that take one text length only (:data:`FIXED_TEXT_LENGTH`): where no length was asked for,
+    the token ids (``input_ids``, or Perceiver's ``inputs``) and their mask take that length (it works in eval
+    mode too), so ``inputs(labels=True)`` trains."""
+    rule = FIXED_TEXT_LENGTH.get(type(c.model).__name__)
+    name = next((n for n in ("input_ids", "inputs") if n in inputs and not inputs[n].is_floating_point()), None)
+    length = rule(c.config) if rule is not None and not c.seq_len_given and name else None
+    if not _int(length) or length == c.t:
+        return
+    c.t = int(length)
+    inputs[name] = c.ids((c.b, c.t))
+    if "attention_mask" in inputs:
+        inputs["attention_mask"] = c.torch.ones(c.b, c.t, dtype=c.torch.long)
+
+
 # --------------------------------------------------------------------------- draft (assistant) models
 
 

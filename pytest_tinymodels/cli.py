@@ -1,7 +1,7 @@
 """``python -m pytest_tinymodels`` — the same manifest and cache, outside pytest.
 
-Commands: ``list``, ``build``, ``show``, ``verify``, ``clean``, plus ``coverage`` and ``serve`` where their
-modules are installed.
+Commands: ``list``, ``build``, ``show``, ``verify``, ``clean``, ``lock``, plus ``coverage`` and ``serve`` where
+their modules are installed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Sequence
 
 from .build import label_of
 from .cache import Cache, entry_size
-from .errors import TinyModelsError
+from .errors import ManifestError, TinyModelsError
 from .manifest import load_manifest
 from .session import TinySession, default_manifest_file, human_size, resolve_cache_dir
 
@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="delete cached entries (all, or those of the named fixtures)")
     _common(p)
     p.add_argument("names", nargs="*")
+    p = sub.add_parser("lock", help="write a lock file of the built entries' digests and library versions")
+    _common(p)
+    p.add_argument("names", nargs="*",
+                   help="fixtures to lock (default: every non-parametrized fixture); a parametrized fixture is locked "
+                        "only when named (each architecture, or those of --arch); entries already in the lock file "
+                        "are locked again")
+    p.add_argument("--arch", default="", help="for named parametrized fixtures: comma-separated model types/classes")
+    p.add_argument("--out", metavar="PATH", help="lock file (default: tinymodels.lock beside the manifest, else ./)")
     p = sub.add_parser("coverage", help="build every architecture of a task and report what works", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
     p = sub.add_parser("serve", help="serve cached fixtures over loopback with the Hub's HTTP API", add_help=False)
@@ -55,11 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _manifest_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.manifest) if args.manifest else default_manifest_file(Path.cwd())
+
+
 def _session(args: argparse.Namespace, *, rebuild: bool = False, arch: str = "") -> TinySession:
-    manifest_path = Path(args.manifest) if args.manifest else default_manifest_file(Path.cwd())
-    manifest = load_manifest(manifest_path)
+    manifest = load_manifest(_manifest_path(args))
     cache = Cache(resolve_cache_dir(args.cache_dir).value, log=lambda m: print(m, file=sys.stderr))
     return TinySession(manifest, cache, rebuild=rebuild, arch_filter=[a for a in arch.split(",") if a])
+
+
+def _check_arch_filter(session: TinySession, names: list[str]) -> None:
+    """``--arch`` patterns that match no architecture of the named parametrized fixtures: an error."""
+    from .build.architectures import did_you_mean
+
+    for pattern, known in session.unmatched_arch_filters(names).items():
+        raise ManifestError(f"--arch {pattern!r} matches no architecture of {', '.join(names)}.{did_you_mean(pattern, known)}")
 
 
 
@@ -96,6 +115,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     session = _session(args, rebuild=args.rebuild, arch=args.arch)
     names = args.names or [n for n in session.manifest.names() if not session.manifest[n].parametrized]
+    _check_arch_filter(session, names)
     failures = 0
     for name in names:
         for variant in session.variants(name):
@@ -152,12 +172,60 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if not args.names:
         removed = session.cache.clean()
         print(f"removed {removed} entries from {session.cache.root}")
+        kept = session.cache.clean_locks()  # what clean() could not take: held by running builders
+        if kept:
+            print(f"kept {len(kept)} lock files held by running builds: {', '.join(p.name for p in kept)}")
         return 0
     removed = 0
     for name in args.names:
         for variant in session.variants(name):
             removed += session.cache.remove(session.key(variant.spec))
     print(f"removed {removed} entries")
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    """Build (or reuse) the entries to lock and write their digests and the library versions."""
+    from . import lockfile
+
+    session = _session(args, arch=args.arch)
+    path = Path(args.out) if args.out else lockfile.default_lock_path(_manifest_path(args), Path.cwd())
+    names = args.names or [n for n in session.manifest.names() if not session.manifest[n].parametrized]
+    _check_arch_filter(session, names)
+    wanted = dict(lockfile.lock_variants(session, names))
+    dropped = []
+    if path.exists():  # keep what the lock file holds: lock it again with today's libraries
+        full = TinySession(session.manifest, session.cache)
+        for label in lockfile.read_lock(path).entries:
+            if label in wanted:
+                continue
+            name, _, variant_id = label.partition("[")
+            variant = None
+            if name in full.manifest:
+                variant = next((v for v in full.variants(name) if v.id == variant_id.rstrip("]")), None)
+            if variant is None:
+                dropped.append(label)
+            else:
+                wanted[label] = variant
+    states, failures = {}, 0
+    for label, variant in sorted(wanted.items()):
+        try:
+            result = session.ensure(variant)
+        except TinyModelsError as exc:
+            failures += 1
+            print(f"FAILED {label}: {exc}", file=sys.stderr)
+            continue
+        states[label] = lockfile.variant_state(session, variant, result.path)
+        print(f"{label:<40} {states[label].digest[:16]}  {'built' if result.built else 'cached'}")
+    if failures:
+        print(f"{failures} entries could not be built; {path} left unchanged", file=sys.stderr)
+        return 1
+    libraries, builder = lockfile.current_stamps(session.cache.root)
+    lockfile.write_lock(path, states, libraries, builder)
+    for label in dropped:
+        print(f"dropped {label}: no such fixture or architecture any more")
+    print(f"locked {len(states)} entries in {path} "
+          f"(transformers {libraries.get('transformers')}, torch {libraries.get('torch')})")
     return 0
 
 
@@ -168,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"list": cmd_list, "build": cmd_build, "show": cmd_show, "verify": cmd_verify,
-                "clean": cmd_clean}[args.command](args)
+                "clean": cmd_clean, "lock": cmd_lock}[args.command](args)
     except TinyModelsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

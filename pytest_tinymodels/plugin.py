@@ -19,8 +19,12 @@ from .session import Setting, TinySession, default_manifest_file, human_size, re
 
 SESSION_KEY = pytest.StashKey[TinySession]()
 SETTINGS_KEY = pytest.StashKey[dict]()
+LOCK_KEY = pytest.StashKey[Any]()  # the lockfile.Lock checked against, when --tiny-lock-check / tiny_lock
+LOCK_RESULTS_KEY = pytest.StashKey[dict]()  # label -> "match" | "differs" | "unlocked"
 WORKER_STATS_KEY = "tinymodels_stats"
+WORKER_LOCK_KEY = "tinymodels_lock"
 _merged_stats_key = pytest.StashKey[list]()
+_merged_lock_key = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +45,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="an architecture that cannot be built fails its tests instead of skipping them")
     group.addoption("--tiny-lock-timeout", metavar="SECONDS", type=float, default=None,
                     help="give up waiting for another process's build after this long (default 900)")
+    group.addoption("--tiny-lock-check", action="store_true", default=False,
+                    help="check every built entry the tests use against the lock file (python -m pytest_tinymodels"
+                         " lock); a test whose entry differs fails, naming the library versions that changed")
+    group.addoption("--tiny-lock", metavar="PATH", default=None,
+                    help="lock file to check against (implies --tiny-lock-check; default: ini tiny_lock, else"
+                         " tinymodels.lock beside the manifest)")
     group.addoption("--tiny-hub", action="store_true", default=False,
                     help="serve tiny repos under Hub ids (declared hub ids, hf-internal-testing/tiny-random-<Class>...)"
                          " from a loopback server at HF_ENDPOINT for the session, built on first request")
@@ -50,6 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("tiny_manifest", "path of the tiny fixtures manifest (relative to the rootdir)", default=None)
     parser.addini("tiny_cache_dir", "tiny model cache directory", default=None)
     parser.addini("tiny_lock_timeout", "seconds to wait for another process's build", default="900")
+    parser.addini("tiny_lock", "lock file checked in every run (relative to the rootdir; see --tiny-lock-check)",
+                  default=None)
     parser.addini("tiny_hub", "serve tiny repos under Hub ids: true (= serve), offline or false", default="false")
 
 
@@ -77,10 +89,33 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[SESSION_KEY] = session
     config.stash[SETTINGS_KEY] = {"cache": cache_setting, "manifest": manifest_setting, "cache_warning": cache_warning}
+    config.stash[LOCK_RESULTS_KEY] = {}
+    lock_path = _lock_path(config, manifest_setting.value)
+    if lock_path is not None:
+        from .lockfile import LockFileError, read_lock
+
+        try:
+            config.stash[LOCK_KEY] = read_lock(lock_path)
+        except LockFileError as exc:
+            raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
     config.pluginmanager.register(_fixture_module(manifest), "tinymodels-fixtures")
     from .hub import plugin as hub_plugin  # --tiny-hub / ini tiny_hub: registers the hub's own hooks
 
     hub_plugin.configure(config, session, _make_logger(config))
+
+
+def _lock_path(config: pytest.Config, manifest: Path | None) -> Path | None:
+    """The lock file to check against: --tiny-lock, ini tiny_lock, or (--tiny-lock-check) the default; None
+    when no check is asked for."""
+    from .lockfile import default_lock_path
+
+    if config.getoption("tiny_lock"):
+        return Path(config.getoption("tiny_lock")).expanduser().resolve()
+    if config.getini("tiny_lock"):
+        return (config.rootpath / config.getini("tiny_lock")).resolve()
+    if config.getoption("tiny_lock_check"):
+        return default_lock_path(manifest, config.rootpath)
+    return None
 
 
 def _lock_timeout(config: pytest.Config) -> float:
@@ -155,9 +190,14 @@ def _fixture_value(request: pytest.FixtureRequest, name: str) -> Any:
         if not cuda_available():
             pytest.skip(f"tiny fixture {name!r} needs CUDA (device={device!r}) and no GPU is available")
     try:
-        return session.load(variant, device=device).fresh()
+        loaded = session.load(variant, device=device)
+        differs = _lock_difference(request.config, name, variant, loaded.entry)
+        if differs is None:
+            return loaded.fresh()
     except TinyModelsError as exc:
         error = exc
+    else:
+        pytest.fail(f"pytest-tinymodels: {differs}", pytrace=False)
     # outside the except block: the report shows our message, not a chain of tracebacks
     label = f"{name}[{variant.id}]" if variant.id else name
     if variant.id and not request.config.getoption("tiny_strict"):
@@ -168,6 +208,33 @@ def _fixture_value(request: pytest.FixtureRequest, name: str) -> Any:
         f"{' --arch ' + variant.id if variant.id else ''} --traceback)",
         pytrace=False,
     )
+
+
+def _lock_difference(config: pytest.Config, name: str, variant: Any, entry: Path) -> str | None:
+    """With a lock file to check against: why ``entry`` differs from its record, or None (checked once
+    per entry and session; entries the lock does not hold are counted, not failed)."""
+    lock = config.stash.get(LOCK_KEY, None)
+    if lock is None:
+        return None
+    from . import lockfile
+
+    label = lockfile.label_of_variant(name, variant.id)
+    results = config.stash[LOCK_RESULTS_KEY]
+    known = results.get(label)
+    if known is not None:
+        return known[1]
+    if not lockfile.is_locked(lock, label):
+        results[label] = ("unlocked", None)
+        return None
+    session = config.stash[SESSION_KEY]
+    libraries, builder = lockfile.current_stamps(session.cache.root)
+    relock = "python -m pytest_tinymodels lock" + (f" --manifest {variant.spec.manifest}"
+                                                   if variant.spec.manifest.name != "default_fixtures.toml" else "")
+    relock += f" --arch {variant.id}" if variant.id else ""
+    message = lockfile.check_entry(lock, label, lockfile.variant_state(session, variant, entry), libraries, builder,
+                                   relock=relock)
+    results[label] = ("differs" if message else "match", message)
+    return message
 
 
 def _one_line(exc: BaseException) -> str:
@@ -217,6 +284,49 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             tiny.variants(name)
         except ManifestError as exc:
             raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
+    unmatched = tiny.unmatched_arch_filters(sorted(used))
+    if unmatched:
+        from .build.architectures import did_you_mean
+
+        parametrized = ", ".join(n for n in sorted(used) if tiny.manifest[n].parametrized)
+        raise pytest.UsageError("pytest-tinymodels: " + "; ".join(
+            f"--tiny-arch {pattern!r} matches no architecture of {parametrized}.{did_you_mean(pattern, known)}"
+            for pattern, known in unmatched.items()))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test asking for a fixture that does not exist gets pytest's error plus the closest tiny fixtures."""
+    report = yield
+    if call.when == "setup" and call.excinfo is not None and call.excinfo.errisinstance(pytest.FixtureLookupError):
+        _add_fixture_suggestion(item.config, call.excinfo.value, report)
+    return report
+
+
+def _add_fixture_suggestion(config: pytest.Config, error: Any, report: pytest.TestReport) -> None:
+    import difflib
+
+    session = config.stash.get(SESSION_KEY, None)
+    argname, longrepr = getattr(error, "argname", None), report.longrepr
+    text = getattr(longrepr, "errorstring", None)
+    if session is None or not isinstance(argname, str) or not isinstance(text, str) or argname in session.manifest:
+        return
+    first, _, rest = text.partition("\n")
+    if f"fixture '{argname}' not found" not in first:
+        return
+    names = session.manifest.names()
+    close = difflib.get_close_matches(argname, names, n=3, cutoff=0.8)
+    if not close and not argname.startswith("tiny_"):
+        return
+    by_file: dict[str, list[str]] = {}
+    for name in names:
+        spec = session.manifest[name]
+        where = "built-in" if spec.manifest.name == "default_fixtures.toml" else spec.manifest.name
+        by_file.setdefault(where, []).append(name)
+    defined = "; ".join(f"{where} defines: {', '.join(n[:12])}{' ...' if len(n) > 12 else ''}"
+                        for where, n in by_file.items())
+    guess = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"no tiny fixture is named {argname!r}."
+    longrepr.errorstring = f"{first}\npytest-tinymodels: {guess} ({defined})" + (f"\n{rest}" if rest else "")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -241,6 +351,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None and SESSION_KEY in config.stash:
         workeroutput[WORKER_STATS_KEY] = json.dumps(config.stash[SESSION_KEY].stats_records())
+        workeroutput[WORKER_LOCK_KEY] = json.dumps(config.stash.get(LOCK_RESULTS_KEY, {}))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -249,11 +360,15 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     records = getattr(node, "workeroutput", {}).get(WORKER_STATS_KEY)
     if records:
         node.config.stash.setdefault(_merged_stats_key, []).extend(json.loads(records))
+    locked = getattr(node, "workeroutput", {}).get(WORKER_LOCK_KEY)
+    if locked:
+        node.config.stash.setdefault(_merged_lock_key, {}).update(json.loads(locked))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if SESSION_KEY not in config.stash:
         return
+    _lock_summary(terminalreporter, config)
     records = list(config.stash[SESSION_KEY].stats_records()) + list(config.stash.get(_merged_stats_key, []))
     if not records:
         return
@@ -275,5 +390,27 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.write_line(f"{len(built)} built ({total:.2f}s), {len(reused)} reused")
 
 
+def _lock_summary(tr: Any, config: pytest.Config) -> None:
+    """The "tiny lock" section: entries that match the lock file, differ from it, or are not in it."""
+    lock = config.stash.get(LOCK_KEY, None)
+    if lock is None:
+        return
+    results = {**config.stash.get(_merged_lock_key, {}), **config.stash.get(LOCK_RESULTS_KEY, {})}
+    by_status: dict[str, list[str]] = {"match": [], "differs": [], "unlocked": []}
+    for label, (status, _message) in sorted(results.items()):
+        by_status[status].append(label)
+    tr.write_sep("-", "tiny lock")
+    line = (f"{lock.path}: {len(by_status['match'])} entries match, {len(by_status['differs'])} differ"
+            + (f" ({', '.join(by_status['differs'])})" if by_status["differs"] else ""))
+    tr.write_line(line, red=bool(by_status["differs"]))
+    if by_status["match"] and not by_status["differs"]:
+        from .lockfile import changed_libraries, current_stamps
 
-
+        changed = changed_libraries(lock.libraries, current_stamps(config.stash[SESSION_KEY].cache.root)[0])
+        if changed:
+            tr.write_line(f"library versions changed since the lock ({', '.join(changed)}); the entries used are "
+                          "byte-identical to the locked ones")
+    if by_status["unlocked"]:
+        names = sorted({label.split("[")[0] for label in by_status["unlocked"]})
+        tr.write_line(f"not in the lock, not checked: {', '.join(by_status['unlocked'])} "
+                      f"(to lock them: python -m pytest_tinymodels lock {' '.join(names)})", yellow=True)

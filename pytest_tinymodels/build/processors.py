@@ -4,7 +4,11 @@
   processor / feature extractor class (from transformers' auto-mappings), sized to the tiny config
   (image size, mel bins, sampling rate);
 * :func:`build_processor`: saves them (and, for multimodal models, the model type's processor
-  wrapping the tokenizer) into a repo directory with ``save_pretrained``.
+  wrapping the tokenizer, with its chat template and the arguments the tiny config implies: patch size,
+  image sequence length, ...) into a repo directory with ``save_pretrained``;
+* :func:`add_processor_tokens`: before the config is shrunk, gives a multimodal tokenizer the tokens its
+  family's processor reads or writes (``image_token``, ``boi_token``...), each one special token, so that the
+  config's ids (``image_token_id`` / ``image_token_index``) can point at them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ if TYPE_CHECKING:
     from .architectures import ArchInfo
 
 __all__ = [
+    "STANDARD_TOKENS",
     "ProcessorError",
+    "add_processor_tokens",
+    "processor_class",
+    "processor_token_ids",
+    "tokenizer_reads",
     "SavedProcessorConfig",
     "missing_library",
     "tiny_image_processor",
@@ -141,6 +150,8 @@ def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None
                 sized = _sized(getattr(default, attr, None), size)
                 if sized:
                     kwargs[attr] = sized
+            kwargs.update(_geometry_kwargs(vars(default), config))
+            kwargs.update(_family_kwargs(model_type, config, "image_processor"))
             return cls(**kwargs)
         except Exception as exc:  # noqa: BLE001 - try the next backend
             lib = missing_library(exc)
@@ -149,7 +160,8 @@ def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None
             errors.append(f"{name}: {type(exc).__name__}: {_first_line(exc)[:120]}")
     if missing is not None:
         return SavedProcessorConfig(missing[0], "image_processor_type",
-                                    {"size": {"height": size, "width": size}}, missing[1])
+                                    {"size": {"height": size, "width": size}, **_geometry_kwargs(None, config),
+                                     **_family_kwargs(model_type, config, "image_processor")}, missing[1])
     raise ProcessorError(
         f"no image processor for model type {model_type!r}"
         + (f" ({'; '.join(errors)})" if errors else " in transformers' IMAGE_PROCESSOR_MAPPING_NAMES")
@@ -207,55 +219,353 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
         raise ProcessorError(f"{cls.__name__}({kwargs}) failed: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
+# --------------------------------------------------------------------------- the family's processor and its tokens
+
+#: a tokenizer's standard named tokens: never a processor's placeholder.
+STANDARD_TOKENS = frozenset({"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"})
+#: ``tokenizer.<name>_token`` (or ``..._token_id``) in a processor's source: a token it reads from its tokenizer.
+_TOKENIZER_READ = re.compile(r"tokenizer\.([a-z][a-z0-9_]*?_token)(?:_id)?\b")
+#: processor ``__init__`` arguments that are never derived from the config.
+_NOT_CONFIG_ARGS = frozenset({"self", "chat_template", "kwargs", "args"})
+
+
+def processor_class(model_type: str) -> type | None:
+    """The processor class ``AutoProcessor`` gives ``model_type`` (a family's :data:`.rules.PROCESSOR_CLASS_OF`
+    first, then transformers' mapping, including the entries it adds when ``processing_auto`` is imported)."""
+    import transformers
+
+    rules.load_families()
+    name = rules.PROCESSOR_CLASS_OF.get(model_type) or auto_mapping_names("PROCESSOR_MAPPING_NAMES").get(model_type)
+    if not name:
+        try:
+            from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+        except ImportError:  # needs PIL: a multimodal build has it
+            return None
+        name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    cls = getattr(transformers, name, None) if isinstance(name, str) else None
+    return cls if isinstance(cls, type) else None
+
+
+def tokenizer_reads(processor_cls: type) -> tuple[str, ...]:
+    """The named tokens (``image_token``, ``boi_token``...) a processor class reads from its tokenizer, from its
+    source (``tokenizer.boi_token``, ``tokenizer.image_token_id``); standard ones and ``add_*`` flags excluded."""
+    import inspect
+
+    found: list[str] = []
+    for klass in processor_cls.__mro__:
+        if klass.__module__.startswith("transformers.processing_utils") or klass is object:
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        found += [m for m in _TOKENIZER_READ.findall(source) if m not in STANDARD_TOKENS and not m.startswith("add_")]
+    return tuple(dict.fromkeys(found))
+
+
+def _token_params(processor_cls: type) -> dict[str, str]:
+    """``__init__`` arguments of a processor naming a token, with their string defaults (``image_token="<image>"``)."""
+    import inspect
+
+    out = {}
+    for name, param in inspect.signature(processor_cls.__init__).parameters.items():
+        if name.endswith("_token") and isinstance(param.default, str) and name not in STANDARD_TOKENS:
+            out[name] = param.default
+    return out
+
+
+def _named_token(tokenizer: Any, attribute: str) -> str | None:
+    try:
+        value = getattr(tokenizer, attribute, None)
+    except Exception:  # noqa: BLE001 - a tokenizer's __getattr__ may raise anything for unknown names
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _set_named_tokens(tokenizer: Any, tokens: Mapping[str, str]) -> None:
+    """Each token one special token of ``tokenizer`` (never split, never normalized), under its attribute name."""
+    from tokenizers import AddedToken
+
+    if not tokens:
+        return
+    new = [AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(tokens.values())
+           if len(tokenizer.encode(t, add_special_tokens=False)) != 1 or tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
+    if new:
+        tokenizer.add_tokens(new, special_tokens=True)
+    tokenizer._set_model_specific_special_tokens(special_tokens=dict(tokens))
+
+
+def add_processor_tokens(model_type: str, tokenizer: Any) -> dict[str, int]:
+    """Give ``tokenizer`` the tokens its family's processor reads (``tokenizer.boi_token``: Gemma 3) or writes (its
+    own placeholders: Idefics 3's ``<image>``), as special tokens and named attributes; return
+    ``{"<attribute>_id": id}`` for every such token (what the config's ids must be).
+
+    Token strings come from the family (:data:`.rules.PROCESSOR_TOKENS`), the tokenizer's own (a chat format's
+    placeholders), the processor's argument defaults, else ``<|name|>``.  A processor that ignores a tokenizer
+    attribute and writes its own token wins: the tokenizer attribute is set to it.
+    """
+    cls = processor_class(model_type)
+    if cls is None:
+        return {}
+    rules.load_families()
+    family = rules.PROCESSOR_TOKENS.get(model_type, {})
+    defaults = _token_params(cls)
+    reads = tokenizer_reads(cls)
+    wanted = {attr: token for attr, token in family.items() if _named_token(tokenizer, attr) != token}
+    for attr in reads:
+        if attr not in wanted and _named_token(tokenizer, attr) is None:
+            wanted[attr] = defaults.get(attr) or f"<|{attr[: -len('_token')]}|>"
+    for attr, token in defaults.items():  # arguments we pass from the tokenizer (see _token_kwargs)
+        if attr not in wanted and _named_token(tokenizer, attr) is None:
+            wanted[attr] = token
+    _set_named_tokens(tokenizer, wanted)
+    probe = _probe_processor(cls, model_type, tokenizer)
+    if probe is not None:  # tokens the processor writes itself, whatever the tokenizer says
+        own = {attr: value for attr, value in vars(probe).items()
+               if attr.endswith("_token") and isinstance(value, str) and value and attr not in STANDARD_TOKENS
+               and attr not in reads and attr not in defaults and _named_token(tokenizer, attr) != value}
+        _set_named_tokens(tokenizer, own)
+    return processor_token_ids(tokenizer, (*reads, *defaults, *family, *(probe_attrs(probe))))
+
+
+def probe_attrs(processor: Any) -> tuple[str, ...]:
+    """The ``*_token`` string attributes of a processor (its placeholders), standard tokens excluded."""
+    if processor is None:
+        return ()
+    return tuple(attr for attr, value in vars(processor).items()
+                 if attr.endswith("_token") and isinstance(value, str) and value and attr not in STANDARD_TOKENS)
+
+
+def processor_token_ids(tokenizer: Any, attributes: Any) -> dict[str, int]:
+    """``{"<attribute>_id": id}`` of the tokenizer's named tokens among ``attributes`` (single-id tokens only)."""
+    out: dict[str, int] = {}
+    for attr in dict.fromkeys(attributes):
+        token = _named_token(tokenizer, attr)
+        if token is None:
+            continue
+        ids = tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) == 1:
+            out[f"{attr}_id"] = int(ids[0])
+    return out
+
+
+def _probe_processor(cls: type, model_type: str, tokenizer: Any) -> Any:
+    """The processor built around ``tokenizer`` with default parts (None where it cannot be built), so that
+    the tokens it adds to its tokenizer or keeps as attributes are known before the config is shrunk."""
+    try:
+        parts = _parts(cls, model_type, None)
+        return cls(**{k: v for k, v in parts.items() if not isinstance(v, SavedProcessorConfig)},
+                   **_stand_ins(cls, parts), tokenizer=tokenizer, **_token_kwargs(cls, tokenizer))
+    except Exception:  # noqa: BLE001 - the probe only adds knowledge
+        return None
+
+
+def _sub_processors(cls: type) -> list[str]:
+    try:
+        return [a for a in cls.get_attributes() if a != "tokenizer"]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def _parts(cls: type, model_type: str, config: Any) -> dict[str, Any]:
+    """The sub-processors (image processor, feature extractor, video processor) of ``cls`` for ``model_type``."""
+    parts: dict[str, Any] = {}
+    for name in _sub_processors(cls):
+        try:
+            if name == "image_processor":
+                parts[name] = tiny_image_processor(model_type, config)
+            elif name == "feature_extractor":
+                parts[name] = tiny_feature_extractor(model_type, config)
+            elif name == "video_processor":
+                parts[name] = tiny_video_processor(model_type, config)
+        except ProcessorError:
+            continue
+    return parts
+
+
+def _stand_ins(cls: type, parts: Mapping[str, Any]) -> dict[str, Any]:
+    """Library base objects for the parts that need a library which is not installed (torchvision's video
+    processors): the processor is built and saved with them, then the saved entry is rewritten to name the
+    real class (see :func:`_rewrite_saved_parts`)."""
+    out = {}
+    for name, part in parts.items():
+        if isinstance(part, SavedProcessorConfig) and name == "video_processor":
+            from transformers.video_processing_utils import BaseVideoProcessor
+
+            out[name] = BaseVideoProcessor(**{k: v for k, v in part.values.items() if k in ("size",)})
+    return out
+
+
+def _token_kwargs(cls: type, tokenizer: Any) -> dict[str, str]:
+    """Token arguments of the processor (``image_token=``) given the tokenizer's value, so both agree."""
+    return {attr: _named_token(tokenizer, attr) for attr in _token_params(cls) if _named_token(tokenizer, attr)}
+
+
+def tiny_video_processor(model_type: str, config: PretrainedConfig | None = None) -> Any:
+    """The model type's own video processor at the tiny image size; a :class:`SavedProcessorConfig` of it when
+    its class needs a library that is not installed (every video processor needs torchvision)."""
+    import transformers
+
+    names = _class_names(auto_mapping_names("VIDEO_PROCESSOR_MAPPING_NAMES"), model_type)
+    if not names:
+        raise ProcessorError(f"no video processor for model type {model_type!r}")
+    size = _image_size(config) if config is not None else 32
+    values = {"size": {"height": size, "width": size}, **_geometry_kwargs(None, config),
+              **_family_kwargs(model_type, config, "video_processor")}
+    cls = getattr(transformers, names[0], None)
+    try:
+        if cls is None:
+            raise ImportError(f"{names[0]} requires the torchvision library")
+        default = cls()
+        sized = _sized(getattr(default, "size", None), size)
+        values = {**values, **_geometry_kwargs(vars(default), config)}
+        return cls(**{**values, **({"size": sized} if sized else {})})
+    except Exception as exc:  # noqa: BLE001
+        lib = missing_library(exc)
+        if lib:
+            return SavedProcessorConfig(names[0], "video_processor_type", values, lib)
+        raise ProcessorError(f"{names[0]}: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+#: image / video processor arguments read from the vision config by name (processor argument -> config names).
+GEOMETRY_ARGS: dict[str, tuple[str, ...]] = {
+    "patch_size": ("patch_size",),
+    "merge_size": ("spatial_merge_size", "merge_size"),
+    "temporal_patch_size": ("temporal_patch_size",),
+}
+
+
+def _geometry_kwargs(defaults: Mapping[str, Any] | None, config: Any) -> dict[str, Any]:
+    """Patch / merge sizes for an image or video processor from the tiny vision config: the integer arguments
+    its defaults hold (``defaults``: its attributes; None: a class that cannot be built here, all of them)."""
+    if config is None:
+        return {}
+    out = {}
+    for arg, names in GEOMETRY_ARGS.items():
+        if defaults is not None and not is_int_value(defaults.get(arg)):
+            continue
+        value = next((v for v in (find_in_config(config, n, VISION_KEYS) for n in names) if is_int_value(v)), None)
+        if value is not None:
+            out[arg] = value
+    return out
+
+
+def is_int_value(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _family_kwargs(model_type: str, config: Any, part: str) -> dict[str, Any]:
+    """The family's :data:`.rules.PROCESSOR_KWARGS` for ``part`` (``"processor"`` / ``"image_processor"``)."""
+    rules.load_families()
+    family = rules.PROCESSOR_KWARGS.get(model_type)
+    return dict(family(config).get(part, {})) if family is not None and config is not None else {}
+
+
+def _processor_kwargs(cls: type, model_type: str, config: Any, tokenizer: Any) -> dict[str, Any]:
+    """Arguments of the processor class from the tiny config (same-named values of the config or its vision
+    config, then the family's :data:`.rules.PROCESSOR_KWARGS`) and the tokenizer (its token arguments)."""
+    import inspect
+
+    parts = set(_sub_processors(cls)) | {"tokenizer"}
+    out: dict[str, Any] = {}
+    for name in inspect.signature(cls.__init__).parameters:
+        if name in parts or name in _NOT_CONFIG_ARGS or name.endswith("_token"):
+            continue
+        value = find_in_config(config, name, VISION_KEYS)
+        if isinstance(value, (int, str, float)) and not isinstance(value, bool):
+            out[name] = value
+    out.update(_token_kwargs(cls, tokenizer) if tokenizer is not None else {})
+    out.update(_family_kwargs(model_type, config, "processor"))
+    return out
+
+
 def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *, tokenizer: Any = None) -> dict:
     """Save the tiny processor(s) of ``arch`` into ``repo_dir``; return a JSON-able description.
 
     image -> image processor; audio -> feature extractor (+ tokenizer when given, e.g. CTC / speech
-    seq2seq); multimodal -> the model type's processor class wrapping the tiny image processor /
-    feature extractor and the tokenizer when it can be built, else those parts saved side by side.
+    seq2seq); multimodal -> the family's processor class (:func:`processor_class`) around the tiny image
+    processor / feature extractor / video processor and the tokenizer, with the tokenizer's chat template and
+    the arguments the tiny config implies; a part whose class needs a missing library (torchvision) is saved
+    under its own class name all the same, so the repo holds every file the family's ``AutoProcessor`` reads.
+    Where the processor cannot be built, the parts are saved side by side.  The description's ``token_ids``
+    (``{"image_token_id": ...}``) are the ids of the placeholders the processor writes.
     """
-    import transformers
-
     repo_dir = Path(repo_dir)
     repo_dir.mkdir(parents=True, exist_ok=True)
     desc: dict[str, Any] = {"modality": arch.modality}
-    parts: dict[str, Any] = {}
     errors: list[str] = []
+    cls = processor_class(arch.model_type) if arch.modality == "multimodal" and tokenizer is not None else None
+    if cls is not None:
+        parts = _parts(cls, arch.model_type, config)
+        _describe(desc, parts, config)
+        try:
+            processor = _family_processor(cls, arch.model_type, config, tokenizer, parts)
+            processor.save_pretrained(str(repo_dir))
+            _rewrite_saved_parts(repo_dir, parts)
+            desc["processor"] = cls.__name__
+            desc["token_ids"] = processor_token_ids(tokenizer, (*tokenizer_reads(cls), *probe_attrs(processor)))
+            return desc
+        except Exception as exc:  # noqa: BLE001 - fall back to the parts, and say so
+            desc["processor_error"] = f"{cls.__name__}: {type(exc).__name__}: {_first_line(exc)[:160]}"
+    parts = {}
     if arch.modality in ("image", "multimodal"):
         try:
             parts["image_processor"] = tiny_image_processor(arch.model_type, config)
-            desc["image_size"] = _image_size(config)
         except ProcessorError as exc:
             errors.append(str(exc))
     if arch.modality in ("audio", "multimodal"):
         try:
             parts["feature_extractor"] = tiny_feature_extractor(arch.model_type, config)
-            desc["sampling_rate"] = SAMPLING_RATE
         except ProcessorError as exc:
             errors.append(str(exc))
     if not parts:
         raise ProcessorError(f"{arch.id}: " + "; ".join(errors))
+    _describe(desc, parts, config)
+    for part in parts.values():
+        part.save_pretrained(str(repo_dir))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(repo_dir))
+    return desc
+
+
+def _describe(desc: dict[str, Any], parts: Mapping[str, Any], config: Any) -> None:
     for key, part in parts.items():
         if isinstance(part, SavedProcessorConfig):
             desc[key] = part.class_name
             desc.setdefault("needs", []).append(part.missing)
         else:
             desc[key] = type(part).__name__
-    processor_name = auto_mapping_names("PROCESSOR_MAPPING_NAMES").get(arch.model_type)
-    processor_cls = getattr(transformers, processor_name, None) if isinstance(processor_name, str) else None
-    if processor_cls is not None and tokenizer is not None and "needs" not in desc:
-        try:
-            processor = processor_cls(**parts, tokenizer=tokenizer)
-            processor.save_pretrained(str(repo_dir))
-            desc["processor"] = processor_cls.__name__
-            return desc
-        except Exception as exc:  # noqa: BLE001 - fall back to the parts, and say so
-            desc["processor_error"] = f"{processor_cls.__name__}: {type(exc).__name__}: {str(exc)[:160]}"
-    for part in parts.values():
-        part.save_pretrained(str(repo_dir))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(repo_dir))
-    return desc
+    if "image_processor" in parts:
+        desc["image_size"] = _image_size(config)
+    if "feature_extractor" in parts:
+        desc["sampling_rate"] = SAMPLING_RATE
+
+
+def _family_processor(cls: type, model_type: str, config: Any, tokenizer: Any, parts: Mapping[str, Any]) -> Any:
+    """The family's processor around ``tokenizer`` and ``parts`` (stand-ins for the parts a missing library
+    keeps from being built), with the tokenizer's chat template."""
+    real = {k: v for k, v in parts.items() if not isinstance(v, SavedProcessorConfig)}
+    stand_ins = _stand_ins(cls, parts)
+    missing = [name for name in _sub_processors(cls) if name not in real and name not in stand_ins]
+    if missing:
+        raise ProcessorError(f"{cls.__name__} needs {', '.join(missing)}, which cannot be built for {model_type!r}")
+    kwargs = _processor_kwargs(cls, model_type, config, tokenizer)
+    processor = cls(**real, **stand_ins, tokenizer=tokenizer, **kwargs)
+    if tokenizer.chat_template and not getattr(processor, "chat_template", None):
+        processor.chat_template = tokenizer.chat_template
+    return processor
+
+
+def _rewrite_saved_parts(repo_dir: Path, parts: Mapping[str, Any]) -> None:
+    """In the saved ``processor_config.json``, the stand-in parts become the real class and tiny sizes."""
+    saved = {k: v for k, v in parts.items() if isinstance(v, SavedProcessorConfig)}
+    path = Path(repo_dir) / "processor_config.json"
+    if not saved or not path.is_file():
+        return
+    data = json.loads(path.read_text())
+    for name, part in saved.items():
+        data[name] = {part.type_key: part.class_name, **part.values}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:

@@ -13,7 +13,10 @@ So no module imports another at its end to fill tables, and the import graph has
 * :func:`input_builder` — builds a forward argument from the config (shared by every model);
 * :func:`input_fixup` — ``fixup(ctx, inputs)`` adjusting a family's dummy inputs;
 * :data:`IMAGE_PROCESSOR_OF` / :data:`FEATURE_EXTRACTOR_OF` — whose processor a model type without
-  one of its own uses (:func:`processor_of`).
+  one of its own uses (:func:`processor_of`);
+* :data:`PROCESSOR_CLASS_OF`, :data:`PROCESSOR_TOKENS`, :func:`processor_kwargs` — a multimodal family's
+  processor class (where the auto-mapping names none), the tokens it reads from its tokenizer, and the
+  arguments it takes from the tiny config.
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ __all__ = [
     "INPUT_FIXUPS",
     "IMAGE_PROCESSOR_OF",
     "FEATURE_EXTRACTOR_OF",
+    "PROCESSOR_CLASS_OF",
+    "PROCESSOR_TOKENS",
+    "PROCESSOR_KWARGS",
     "family_rule",
     "model_type_values",
     "input_builder",
     "input_fixup",
     "processor_of",
+    "processor_kwargs",
     "register_into",
     "load_families",
 ]
@@ -58,6 +65,14 @@ INPUT_FIXUPS: dict[str, Callable[[Any, dict[str, Any]], None]] = {}
 #: inside other models) -> the model type whose one they use.
 IMAGE_PROCESSOR_OF: dict[str, str] = {}
 FEATURE_EXTRACTOR_OF: dict[str, str] = {}
+#: model type -> the processor class (``AutoProcessor``) its repos carry, where transformers' mapping names none.
+PROCESSOR_CLASS_OF: dict[str, str] = {}
+#: model type -> {tokenizer attribute: token} of the family (``{"image_token": "<IMG_CONTEXT>"}``): the tokens its
+#: processor reads from the tokenizer, where the chat format's placeholders do not name them.
+PROCESSOR_TOKENS: dict[str, dict[str, str]] = {}
+#: model type -> ``kwargs(config) -> dict``: processor (``"processor"``) and image processor (``"image_processor"``)
+#: arguments derived from the tiny config that the generic name matching does not find.
+PROCESSOR_KWARGS: dict[str, Callable[[Any], dict[str, dict[str, Any]]]] = {}
 
 _loaded = False
 _load_lock = threading.RLock()
@@ -102,6 +117,18 @@ def input_fixup(name: str) -> Callable[[F], F]:
     """Register a named fixup ``fixup(ctx, inputs)`` in :data:`INPUT_FIXUPS` (it must check that the model
     is one of its family's: ``type(ctx.model).__name__``, ``ctx.config.model_type``)."""
     return register_into(INPUT_FIXUPS, name, "input fixup")
+
+
+def processor_kwargs(*model_types: str) -> Callable[[F], F]:
+    """Register ``kwargs(config) -> {"processor": {...}, "image_processor": {...}}`` for ``model_types`` in
+    :data:`PROCESSOR_KWARGS` (the arguments a family's processor needs to match the tiny model)."""
+
+    def register(function: F) -> F:
+        for model_type in model_types:
+            register_into(PROCESSOR_KWARGS, model_type, "processor kwargs")(function)
+        return function
+
+    return register
 
 
 def model_type_values(model_type: str, values: Mapping[str, Any]) -> None:

@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TinyModelsError
@@ -44,6 +45,7 @@ __all__ = [
     "base_config",
     "check_config",
     "config_for_class",
+    "set_special_ids",
     # helpers for family rules (pytest_tinymodels/families): the context a rule gets, and small utilities
     "ShrinkContext",
     "key_kind",
@@ -1239,6 +1241,46 @@ def _fit_token_ids(node: dict, vocab: int, ctx: ShrinkContext) -> None:
             node[k] = new
 
 
+#: what a modeling file falls back on when its config has no ``head_dim`` (hub configs write it out).
+HEAD_DIM_FALLBACK = re.compile(r"""getattr\(\s*(?:self\.)?config\s*,\s*["']head_dim["']""")
+
+
+@lru_cache(maxsize=None)
+def _reads_head_dim_fallback(model_type: str) -> bool:
+    """Whether the modeling code of ``model_type`` reads ``getattr(config, "head_dim", hidden // heads)``
+    (its source files are read, nothing is imported)."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+        spec = importlib.util.find_spec(f"transformers.models.{model_type_to_module_name(model_type)}")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin:
+        return False
+    files = sorted(Path(spec.origin).parent.glob("modeling_*.py"))
+    return any(HEAD_DIM_FALLBACK.search(f.read_text(encoding="utf-8")) for f in files)
+
+
+def _write_head_dims(node: dict) -> None:
+    """Explicit ``head_dim = hidden_size // num_attention_heads`` on every (sub-)config without one whose
+    modeling code falls back on that quotient, as hub configs write it (``Qwen3MoeConfig`` declares no
+    ``head_dim``, yet code written against the hub's configs reads ``config.head_dim``)."""
+    for k, v in node.items():
+        if isinstance(v, dict) and is_config_dict(k, v):
+            _write_head_dims(v)
+    hidden, heads = node.get("hidden_size"), node.get("num_attention_heads")
+    if ("head_dim" in node or not is_int(hidden) or not is_int(heads) or heads <= 0 or hidden % heads
+            or not isinstance(node.get("model_type"), str)):
+        return
+    if any(key_kind(k) in ("head_dim", "free_head_dim") and v is not None for k, v in node.items()):
+        return  # the node names its head width otherwise (d_kv, kv_channels, ...)
+    if _reads_head_dim_fallback(node["model_type"]):
+        node["head_dim"] = hidden // heads
+
+
 def _apply_overrides(node: dict, overrides: Mapping[str, Any], path: str = "") -> None:
     for k, v in overrides.items():
         if isinstance(v, Mapping) and isinstance(node.get(k), dict) and k not in ("id2label", "label2id"):
@@ -1266,6 +1308,7 @@ def shrink_dict(
     _apply_model_type_config(node)
     if overrides:
         _apply_overrides(node, overrides)
+    _write_head_dims(node)
     return node
 
 
@@ -1301,7 +1344,7 @@ def shrink_config(
             + (" (check the `overrides`)" if overrides else "")
         ) from exc
     if special_token_ids:
-        _set_special(new, special_token_ids)
+        set_special_ids(new, special_token_ids)
     problems = check_config(new)
     if problems:
         raise ShrinkError(
@@ -1351,6 +1394,28 @@ def _set_special(config: Any, special: Mapping[str, int | None]) -> None:
         text = None
     if text is not None and text is not config:
         _set_special(text, special)
+
+
+#: ids :func:`set_special_ids` sets on the (text) config itself only, never on other sub-configs.
+_STANDARD_IDS = frozenset({"pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id", "sep_token_id",
+                           "cls_token_id", "mask_token_id", "decoder_start_token_id"})
+
+
+def set_special_ids(config: Any, ids: Mapping[str, int | None]) -> None:
+    """Set token ids on a built config: every key the config (or its text config) has, and the non-standard
+    ones (``image_token_id``...) on every nested sub-config that declares them (an omni model's thinker)."""
+    _set_special(config, ids)
+    extra = {k: v for k, v in ids.items() if k not in _STANDARD_IDS and v is not None}
+    stack = [sub for _, sub in _sub_configs(config)]
+    while stack and extra:
+        sub = stack.pop()
+        stack.extend(s for _, s in _sub_configs(sub))
+        for k, v in extra.items():
+            if k in vars(sub):
+                try:
+                    setattr(sub, k, v)
+                except Exception:  # noqa: BLE001 - a read-only / validated attribute keeps its value
+                    pass
 
 
 def _one_line(exc: BaseException) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "load_template",
     "stop_token_ids",
     "template_literal_text",
+    "tokenizer_options",
     "variant_format",
 ]
 
@@ -464,6 +465,8 @@ NOT_CHAT_MODEL_TYPES = frozenset(
         "udop",
         "t5gemma2",
         "blip",
+        "kosmos-2",  # grounding / OCR models with fairseq position tables indexed by the pad id
+        "kosmos-2.5",
     }
 )
 
@@ -557,6 +560,26 @@ def variant_format(model_type: str, suffix: str | None) -> tuple[str, dict[str, 
     return fmt, options
 
 
+def tokenizer_options(model_type: str, suffix: str | None = None) -> dict[str, Any]:
+    """The manifest ``tokenizer`` table entries that select the variant a fixture-id ``suffix`` names:
+    ``{"chat_template": format, "thinking": bool}`` (only what differs from the model type's default), or
+    ``{}`` where the suffix changes nothing or the model type is not a chat one.
+
+    ``tokenizer_options("qwen3", "-NoThink") == {"thinking": False}``;
+    ``tokenizer_options("llama", "-2-7b-chat") == {"chat_template": "llama2"}``.
+    """
+    if not is_chat_model_type(model_type):
+        return {}
+    default = FAMILY_FORMATS.get(model_type, DEFAULT_FORMAT)
+    name, options = variant_format(model_type, suffix)
+    out: dict[str, Any] = {}
+    if name != default:
+        out["chat_template"] = name
+    if "thinking" in options and options["thinking"] != FORMATS[name].thinking_default:
+        out["thinking"] = options["thinking"]
+    return out
+
+
 def is_chat_model_type(model_type: str) -> bool:
     """Whether ``model_type`` gets a chat template: a model type named in :data:`FAMILY_FORMATS`, or a
     decoder of the installed transformers' causal-LM / image-text-to-text / multimodal-LM mappings that is
@@ -631,7 +654,11 @@ def _template_for(fmt: ChatFormat, thinking: bool | None) -> str:
 
 
 def install_chat_template(
-    tokenizer: "PreTrainedTokenizerBase", fmt: ChatFormat | str, *, thinking: bool | None = None
+    tokenizer: "PreTrainedTokenizerBase",
+    fmt: ChatFormat | str,
+    *,
+    thinking: bool | None = None,
+    template: str | None = None,
 ) -> dict[str, int | None]:
     """Install ``fmt`` on a trained transformers tokenizer, in place; return the ids a config must agree with.
 
@@ -640,7 +667,8 @@ def install_chat_template(
     sets bos / eos / pad as the family does (keeping the tokenizer's own where the family has none), adds
     the characters the template writes that the vocabulary cannot encode (such as ``"\\n"`` for a
     tokenizer trained on single lines) as single-character tokens, and sets ``tokenizer.chat_template``
-    with the reasoning default ``thinking`` (``None``: the format's default).
+    with the reasoning default ``thinking`` (``None``: the format's default).  ``template``: a Jinja source
+    installed instead of the format's own (a user's file); the format still gives the tokens.
 
     Returns ``bos_token_id``, ``eos_token_id``, ``pad_token_id`` (``None`` where the tokenizer has none)
     and ``<attribute>_id`` for every media token (``image_token_id``, ``boi_token_id``...).  The model's
@@ -651,7 +679,10 @@ def install_chat_template(
     from tokenizers import AddedToken
 
     fmt = get_format(fmt)
-    template = _template_for(fmt, thinking)
+    if template is None:
+        template = _template_for(fmt, thinking)
+    elif thinking is not None:
+        raise ChatTemplateError("thinking= sets the reasoning default of a shipped format, not of a template file")
 
     named = {"bos_token": fmt.bos, "eos_token": fmt.eos, "pad_token": fmt.pad}
     named = {key: AddedToken(value, special=True, normalized=False) for key, value in named.items() if value}

@@ -14,6 +14,7 @@ tokenizers) fall back by small named rules in :data:`TOKENIZER_RULES` and then t
 from __future__ import annotations
 
 import copy
+import string
 import threading
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -33,6 +34,11 @@ TOKENIZER_RULES: dict[str, str] = {
     "ministral": "LlamaTokenizer",
     "pixtral": "LlamaTokenizer",
 }
+
+#: One training line more than the corpus: every printable ASCII character and "\n", so that each trained
+#: vocabulary encodes chat templates, tool JSON and multi-line text (a SentencePiece-style BPE drops, and
+#: Gemma's maps to <unk>, every character it never saw).
+TRAINING_ALPHABET = string.printable
 
 #: Class names the library maps to that are not trainable from scratch.
 UNTRAINABLE_CLASSES = frozenset({"TokenizersBackend", "MistralCommonBackend", "PreTrainedTokenizerFast", "PythonBackend"})
@@ -76,9 +82,10 @@ def train_tokenizer(
             cached = _memo.get(memo_key)
         if cached is not None:
             return copy.deepcopy(cached)
-    tokenizer = _train(class_name, vocab_size, list(corpus) if corpus is not None else list(corpus_lines()))
+    lines = list(corpus) if corpus is not None else [*corpus_lines(), TRAINING_ALPHABET]
+    tokenizer = _train(class_name, vocab_size, lines)
     if class_name != FALLBACK_TOKENIZER and tokenizer is None:
-        tokenizer = _train(FALLBACK_TOKENIZER, vocab_size, list(corpus_lines()))
+        tokenizer = _train(FALLBACK_TOKENIZER, vocab_size, lines)
     if tokenizer is None:
         raise RuntimeError(f"could not train a tokenizer for model type {model_type!r}")
     ensure_pad(tokenizer)

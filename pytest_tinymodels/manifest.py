@@ -10,6 +10,7 @@ A manifest is a TOML file::
     [fixtures.tiny_llama]
     model_type = "llama"
     config = { hidden_size = 32 }
+    config_extra = { my_flag = 1 }      # deliberate extra attributes (not checked against the config class)
     tokenizer = { vocab_size = 512 }
     dataset = { rows = 32 }
 
@@ -51,7 +52,7 @@ def is_fixture_name(name: str) -> bool:
     return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
 
 #: Keys accepted under ``[defaults]``; each applies to every fixture that does not set it.
-DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "smoke")
+DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "config_extra", "smoke")
 
 #: Keys accepted under ``[fixtures.NAME]``, with the type each must have.
 FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
@@ -62,6 +63,7 @@ FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
     "exclude": (list,),
     "modalities": (list,),
     "config": (dict,),
+    "config_extra": (dict,),
     "tokenizer": (dict,),
     "dataset": (dict,),
     "seed": (int,),
@@ -75,7 +77,8 @@ FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
     "description": (str,),
 }
 
-TOKENIZER_KEYS: dict[str, tuple[type, ...]] = {"vocab_size": (int,), "method": (str,), "model_max_length": (int,)}
+TOKENIZER_KEYS: dict[str, tuple[type, ...]] = {"vocab_size": (int,), "method": (str,), "model_max_length": (int,),
+                                               "chat_template": (str, bool), "thinking": (bool,)}
 DATASET_KEYS: dict[str, tuple[type, ...]] = {"rows": (int,), "min_chars": (int,), "max_chars": (int,), "seed": (int,),
                                              "format": (str,)}
 
@@ -130,7 +133,7 @@ class FixtureSpec(NamedTuple):
     task: str | None = None
     architectures: tuple[str, ...] | None = None  # set => parametrized over architectures
     exclude: tuple[str, ...] = ()
-    config: Mapping[str, Any] = MappingProxyType({})
+    config: Mapping[str, Any] = MappingProxyType({})  # overrides, ``config_extra`` merged in
     tokenizer: Mapping[str, Any] = MappingProxyType(dict(TOKENIZER_DEFAULTS))
     dataset: Mapping[str, Any] = MappingProxyType(dict(DATASET_DEFAULTS))
     seed: int = 0
@@ -142,6 +145,7 @@ class FixtureSpec(NamedTuple):
     hub_ids: tuple[str, ...] = ()
     smoke: bool = True
     description: str | None = None
+    config_extra: Mapping[str, Any] = MappingProxyType({})  # the part of ``config`` not checked against the class
     modalities: tuple[str, ...] | None = None  # narrows a parametrized fixture to these input modalities
 
     @property
@@ -297,7 +301,7 @@ def _parse_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
     for key in ("seed", "dtype", "device", "smoke"):
         if key in defaults:
             _check_type(defaults[key], FIXTURE_KEYS[key], path, None, f"defaults.{key}")
-    for key in ("tokenizer", "dataset", "config"):
+    for key in ("tokenizer", "dataset", "config", "config_extra"):
         if key in defaults and not isinstance(defaults[key], dict):
             raise ManifestError("must be a table", path=path, field=f"defaults.{key}")
     fixtures = data.get("fixtures", {})
@@ -349,6 +353,7 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         raise ManifestError(
             f"need 1 <= min_chars <= max_chars <= {MAX_CHARS}, got {dataset['min_chars']} and {dataset['max_chars']}",
             path=path, fixture=name, field="dataset.min_chars",
+    _check_chat_template(tokenizer, path, name)
         )
 
     if "seed" in dataset and not 0 <= dataset["seed"] < 2**32:
@@ -360,6 +365,10 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
     config = dict(defaults.get("config", {}))
     config.update(table.get("config", {}))
     _check_config(config, path, name)
+    extra = dict(defaults.get("config_extra", {}))
+    extra.update(table.get("config_extra", {}))
+    _check_config(extra, path, name, "config_extra")
+    config = _merge_extra(config, extra, path, name)
 
     architectures: tuple[str, ...] | None = None
     if "architectures" in table:
@@ -420,6 +429,7 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         hub_ids=hub_ids,
         smoke=pick("smoke", True),
         description=table.get("description"),
+        config_extra=extra,
     )
 
 
@@ -429,6 +439,7 @@ def _check_dataset_format(value: str, path: Path, fixture: str) -> None:
 
     try:
         check_format(value)
+        train=_check_train(table.get("train", False), path, name),
     except ManifestError as exc:
         raise ManifestError(exc.message, path=path, fixture=fixture, field="dataset.format", hint=exc.hint) from None
 
@@ -567,3 +578,170 @@ def _sorted(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_sorted(v) for v in value]
     return value
+
+
+def _merge_extra(config: Mapping[str, Any], extra: Mapping[str, Any], path: Path, fixture: str,
+                 prefix: str = "config_extra") -> dict[str, Any]:
+    """``config`` with ``extra`` merged in (nested tables merged); a key set in both is an error."""
+    merged = dict(config)
+    for key, value in extra.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = _merge_extra(merged[key], value, path, fixture, f"{prefix}.{key}")
+        else:
+            raise ManifestError("is also set in 'config'", path=path, fixture=fixture, field=f"{prefix}.{key}",
+                                hint="set each key once: in config (checked) or in config_extra (not checked)")
+    return merged
+
+
+# -- config overrides against the config classes ----------------------------------------------------------
+#: A config class's known keys, as JSON: ``{name: None}`` for an attribute (its value, even a dict such as
+#: ``rope_parameters``, is not looked into) and ``{name: {...}}`` for a nested sub-config (``text_config``).
+KeyTree = Mapping[str, Any]
+#: Bump when :func:`config_key_tree` changes: remembered trees (session.config_key_tree_of) are keyed by it.
+CONFIG_KEYS_VERSION = 1
+
+
+def config_key_tree(config: Any) -> dict[str, Any]:
+    """The keys an override may set on ``config`` (a ``PretrainedConfig``; read by duck typing, nothing is
+    imported): its serialized attributes, dataclass fields and ``__init__`` parameters, the names of its
+    ``attribute_map`` and its properties; sub-configs (``text_config``, ``vision_config``...) as nested trees."""
+    import dataclasses
+    import inspect
+
+    cls = type(config)
+    names: set[str] = set(config.to_dict())
+    names.update(getattr(cls, "attribute_map", None) or {})
+    if dataclasses.is_dataclass(config):
+        names.update(f.name for f in dataclasses.fields(config))
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    except (TypeError, ValueError):
+        pass
+    names.update(n for n in dir(cls) if not n.startswith("__") and isinstance(getattr(cls, n, None), property))
+    names.discard("self")
+    sub_classes = getattr(cls, "sub_configs", None) or {}
+    tree: dict[str, Any] = {}
+    for name in sorted(names):
+        if isinstance(getattr(cls, name, None), property):  # computed (num_labels, use_return_dict...): a plain key
+            tree[name] = None
+            continue
+        value = getattr(config, name, None)
+        if _is_config(value):
+            tree[name] = config_key_tree(value)
+        elif value is None and name in sub_classes and _is_config_class(sub_classes[name]):
+            try:
+                tree[name] = config_key_tree(sub_classes[name]())
+            except Exception:  # a sub-config without defaults: its keys are not checked
+                tree[name] = None
+        else:
+            tree[name] = None
+    return tree
+
+
+def _is_config(value: Any) -> bool:
+    return hasattr(value, "to_dict") and isinstance(getattr(type(value), "model_type", None), str) and \
+        hasattr(type(value), "attribute_map")
+
+
+def _is_config_class(cls: Any) -> bool:
+    """A concrete config class (not ``AutoConfig``, which stands for "any")."""
+    return isinstance(cls, type) and hasattr(cls, "to_dict") and hasattr(cls, "attribute_map")
+
+
+def config_paths(node: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every leaf of a nested override table, as a key path."""
+    out: list[tuple[str, ...]] = []
+    for key, value in node.items():
+        if isinstance(value, Mapping) and value:
+            out.extend(config_paths(value, prefix + (key,)))
+        else:
+            out.append(prefix + (key,))
+    return out
+
+
+def _unknown_path(path: tuple[str, ...], tree: KeyTree) -> int | None:
+    """The index of the first key of ``path`` that ``tree`` does not know, or None when it is known
+    (a known attribute whose value is not a sub-config accepts any nested table)."""
+    node: Any = tree
+    for i, key in enumerate(path):
+        if not isinstance(node, Mapping):
+            return None
+        if key not in node:
+            return i
+        node = node[key]
+    return None
+
+
+def _without_paths(node: Mapping[str, Any], drop: set[tuple[str, ...]], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        here = prefix + (key,)
+        if here in drop:
+            continue
+        if isinstance(value, Mapping) and value and any(d[: len(here)] == here for d in drop):
+            value = _without_paths(value, drop, here)
+            if not value:
+                continue
+        out[key] = value
+    return out
+
+
+def checked_config_paths(spec: FixtureSpec) -> list[tuple[str, ...]]:
+    """The override paths of ``spec`` checked against the config class (all but ``config_extra``'s)."""
+    extra = set(config_paths(spec.config_extra))
+    return [p for p in config_paths(spec.config) if p not in extra]
+
+
+def check_config_overrides(spec: FixtureSpec, trees: Mapping[str, KeyTree],
+                           class_names: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Check ``spec.config`` against the known keys of each model type in ``trees``; return, per model
+    type, the overrides that apply to it.
+
+    A key no model type knows raises :class:`ManifestError` naming the manifest, the fixture and the field
+    (``config.hiden_size``) with the close names.  A key that only some of the model types know (a fixture
+    parametrized over architectures) is applied to those and left out of the others' overrides.
+    ``config_extra`` keys are never checked.  ``class_names``: model type -> config class name, for messages.
+    """
+    out = {model_type: dict(spec.config) for model_type in trees}
+    if not trees:
+        return out
+    unknown: dict[str, set[tuple[str, ...]]] = {model_type: set() for model_type in trees}
+    for path in checked_config_paths(spec):
+        missing = {mt: _unknown_path(path, tree) for mt, tree in trees.items()}
+        if all(i is not None for i in missing.values()):
+            raise _unknown_key_error(spec, path, missing, trees, class_names or {})
+        for mt, i in missing.items():
+            if i is not None:
+                unknown[mt].add(path)
+    for mt, paths in unknown.items():
+        if paths:
+            out[mt] = _without_paths(spec.config, paths)
+    return out
+
+
+def _unknown_key_error(spec: FixtureSpec, path: tuple[str, ...], missing: Mapping[str, int | None],
+                       trees: Mapping[str, KeyTree], class_names: Mapping[str, str]) -> ManifestError:
+    depth = min(i for i in missing.values() if i is not None)
+    bad = path[: depth + 1]
+    candidates: set[str] = set()
+    for mt, tree in trees.items():
+        node: Any = tree
+        for key in bad[:-1]:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping):
+            candidates.update(node)
+    close = difflib.get_close_matches(bad[-1], sorted(candidates), n=3, cutoff=0.6)
+    if len(trees) == 1:
+        (mt,) = trees
+        owner = f"{class_names.get(mt) or 'the config class'} (model type {mt!r})"
+    else:
+        owner = f"any of the {len(trees)} selected architectures' config classes"
+    where = f" in {'.'.join(bad[:-1])}" if len(bad) > 1 else ""
+    message = f"unknown config key {bad[-1]!r}{where}: not an attribute of {owner}"
+    extra_line = f"config_extra = {{ {'.'.join(bad)} = ... }}"
+    hint = (f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "") + \
+        f"a deliberate extra attribute goes into {extra_line}"
+    return ManifestError(message, path=spec.manifest, fixture=spec.name, field="config." + ".".join(bad), hint=hint)

@@ -90,6 +90,7 @@ class TinySession:
         self.stats: dict[str, EntryStat] = {}
         self._loaded: dict[tuple[str, str, str], Any] = {}
         self._variants: dict[str, list[Variant]] = {}
+        self._candidates: dict[str, list[Any]] = {}  # a parametrized fixture's architectures before --tiny-arch
         self._failures: dict[str, TinyModelsError] = {}
         self._keys: dict[int, tuple[FixtureSpec, str]] = {}
         self._lock = threading.RLock()
@@ -118,17 +119,36 @@ class TinySession:
                 # normalized: "llama" and "llama"+"LlamaForCausalLM" are the same entry; the modality
                 # (ArchInfo) is left to the builder: reusing a built entry never needs it
                 model_type, class_name, task = architectures.resolve_names(spec.model_type, spec.architecture, spec.task)
+                check_config_keys(spec, [model_type], self.cache.root)
                 return [Variant("", spec._replace(model_type=model_type, architecture=class_name, task=task))]
             include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
             infos = architectures.expand(spec.task, include, spec.exclude)
         except architectures.ArchitectureError as exc:
             raise ManifestError(exc.message, path=spec.manifest, fixture=spec.name, field=exc.field) from None
+        check_architecture_patterns(spec, infos)
+        self._candidates[spec.name] = infos
         if spec.modalities is not None:  # manifest ``modalities = ["text"]``: e.g. no image model in a text test
             infos = [i for i in infos if i.modality in spec.modalities]
         if self.arch_filter:
             infos = [i for i in infos if _matches(i, self.arch_filter)]
+        configs = check_config_keys(spec, sorted({i.model_type for i in infos}), self.cache.root)
         ids = _unique_ids(infos)
-        return [Variant(vid, spec.for_architecture(info.model_type, info.class_name), info) for vid, info in zip(ids, infos)]
+        return [Variant(vid, _with_config(spec.for_architecture(info.model_type, info.class_name),
+                                          configs.get(info.model_type)), info) for vid, info in zip(ids, infos)]
+
+    def unmatched_arch_filters(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """``--tiny-arch`` patterns that match no architecture of the parametrized fixtures ``names``
+        (pattern -> the candidates' model types and class names, for a "did you mean"); empty when every
+        pattern matches one, or when none of ``names`` is parametrized."""
+        candidates: list[Any] = []
+        for name in names:
+            if self.manifest[name].parametrized:
+                self.variants(name)
+                candidates.extend(self._candidates.get(name, ()))
+        if not candidates or not self.arch_filter:
+            return {}
+        known = sorted({n for info in candidates for n in (info.model_type, info.class_name)})
+        return {p: known for p in self.arch_filter if not any(_matches(info, [p]) for info in candidates)}
 
     # -- build / reuse ------------------------------------------------------------------------
     def key(self, spec: FixtureSpec) -> str:
@@ -211,6 +231,86 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+def check_config_keys(spec: FixtureSpec, model_types: list[str], memo_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """:func:`manifest.check_config_overrides` of ``spec`` against the default configs of ``model_types``
+    (their known keys remembered in ``memo_dir``); model type -> the overrides that apply to it.
+
+    Nothing is imported when ``spec`` has no checked override; a model type without a default config is
+    left to the builder, which reports it.
+    """
+    from .manifest import check_config_overrides, checked_config_paths
+
+    if not model_types or not checked_config_paths(spec):
+        return {}
+    trees: dict[str, Any] = {}
+    class_names: dict[str, str] = {}
+    for model_type in model_types:
+        known = config_key_tree_of(model_type, memo_dir)
+        if known is not None:
+            trees[model_type], class_names[model_type] = known["tree"], known["class"]
+    return check_config_overrides(spec, trees, class_names)
+
+
+def config_key_tree_of(model_type: str, memo_dir: Path | None) -> dict[str, Any] | None:
+    """``{"class": config class name, "tree": manifest.config_key_tree(default config)}`` of ``model_type``,
+    or None where it has no default config; remembered in ``memo_dir`` per transformers version and builder code."""
+    import hashlib
+
+    from .cache import library_versions, stat_memo
+
+    def compute() -> dict[str, Any]:
+        from transformers.utils import logging as tlogging
+
+        from .build import shrink
+        from .manifest import config_key_tree
+
+        verbosity = tlogging.get_verbosity()
+        tlogging.set_verbosity_error()  # default configs warn about their own token ids
+        try:
+            config = shrink.base_config(model_type)
+        except Exception:  # no config class, or an invalid default: the build reports it
+            return {"class": None, "tree": None}
+        finally:
+            tlogging.set_verbosity(verbosity)
+        return {"class": type(config).__name__, "tree": config_key_tree(config)}
+
+    if memo_dir is None:
+        value = compute()
+    else:
+        from .build import build_inputs_digest
+
+        from .manifest import CONFIG_KEYS_VERSION
+
+        stamp = (f"{CONFIG_KEYS_VERSION}|{library_versions(memo_dir).get('transformers')}|"
+                 f"{build_inputs_digest(memo_dir)['code']}|{model_type}")
+        where = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+        value = stat_memo(Path(memo_dir) / "memo" / f"config-keys-{where}.json", [], compute)
+    return value if value.get("tree") is not None else None
+
+
+def check_architecture_patterns(spec: FixtureSpec, infos: list[Any]) -> None:
+    """Each entry of a parametrized fixture's ``architectures`` / ``exclude`` must match an architecture
+    of its task: a mistyped one is a :class:`ManifestError` with the close names, never an empty set."""
+    from .build import architectures
+
+    entries = [("architectures", p) for p in (spec.architectures or ()) if p != "*"] + \
+        [("exclude", p) for p in spec.exclude]
+    if not entries:
+        return
+    everything = architectures.expand(spec.task, "*", ())
+    names = sorted({n for i in everything for n in (i.model_type, i.class_name)})
+    for field, pattern in entries:
+        if not any(_matches(i, [pattern]) for i in everything):
+            raise ManifestError(
+                f"{pattern!r} matches no architecture of task {spec.task!r}."
+                f"{architectures.did_you_mean(pattern, names)}",
+                path=spec.manifest, fixture=spec.name, field=field)
+
+
+def _with_config(spec: FixtureSpec, config: Mapping[str, Any] | None) -> FixtureSpec:
+    return spec if config is None or config == dict(spec.config) else spec._replace(config=config)
 
 
 def _matches(info: Any, patterns: Iterable[str]) -> bool:

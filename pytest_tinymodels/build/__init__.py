@@ -19,7 +19,7 @@ import shutil
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..cache import RECIPE, library_versions, stat_memo
 from ..errors import BuildError, TinyModelsError
@@ -96,7 +96,22 @@ def key_fields(spec: FixtureSpec, *, memo_dir: Path | None = None) -> dict[str, 
     if local is not None:
         fields["source"] = str(local)
         fields["source_files"] = _dir_digest(local)
+    template = chat_template_file(spec)
+    if template is not None:
+        fields["chat_template_file"] = hashlib.sha256(template.read_bytes()).hexdigest()[:24]
     return fields
+
+
+def chat_template_file(spec: FixtureSpec) -> Path | None:
+    """The ``.jinja`` file the manifest's ``tokenizer.chat_template`` names (relative to the manifest), or
+    None where it names a shipped format, is false or unset."""
+    from .tokenizer import chat
+
+    value = spec.tokenizer.get("chat_template")
+    if not isinstance(value, str) or value in chat.FORMATS:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(spec.manifest).parent / path
 
 
 def local_source_dir(spec: FixtureSpec) -> Path | None:
@@ -268,6 +283,8 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
     vocab_size = int(spec.tokenizer["vocab_size"])
     processor_info: dict[str, Any] = {}
     tokenizer = None
+    chat_format = None
+    token_ids: dict[str, int] = {}
     with stage("tokenizer"):
         if source_dir is not None:
             tokenizer = _shrunk_source_tokenizer(spec, source_dir, repo, vocab_size, processor_info)
@@ -278,8 +295,18 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
                 tokenizer = train_tokenizer(arch.model_type, vocab_size)
                 processor_info["tokenizer"] = {"class": type(tokenizer).__name__, "method": "train",
                                                "trained_as": tokenizer_class_name(arch.model_type)}
+        if tokenizer is not None:
+            chat_format, token_ids = _install_chat(spec, arch, tokenizer, trained=source_dir is None)
+            if chat_format is not None:
+                processor_info["tokenizer"]["chat_format"] = chat_format.name
+            if arch.modality == "multimodal" and source_dir is None:
+                from . import processors
+
+                token_ids.update(processors.add_processor_tokens(arch.model_type, tokenizer))
     with stage("shrink"):
         ids = _special_ids(tokenizer, base) if tokenizer is not None else None
+        if ids is not None:
+            ids.update(with_token_id_aliases(token_ids))
         config = shrink.shrink_config(
             base,
             vocab_size=len(tokenizer) if tokenizer is not None else None,
@@ -302,6 +329,11 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
 
             try:
                 processor_info["processor"] = processors.build_processor(arch, config, repo, tokenizer=tokenizer)
+                read = processor_info["processor"].pop("token_ids", {})
+                if read:  # the config points at the tokens the processor writes (aliases: *_token_index, ...)
+                    from .shrink import set_special_ids
+
+                    set_special_ids(config, with_token_id_aliases(read))
             except processors.ProcessorError as exc:
                 if tokenizer is None:
                     raise
@@ -314,6 +346,13 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
         torch.manual_seed(spec.seed)
         model = model_cls(config)
         model.eval()
+        if tokenizer is not None:
+            _align_generation_config(model, tokenizer, chat_format)
+        if spec.train is not None:  # in float32, before the cast (build/train.py; timings.model includes it)
+            with stage("train"):
+                from .train import train_entry
+
+                processor_info["train"] = train_entry(model, tokenizer, spec, arch, config)
         dtype = getattr(torch, TORCH_DTYPES[spec.dtype])
         if dtype != torch.float32:
             model = cast_model(model, dtype)
@@ -390,6 +429,86 @@ def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
 def _max_length(config: Any) -> int:
     for name in MAX_LENGTH_FIELDS:
         value = getattr(config, name, None)
+#: config names of a token id besides ``<attribute>_id`` (data): ``<name>_token_index`` is always tried
+#: (LLaVA, Gemma 3, Llama 4 spell image ids so), plus these family spellings.
+TOKEN_ID_ALIASES: dict[str, tuple[str, ...]] = {
+    "boi_token_id": ("start_of_image_token_id", "image_start_token_id"),
+    "eoi_token_id": ("end_of_image_token_id", "image_end_token_id"),
+    "start_of_image_token_id": ("boi_token_id", "boi_token_index", "image_start_token_id"),
+    "end_of_image_token_id": ("eoi_token_id", "eoi_token_index", "image_end_token_id"),
+    "image_start_token_id": ("boi_token_id", "boi_token_index", "start_of_image_token_id"),
+    "image_end_token_id": ("eoi_token_id", "eoi_token_index", "end_of_image_token_id"),
+    "boa_token_id": ("audio_start_token_id",),
+    "eoa_token_id": ("audio_end_token_id",),
+    "audio_bos_token_id": ("audio_start_token_id",),
+    "audio_eos_token_id": ("audio_end_token_id",),
+}
+
+
+def with_token_id_aliases(ids: Mapping[str, int | None]) -> dict[str, int]:
+    """``ids`` (``image_token_id``...) plus the other names configs give the same ids (``image_token_index``,
+    :data:`TOKEN_ID_ALIASES`); an id named directly wins over an alias.  ``None`` values are dropped."""
+    out: dict[str, int] = {}
+    for key, value in ids.items():
+        if value is None or not key.endswith("_id"):
+            continue
+        for alias in (f"{key[:-3]}_index", *TOKEN_ID_ALIASES.get(key, ())):
+            out.setdefault(alias, value)
+    for key, value in ids.items():
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _install_chat(spec: FixtureSpec, arch: "ArchInfo", tokenizer: Any, *, trained: bool) -> tuple[Any, dict[str, int]]:
+    """Install the chat template the manifest asks for (default: the model type's format, on trained
+    tokenizers; a shrunk real tokenizer keeps its own); return (format or None, the ids a config must agree with)."""
+    from .tokenizer import chat
+
+    value = spec.tokenizer.get("chat_template")
+    if value is False:
+        tokenizer.chat_template = None
+        return None, {}
+    thinking = spec.tokenizer.get("thinking")
+    template = None
+    if value is None:
+        if not trained:
+            return None, {}
+        fmt = chat.chat_format_for(arch.model_type)
+    elif value in chat.FORMATS:
+        fmt = chat.get_format(value)
+    else:  # a template file: the model type's format gives the tokens
+        template = chat.load_template(chat_template_file(spec))
+        fmt = chat.chat_format_for(arch.model_type) or chat.get_format(chat.DEFAULT_FORMAT)
+    if fmt is None:
+        return None, {}
+    try:
+        ids = chat.install_chat_template(tokenizer, fmt, thinking=thinking, template=template)
+    except chat.ChatTemplateError as exc:
+        raise BuildError(f"{exc} (tokenizer.chat_template / tokenizer.thinking of the manifest {spec.manifest})",
+                         fixture=spec.name, stage="tokenizer") from None
+    return fmt, {k: v for k, v in ids.items() if v is not None}
+
+
+def _align_generation_config(model: Any, tokenizer: Any, chat_format: Any) -> None:
+    """The generation config's eos / pad / bos as the family's: a chat model stops at the end of its turn
+    (``chat.stop_token_ids``: Gemma's ``<end_of_turn>``, Llama 3's ``<|eot_id|>``...)."""
+    generation = getattr(model, "generation_config", None)
+    if generation is None or not (hasattr(model, "can_generate") and model.can_generate()):
+        return
+    if chat_format is not None:
+        from .tokenizer import chat
+
+        stops = list(dict.fromkeys(chat.stop_token_ids(tokenizer, chat_format)))
+        generation.eos_token_id = stops[0] if len(stops) == 1 else stops
+    elif tokenizer.eos_token_id is not None:
+        generation.eos_token_id = tokenizer.eos_token_id
+    for name in ("pad_token_id", "bos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            setattr(generation, name, value)
+
+
         if isinstance(value, int) and value > 0:
             return value
     text_config = getattr(config, "text_config", None)

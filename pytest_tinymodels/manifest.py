@@ -353,7 +353,6 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         raise ManifestError(
             f"need 1 <= min_chars <= max_chars <= {MAX_CHARS}, got {dataset['min_chars']} and {dataset['max_chars']}",
             path=path, fixture=name, field="dataset.min_chars",
-    _check_chat_template(tokenizer, path, name)
         )
 
     if "seed" in dataset and not 0 <= dataset["seed"] < 2**32:
@@ -439,7 +438,6 @@ def _check_dataset_format(value: str, path: Path, fixture: str) -> None:
 
     try:
         check_format(value)
-        train=_check_train(table.get("train", False), path, name),
     except ManifestError as exc:
         raise ManifestError(exc.message, path=path, fixture=fixture, field="dataset.format", hint=exc.hint) from None
 

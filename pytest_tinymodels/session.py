@@ -126,9 +126,9 @@ class TinySession:
         except architectures.ArchitectureError as exc:
             raise ManifestError(exc.message, path=spec.manifest, fixture=spec.name, field=exc.field) from None
         check_architecture_patterns(spec, infos)
-        self._candidates[spec.name] = infos
         if spec.modalities is not None:  # manifest ``modalities = ["text"]``: e.g. no image model in a text test
             infos = [i for i in infos if i.modality in spec.modalities]
+        self._candidates[spec.name] = infos
         if self.arch_filter:
             infos = [i for i in infos if _matches(i, self.arch_filter)]
         configs = check_config_keys(spec, sorted({i.model_type for i in infos}), self.cache.root)

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import pytest
 
@@ -132,6 +132,21 @@ def assert_reproducible(builds: list[Build], label: str) -> None:
                       f"(sha256 per build):\n  " + "\n  ".join(diff))
 
 
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], list[Build]]) -> list[Build]:
+    """``make(dir)`` once per test session, also under pytest-xdist: the first worker builds, the others
+    wait for its result (the builds are the expensive part, and their paths are part of the entries' keys)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's dir, shared by workers
+    result = root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock"), timeout=3 * 3600):
+        if not result.is_file():
+            builds = make(root / name)
+            result.write_text(json.dumps([[{k: str(v) for k, v in b.entries.items()}, b.digests] for b in builds]))
+    return [Build({k: Path(v) for k, v in entries.items()}, digests) for entries, digests in json.loads(result.read_text())]
+
+
 def toml_str(value: object) -> str:
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
@@ -160,12 +175,11 @@ KINDS = {
 NONDETERMINISTIC_TODAY = {"tiny_bert", "tiny_t5", "tiny_clip", "wordpiece_retrain", "spm_unigram_retrain"}
 
 
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def make_sources(root: Path) -> dict[str, Path]:
     """Local source repos made of real tokenizer files (no weights), one per tokenizer kind."""
     from transformers import GPT2Config, GPT2Tokenizer, MistralConfig, T5Config
 
-    root = tmp_path_factory.mktemp("sources")
+    root.mkdir(parents=True)
     minilm = root / "minilm"
     shutil.copytree(minilm_dir(), minilm, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "1_Pooling", "onnx", "openvino"))
     mistral = root / "mistral"
@@ -186,9 +200,10 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"minilm": minilm, "mistral": mistral, "unigram": unigram, "bytelevel": bytelevel}
 
 
-@pytest.fixture(scope="module")
-def tokenizer_builds(sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> list[Build]:
-    root = tmp_path_factory.mktemp("tokenizer-builds")
+def make_tokenizer_builds(root: Path) -> list[Build]:
+    """The sources, a manifest of :data:`KINDS` (built-ins plus CLIP and the shrunk sources), its builds."""
+    root.mkdir(parents=True)
+    sources = make_sources(root / "sources")
     shrinks = {  # fixture -> (source, method, vocab_size)
         "wordpiece_truncate": ("minilm", "truncate", 1000),
         "wordpiece_retrain": ("minilm", "retrain", 800),
@@ -208,6 +223,11 @@ def tokenizer_builds(sources: dict[str, Path], tmp_path_factory: pytest.TempPath
     manifest = root / "fixtures.toml"
     manifest.write_text("\n".join(lines) + "\n")
     return build_many(manifest, list(KINDS), root)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_builds(tmp_path_factory: pytest.TempPathFactory) -> list[Build]:
+    return once_per_session(tmp_path_factory, "reproducible-tokenizers", make_tokenizer_builds)
 
 
 @pytest.mark.parametrize("fixture", [

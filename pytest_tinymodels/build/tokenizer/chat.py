@@ -37,6 +37,7 @@ __all__ = [
     "ChatTemplateError",
     "Variant",
     "chat_format_for",
+    "format_template",
     "format_tokens",
     "get_format",
     "install_chat_template",
@@ -637,7 +638,9 @@ def format_tokens(fmt: ChatFormat | str) -> tuple[str, ...]:
 _THINKING_DEFAULT = re.compile(r"(\{%-? set default_thinking = )(true|false)( -?%\})")
 
 
-def _template_for(fmt: ChatFormat, thinking: bool | None) -> str:
+def format_template(fmt: ChatFormat | str, thinking: bool | None = None) -> str:
+    """The Jinja source :func:`install_chat_template` installs for ``fmt`` (reasoning default ``thinking``)."""
+    fmt = get_format(fmt)
     source = load_template(fmt.name)
     if not fmt.supports_thinking:
         if thinking is not None:
@@ -680,7 +683,7 @@ def install_chat_template(
 
     fmt = get_format(fmt)
     if template is None:
-        template = _template_for(fmt, thinking)
+        template = format_template(fmt, thinking)
     elif thinking is not None:
         raise ChatTemplateError("thinking= sets the reasoning default of a shipped format, not of a template file")
 

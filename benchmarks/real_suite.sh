@@ -48,7 +48,12 @@ cat > "$WORK/fixtures.toml" <<'EOF'
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
 "peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
 "peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", revisions = ["v2.0.0"] }
-"peft-internal-testing/tiny-random-OPTForCausalLM-extended-vocab" = { architecture = "OPTForCausalLM", config = { vocab_size = 1024 } }
+"peft-internal-testing/tiny-random-OPTForCausalLM-extended-vocab" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }
+"peft-internal-testing/tiny-random-BertModel-lora" = { adapter = { base = "hf-internal-testing/tiny-random-BertModel", task_type = "CAUSAL_LM" }, revisions = ["v1.2.3"] }
+"peft-internal-testing/tiny-random-BertModel" = { architecture = "BertModel", revisions = ["v2.0.0"] }
+"peft-internal-testing/opt-tokenizer-revision" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" }, revisions = ["my-revision"] }
+"peft-internal-testing/tiny_WhisperForConditionalGeneration-lora" = { adapter = { base = "WhisperForConditionalGeneration" } }
+"Qwen/Qwen2-0.5B" = { architecture = "Qwen2ForCausalLM", config = { vocab_size = 1024 } }   # spare embeddings, as Qwen2's
 "peft-internal-testing/tiny-clip-text-2" = "CLIPTextModel"
 "hf-internal-testing/tiny-qwen3-moe" = "Qwen3MoeForCausalLM"
 "peft-internal-testing/tiny_OPTForSequenceClassification-lora" = { adapter = { base = "OPTForSequenceClassification" } }

@@ -136,7 +136,7 @@ def build_adapter(base_dir: Path, base_id: str, adapter: Mapping[str, Any], task
 
     ``adapter``: ``r``, ``lora_alpha`` (default ``2 * r``), ``target_modules`` (default: peft's for the
     model type, else every linear layer), ``init_lora_weights`` (true: B = 0, the adapter is the identity,
-    as peft initialises one; false: random), ``seed``. Needs peft (:class:`AdapterError` without it).
+    as peft initialises one; false: random), ``seed``, ``task_type`` (peft's; default: the base's ``task``). Needs peft (:class:`AdapterError` without it).
     """
     if dest.is_dir():
         return dest
@@ -160,9 +160,11 @@ def build_adapter(base_dir: Path, base_id: str, adapter: Mapping[str, Any], task
             r = int(adapter["r"])
             options: dict[str, Any] = {"r": r, "lora_alpha": int(adapter.get("lora_alpha", 2 * r)),
                                        "init_lora_weights": bool(adapter.get("init_lora_weights", True))}
-            task_type = conventions.ADAPTER_TASK_TYPES.get(task)
-            if task_type is not None:
-                options["task_type"] = task_type
+            # an explicit task_type is only written into the config: the weights' names are the same, and the
+            # base need not suit peft's task class (a BertModel under a CAUSAL_LM adapter, as a real repo has it)
+            task_type = adapter.get("task_type")
+            if task_type is None and conventions.ADAPTER_TASK_TYPES.get(task) is not None:
+                options["task_type"] = conventions.ADAPTER_TASK_TYPES[task]
             torch.manual_seed(int(adapter.get("seed", 0)))
             targets = adapter.get("target_modules")
             try:
@@ -184,6 +186,8 @@ def build_adapter(base_dir: Path, base_id: str, adapter: Mapping[str, Any], task
     adapter_config = json.loads(config_file.read_text(encoding="utf-8"))
     adapter_config["base_model_name_or_path"] = base_id  # peft wrote the local path it was loaded from
     adapter_config["revision"] = None
+    if task_type is not None:
+        adapter_config["task_type"] = task_type
     config_file.write_text(_dump(adapter_config), encoding="utf-8")
     (tmp / "README.md").write_text(
         f"---\nbase_model: {base_id}\nlibrary_name: peft\ntags:\n- pytest-tinymodels\n---\n\n"

@@ -63,7 +63,7 @@ REPO_KEYS = ("revisions", "library", "adapter")
 #: Keys of a dataset id table with named configs, and of one config.
 DATASET_REPO_KEYS = ("configs", "revisions")
 CONFIG_KEYS = ("format", "rows", "test_rows", "seed", "data_files", "fixture", "params")
-ADAPTER_KEYS = ("type", "base", "r", "lora_alpha", "target_modules", "init_lora_weights", "seed")
+ADAPTER_KEYS = ("type", "base", "r", "lora_alpha", "target_modules", "init_lora_weights", "seed", "task_type")
 ADAPTER_TYPES = ("lora",)
 #: Keys that say what model an id table builds; a table with none of them is a stand-in.
 _MODEL_KEYS = ("model_type", "architecture", "source", "download")
@@ -366,6 +366,10 @@ class HubRegistry:
         if not isinstance(adapter["init_lora_weights"], bool):
             raise ManifestError("must be true (identity: B = 0, as peft initialises) or false (random)",
                                 path=where, field=f"{field}.init_lora_weights")
+        task_types = sorted(set(conventions.ADAPTER_TASK_TYPES.values()))
+        if "task_type" in adapter and adapter["task_type"] not in task_types:
+            raise ManifestError(f"task_type {adapter['task_type']!r} is not one of {', '.join(task_types)}", path=where,
+                                field=f"{field}.task_type", hint="by default it follows the base model's task")
         targets = adapter.get("target_modules")
         if targets is not None and not (isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets)):
             raise ManifestError("must be a non-empty list of module names", path=where, field=f"{field}.target_modules",

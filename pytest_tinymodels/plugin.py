@@ -255,8 +255,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             continue
         try:
             variants = session.variants(name)
-        except ManifestError as exc:
-            raise pytest.UsageError(f"pytest-tinymodels: {exc}") from None
+        except ManifestError:  # a usage error, raised by pytest_collection_modifyitems (here: a collection error)
+            continue
         ids = [v.id for v in variants]
         if not ids:
             metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(

@@ -287,3 +287,53 @@ def test_plain_fixture_build_failure_is_an_error_naming_the_fixture(pytester: py
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*tiny_bad*"])
+
+
+def test_tiny_arch_matching_nothing_is_a_usage_error_naming_close_matches(pytester: pytest.Pytester,
+                                                                           cache_env: Path) -> None:
+    pytester.makefile(".toml", fixtures=PARAM_MANIFEST)
+    pytester.makepyfile("def test_forward(tiny_lm):\n    pass\n")
+    result = pytester.runpytest("--tiny-arch", "lama")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stderr.str()
+    assert "--tiny-arch 'lama' matches no architecture of tiny_lm" in text and "llama" in text, text
+    # one pattern of two matching nothing is a mistake too
+    assert pytester.runpytest("--tiny-arch", "llama,gtp2").ret == pytest.ExitCode.USAGE_ERROR
+    # a filter and selected tests that use no parametrized fixture: nothing to filter, no error
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    pytester.runpytest("--tiny-arch", "lama", "test_plain.py").assert_outcomes(passed=1)
+
+
+def test_manifest_architectures_entry_matching_nothing_is_a_usage_error(pytester: pytest.Pytester,
+                                                                         cache_env: Path) -> None:
+    pytester.makefile(".toml", fixtures='[fixtures.tiny_lm]\ntask = "causal-lm"\narchitectures = ["gpt2", "lama"]\n')
+    pytester.makepyfile("def test_forward(tiny_lm):\n    pass\n")
+    result = pytester.runpytest("--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stderr.str()
+    assert "fixtures.toml" in text and "'tiny_lm'" in text and "'architectures'" in text and "llama" in text, text
+
+
+def test_unknown_fixture_gets_the_closest_tiny_fixtures(pytester: pytest.Pytester, cache_env: Path) -> None:
+    pytester.makefile(".toml", fixtures='[fixtures.my_gpt2]\nmodel_type = "gpt2"\n')
+    pytester.makepyfile("""
+        def test_typo(tiny_lama):
+            pass
+
+        def test_other_typo(my_gtp2):
+            pass
+
+        def test_not_ours(tmp_pth):
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines([
+        "*fixture 'tiny_lama' not found",
+        "*pytest-tinymodels: did you mean 'tiny_llama'? (built-in defines: tiny_bert, tiny_gpt2, tiny_llama, tiny_t5;"
+        " fixtures.toml defines: my_gpt2)",
+        "*available fixtures:*",
+    ])
+    result.stdout.fnmatch_lines(["*fixture 'my_gtp2' not found", "*pytest-tinymodels: did you mean 'my_gpt2'?*"])
+    text = result.stdout.str()
+    assert text.count("pytest-tinymodels: did you mean") == 2, "a fixture far from every tiny one gets no suggestion"

@@ -5,10 +5,13 @@ processes them with the fixture's own tokenizer / processor and collates them wi
 collator (``DataCollatorForLanguageModeling`` for language models, ``DataCollatorWithPadding`` for
 classification, ``DataCollatorForTokenClassification``, ``DataCollatorForSeq2Seq``...).
 
-Which dataset columns a task reads is data (:data:`COLUMNS`: a role -> column names, first present wins;
-:data:`TASK_BATCHES`: task -> batcher).  A task-shaped column (``label``, ``tokens``/``ner_tags``,
-``question``/``context``/``answers``, ``source``/``target``...) is used when the dataset has it; a dataset
-with only ``text`` gives the inputs without labels (for language models the text *is* the label).
+Which dataset columns a task reads is data: a column *role* (``text``, ``label``, ``tokens``, ``tags``,
+``question``, ``context``, ``answers``, ``source``, ``target``, ``image``, ``audio``, ``messages``...) is the
+column the dataset's own format names for it (:data:`pytest_tinymodels.build.datasets.FORMAT_COLUMNS`), else
+the first of :data:`COLUMNS` the dataset has; :data:`TASK_BATCHES` maps a task to its batcher.  A task-shaped
+column is used when present; a dataset with only ``text`` gives the inputs without labels (for language
+models the text *is* the label).  Language models also read chat ``messages`` (through the tokenizer's chat
+template) and ``prompt`` + ``completion``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "image": ("image", "img", "pixel_values"),
     "audio": ("audio",),
     "transcript": ("text", "sentence", "transcription", "transcript"),
+    "messages": ("messages",),
+    "prompt": ("prompt",),
+    "completion": ("completion",),
 }
+
+#: our role -> the role name of :data:`~pytest_tinymodels.build.datasets.FORMAT_COLUMNS`, where they differ.
+_FORMAT_ROLE = {"transcript": "text"}
 
 
 def text_tokenizer(processor: Any) -> Any:
@@ -70,13 +79,19 @@ class _Rows:
         self.tokenizer = text_tokenizer(triple.processor) or text_tokenizer(triple.tokenizer)
         self.n = min(n, len(dataset))
         self.columns = list(dataset.column_names)
+        from .build.datasets import FORMAT_COLUMNS, format_of
+
+        self.roles = FORMAT_COLUMNS.get(format_of(dataset) or "", {})
         self.rows: dict[str, list[Any]] = dataset.select(range(self.n)).to_dict()
         limit = getattr(self.tokenizer, "model_max_length", None) if self.tokenizer is not None else None
         self.max_length = min(max_length, limit) if isinstance(limit, int) and limit > 0 else max_length
         self.seed = int((triple.recipe.get("spec") or {}).get("seed", 0) or 0)
 
     def column(self, role: str) -> str | None:
-        """The dataset's column for ``role`` (:data:`COLUMNS`), or None."""
+        """The dataset's column for ``role``: the one its format names, else the first of :data:`COLUMNS`; or None."""
+        named = self.roles.get(_FORMAT_ROLE.get(role, role))
+        if named in self.columns:
+            return named
         return next((c for c in COLUMNS[role] if c in self.columns), None)
 
     def values(self, role: str) -> list[Any] | None:
@@ -121,7 +136,7 @@ def _language_modeling(mlm: bool) -> Callable[[_Rows], dict[str, Any]]:
         from transformers import DataCollatorForLanguageModeling
 
         tok = r.need_tokenizer()
-        features = r.tokenize(r.need("text"))
+        features = r.tokenize(_lm_texts(r))
         if mlm and tok.mask_token is None:
             raise BatchError(f"fixture {r.triple.name!r}: masked language modeling needs a mask token, and the "
                              "tokenizer has none")
@@ -130,6 +145,25 @@ def _language_modeling(mlm: bool) -> Callable[[_Rows], dict[str, Any]]:
 
     batch.__doc__ = ("masked" if mlm else "causal") + " language modeling: text -> ids; the collator makes labels"
     return batch
+
+
+def _lm_texts(r: _Rows) -> list[str]:
+    """What a language model reads of each row: ``text``; else chat ``messages`` through the tokenizer's chat
+    template; else ``prompt`` + ``completion`` (strings)."""
+    texts = r.values("text")
+    if texts is not None:
+        return list(texts)
+    messages = r.values("messages")
+    if messages is not None:
+        tok = r.need_tokenizer()
+        if getattr(tok, "chat_template", None) is None:
+            raise BatchError(f"fixture {r.triple.name!r}: its dataset holds chat messages and its tokenizer has no "
+                             "chat template")
+        return [tok.apply_chat_template(m, tokenize=False) for m in messages]
+    prompts, completions = r.values("prompt"), r.values("completion")
+    if prompts is not None and all(isinstance(p, str) for p in prompts):
+        return [p + (c if isinstance(c, str) else "") for p, c in zip(prompts, completions or [""] * len(prompts))]
+    return list(r.need("text"))
 
 
 def _classification(r: _Rows) -> dict[str, Any]:

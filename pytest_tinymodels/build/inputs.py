@@ -72,6 +72,8 @@ class InputContext:
         self.model, self.config, self.processor = model, config, processor
         self.b, self.t, self.labels = batch_size, seq_len, labels
         self.task, self.seq_len_given = task, seq_len_given
+        #: what the feature extractor returned for the audio inputs (masks included), by input name
+        self.processed: dict[str, Any] = {}
         self.gen = torch.Generator().manual_seed(0)
         self.torch = torch
 
@@ -152,8 +154,17 @@ def _features_from_processor(c: InputContext) -> torch.Tensor:
     sr = getattr(c.processor, "sampling_rate", 16000)
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(int(sr * 0.5)).astype("float32") for _ in range(c.b)]
-    out = c.processor(waves, sampling_rate=sr, return_tensors="pt")
+    out = _process(c, waves, sr)
+    c.processed["input_features"] = out
     return out["input_features"]
+
+
+def _process(c: InputContext, waves: list[Any], sr: int) -> Any:
+    """The feature extractor's output for ``waves``, with its attention / padding mask where it makes one."""
+    try:
+        return c.processor(waves, sampling_rate=sr, return_tensors="pt", return_attention_mask=True)
+    except TypeError:  # an extractor without that option
+        return c.processor(waves, sampling_rate=sr, return_tensors="pt")
 
 
 def _values_from_processor(c: InputContext) -> torch.Tensor:
@@ -162,7 +173,8 @@ def _values_from_processor(c: InputContext) -> torch.Tensor:
     sr = getattr(c.processor, "sampling_rate", 16000)
     rng = np.random.default_rng(0)
     waves = [(0.1 * rng.standard_normal(4000)).astype("float32") for _ in range(c.b)]
-    out = c.processor(waves, sampling_rate=sr, return_tensors="pt")
+    out = _process(c, waves, sr)
+    c.processed["input_values"] = out
     return out["input_values"]
 
 
@@ -346,9 +358,37 @@ def _span_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"start_positions": start, "end_positions": start + 1}
 
 
+#: masks over the audio input that CTC losses read the input lengths from.
+_AUDIO_MASKS = ("attention_mask", "padding_mask")
+
+
 def _ctc_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:
-    """CTC: a short transcript of token ids (the blank, the pad id, never among them)."""
-    return {"labels": c.ids((c.b, 2))}
+    """CTC: a short transcript of token ids (the blank, the pad id, never among them), and the mask over the
+    audio the forward takes (CTC losses read the input lengths from it: Parakeet, LASR, OmniASR): the feature
+    extractor's, else all-valid over the frames."""
+    out = {"labels": c.ids((c.b, 2))}
+    name = next((n for n in ("input_values", "input_features") if n in inputs), None)
+    if name is None or any(m in inputs for m in _AUDIO_MASKS):
+        return out
+    processed = c.processed.get(name) or {}
+    for mask in _AUDIO_MASKS:
+        if mask in processed and takes_argument(c.model, mask):
+            out[mask] = processed[mask]
+            return out
+    if takes_argument(c.model, "attention_mask"):
+        out["attention_mask"] = c.torch.ones(c.b, _frames(c, inputs[name]), dtype=c.torch.long)
+    return out
+
+
+def _frames(c: InputContext, audio: torch.Tensor) -> int:
+    """The time axis of a waveform (batch, samples) or of features: (batch, frames, bins * k) where the last
+    axis is a multiple of the mel bins (stacked frames too), else (batch, bins, frames)."""
+    if audio.ndim == 2:
+        return int(audio.shape[1])
+    bins = find_in_config(c.config, "num_mel_bins", AUDIO_KEYS) or find_in_config(c.config, "feature_size", AUDIO_KEYS)
+    if isinstance(bins, int) and bins > 0 and audio.shape[2] % bins and not audio.shape[1] % bins:
+        return int(audio.shape[2])
+    return int(audio.shape[1])
 
 
 def _choice_labels(c: InputContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import configtools, rules, shrink
-from ..inputs import InputContext, build_input
+from ..inputs import InputContext, InputsError, build_input
 
 # --------------------------------------------------------------------------- helpers
 
@@ -56,6 +56,19 @@ def _fix_answer_class_labels(c: InputContext, inputs: dict) -> None:
     if not c.labels or c.task != "question-answering" or not _int(count) or "labels" not in _forward_params(c.model):
         return
     inputs["labels"] = c.torch.randint(0, int(count), (c.b,), generator=c.gen)
+
+
+#: classes whose forward takes ``labels`` (passing them to an inner language model) but returns no loss.
+NO_LOSS_CLASSES = frozenset({"ShieldGemma2ForImageClassification"})
+
+
+@rules.input_fixup("no_loss_with_labels")
+def _fix_no_loss_with_labels(c: InputContext, inputs: dict) -> None:
+    """ShieldGemma 2 (:data:`NO_LOSS_CLASSES`) scores Yes/No tokens and drops its language model's loss: asking
+    for labels is an :class:`~pytest_tinymodels.build.inputs.InputsError`, as for any class without a loss."""
+    if c.labels and type(c.model).__name__ in NO_LOSS_CLASSES:
+        raise InputsError(f"{type(c.model).__name__} computes no loss for task {c.task!r}: its output has none "
+                          "(it returns the Yes/No logits only)")
 
 
 # --------------------------------------------------------------------------- text next to the image

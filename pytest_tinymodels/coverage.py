@@ -339,19 +339,22 @@ def _markdown(report: dict) -> str:
         "",
         "`loss + backward`: built classes whose `model(**inputs(labels=True))` (the public "
         "`pytest_tinymodels.build.inputs.model_inputs`; with `--fixtures`, `TinyTriple.inputs` on the loaded "
-        "fixture) gives a finite `.loss` whose `backward()` runs, in training mode; `n/a` where the task has no labels.",
+        "fixture) gives a finite `.loss` whose `backward()` runs, in training mode; `with a loss`: built classes "
+        "that compute one (not those whose forward takes no labels or drops the loss, e.g. `*WithTeacher`, draft "
+        "models); `n/a` where the task has no labels.",
         "",
-        "| task | classes | built | forward ok | forward % | ≤ 2 MB | forward ok and ≤ 2 MB | loss + backward | % of built |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| task | classes | built | forward ok | forward % | ≤ 2 MB | forward ok and ≤ 2 MB | with a loss "
+        "| loss + backward | % of those |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for task in sorted(summary, key=lambda t: (t == "ALL", t)):
         s = summary[task]
         pct = 100.0 * s["forward"] / s["total"] if s["total"] else 0.0
         labelled = s.get("with_labels", 0)
         lb = f"{s['loss_backward']}" if labelled else "n/a"
-        lb_pct = f"{100.0 * s['loss_backward'] / s['built']:.1f}" if labelled and s["built"] else "n/a"
+        lb_pct = f"{100.0 * s['loss_backward'] / labelled:.1f}" if labelled else "n/a"
         lines.append(f"| {task} | {s['total']} | {s['built']} | {s['forward']} | {pct:.1f} | {s['under_size_limit']} "
-                     f"| {s['forward_small']} | {lb} | {lb_pct} |")
+                     f"| {s['forward_small']} | {labelled if labelled else 'n/a'} | {lb} | {lb_pct} |")
     failures = [r for r in rows if not r["forward"] or r["reason"]]
     stages: dict[str, int] = {}
     missing: dict[str, int] = {}
@@ -378,6 +381,13 @@ def _markdown(report: dict) -> str:
     for r in failures:
         reason = (r["reason"] or "").replace("|", "\\|")
         lines.append(f"| {r['id']} | {r['task']} | {r['stage']} | {reason} |")
+    lossless = [r for r in rows if r["built"] and r.get("loss_backward") is None
+                and "computes no loss" in (r.get("loss_reason") or "")]
+    if lossless:
+        lines += ["", f"## Built, no loss to check ({len(lossless)})", "", "| architecture | task | reason |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {r['id']} | {r['task']} | {(r.get('loss_reason') or '').replace('|', chr(92) + '|')} |"
+                  for r in lossless]
     no_loss = [r for r in rows if r["built"] and r.get("loss_backward") is False]
     lines += ["", f"## Built, but no finite loss + backward with labels ({len(no_loss)})", "",
               "| architecture | task | reason |", "| --- | --- | --- |"]
@@ -461,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           command=command.strip(), progress=not args.quiet, fixtures=args.fixtures)
     for task, s in sorted(report["summary"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
         print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built, "
-              f"{s['loss_backward']:>5} loss + backward")
+              f"{s['loss_backward']:>5}/{s['with_labels']:<5} loss + backward")
     print(f"wrote {out / 'COVERAGE.md'} and {out / 'coverage.json'}")
     return 0
 

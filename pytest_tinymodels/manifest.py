@@ -626,7 +626,10 @@ def config_key_tree(config: Any) -> dict[str, Any]:
         if isinstance(getattr(cls, name, None), property):  # computed (num_labels, use_return_dict...): a plain key
             tree[name] = None
             continue
-        value = getattr(config, name, None)
+        try:
+            value = getattr(config, name, None)
+        except Exception:  # e.g. a heterogeneous config refusing a global read of a per-layer attribute
+            value = None
         if _is_config(value):
             tree[name] = config_key_tree(value)
         elif value is None and name in sub_classes and _is_config_class(sub_classes[name]):

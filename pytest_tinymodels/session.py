@@ -270,11 +270,11 @@ def config_key_tree_of(model_type: str, memo_dir: Path | None) -> dict[str, Any]
         tlogging.set_verbosity_error()  # default configs warn about their own token ids
         try:
             config = shrink.base_config(model_type)
+            return {"class": type(config).__name__, "tree": config_key_tree(config)}
         except Exception:  # no config class, or an invalid default: the build reports it
             return {"class": None, "tree": None}
         finally:
             tlogging.set_verbosity(verbosity)
-        return {"class": type(config).__name__, "tree": config_key_tree(config)}
 
     if memo_dir is None:
         value = compute()

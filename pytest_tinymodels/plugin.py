@@ -318,13 +318,12 @@ def _add_fixture_suggestion(config: pytest.Config, error: Any, report: pytest.Te
     close = difflib.get_close_matches(argname, names, n=3, cutoff=0.8)
     if not close and not argname.startswith("tiny_"):
         return
-    by_file: dict[str, list[str]] = {}
+    by_file: dict[Path, list[str]] = {path: [] for path in session.manifest.paths}  # built-ins first
     for name in names:
-        spec = session.manifest[name]
-        where = "built-in" if spec.manifest.name == "default_fixtures.toml" else spec.manifest.name
-        by_file.setdefault(where, []).append(name)
-    defined = "; ".join(f"{where} defines: {', '.join(n[:12])}{' ...' if len(n) > 12 else ''}"
-                        for where, n in by_file.items())
+        by_file.setdefault(session.manifest[name].manifest, []).append(name)
+    defined = "; ".join(
+        f"{'built-in' if path.name == 'default_fixtures.toml' else path.name} defines: {', '.join(n[:12])}"
+        f"{' ...' if len(n) > 12 else ''}" for path, n in by_file.items() if n)
     guess = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"no tiny fixture is named {argname!r}."
     longrepr.errorstring = f"{first}\npytest-tinymodels: {guess} ({defined})" + (f"\n{rest}" if rest else "")
 

@@ -75,6 +75,7 @@ FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
     "hub_id": (str, list),
     "smoke": (bool,),
     "description": (str,),
+    "train": (dict, bool),
 }
 
 TOKENIZER_KEYS: dict[str, tuple[type, ...]] = {"vocab_size": (int,), "method": (str,), "model_max_length": (int,),
@@ -146,6 +147,7 @@ class FixtureSpec(NamedTuple):
     smoke: bool = True
     description: str | None = None
     config_extra: Mapping[str, Any] = MappingProxyType({})  # the part of ``config`` not checked against the class
+    train: Mapping[str, Any] | None = None  # the training recipe (``build.train.check_train``); None: random weights
     modalities: tuple[str, ...] | None = None  # narrows a parametrized fixture to these input modalities
 
     @property
@@ -173,7 +175,7 @@ class FixtureSpec(NamedTuple):
             "download": self.download,
             "revision": self.revision,
             "smoke": self.smoke,
-        }
+        } | ({"train": _sorted(self.train)} if self.train is not None else {})
 
 
 class Manifest:
@@ -429,7 +431,17 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         smoke=pick("smoke", True),
         description=table.get("description"),
         config_extra=extra,
+        train=_check_train(table.get("train", False), path, name),
     )
+
+
+def _check_train(value: Any, path: Path, fixture: str) -> Mapping[str, Any] | None:
+    """``train``: true, false or a table of ``build.train.TRAIN_KEYS`` (imported only when set)."""
+    if value is False:
+        return None
+    from .build.train import check_train
+
+    return check_train(value, path=path, fixture=fixture)
 
 
 def _check_dataset_format(value: str, path: Path, fixture: str) -> None:

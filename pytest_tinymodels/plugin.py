@@ -25,6 +25,8 @@ WORKER_STATS_KEY = "tinymodels_stats"
 WORKER_LOCK_KEY = "tinymodels_lock"
 _merged_stats_key = pytest.StashKey[list]()
 _merged_lock_key = pytest.StashKey[dict]()
+GUARD_KEY = pytest.StashKey[Any]()  # the netguard.NetworkGuard, when the network guard is on
+BLOCKED_KEY = pytest.StashKey[list]()  # (where, netguard.BlockedConnection) refused so far
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,12 +59,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tiny-hub-offline", action="store_true", default=False,
                     help="like --tiny-hub, but build the declared hub ids into an HF_HUB_CACHE up front and set"
                          " HF_HUB_OFFLINE=1 (no server; rule-derived ids only when declared)")
+    group.addoption("--tiny-network-guard", action="store_true", default=None,
+                    help="refuse any non-loopback connection during the session, naming what tried (ini tiny_network_guard)")
+    group.addoption("--tiny-allow-network", action="store_true", default=False,
+                    help="no network guard, also where ini tiny_network_guard = true")
+    group.addoption("--tiny-allow-host", action="append", default=[], metavar="HOST",
+                    help="with the network guard: also allow HOST (repeatable; ini tiny_allow_hosts)")
+    group.addoption("--tiny-hub-kernels", action="store_true", default=None,
+                    help="let transformers download and run Hugging Face hub kernels (default: off, as USE_HUB_KERNELS=NO)")
+    parser.addini("tiny_network_guard", "refuse non-loopback network access during the session", type="bool", default=False)
+    parser.addini("tiny_allow_hosts", "hosts the network guard allows besides loopback", type="linelist", default=[])
+    parser.addini("tiny_hub_kernels", "let transformers use Hugging Face hub kernels", type="bool", default=False)
     parser.addini("tiny_manifest", "path of the tiny fixtures manifest (relative to the rootdir)", default=None)
     parser.addini("tiny_cache_dir", "tiny model cache directory", default=None)
     parser.addini("tiny_lock_timeout", "seconds to wait for another process's build", default="900")
     parser.addini("tiny_lock", "lock file checked in every run (relative to the rootdir; see --tiny-lock-check)",
                   default=None)
     parser.addini("tiny_hub", "serve tiny repos under Hub ids: true (= serve), offline or false", default="false")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Hermetic by default, before any conftest imports transformers: no hub kernels unless
+    ``--tiny-hub-kernels`` / ini ``tiny_hub_kernels``; with ``--tiny-network-guard`` / ini
+    ``tiny_network_guard``, any non-loopback connection is refused and reported."""
+    from .netguard import DEFAULT_ALLOWED_HOSTS, NetworkGuard, disable_hub_kernels
+
+    ns = early_config.known_args_namespace  # options are not parsed into getoption() yet
+    kernels = ns.tiny_hub_kernels if ns.tiny_hub_kernels is not None else early_config.getini("tiny_hub_kernels")
+    if not kernels:
+        early_config.add_cleanup(disable_hub_kernels())
+    guard_on = ns.tiny_network_guard if ns.tiny_network_guard is not None else early_config.getini("tiny_network_guard")
+    if guard_on and not ns.tiny_allow_network:
+        hosts = (*DEFAULT_ALLOWED_HOSTS, *early_config.getini("tiny_allow_hosts"), *ns.tiny_allow_host)
+        guard = NetworkGuard(hosts).install()
+        early_config.stash[GUARD_KEY] = guard
+        early_config.stash[BLOCKED_KEY] = []
+        early_config.add_cleanup(guard.uninstall)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Attribute every refused connection to the test (or the collection) during which it happened."""
+    guard = item.config.stash.get(GUARD_KEY, None)
+    if guard is None:
+        return (yield)
+    blocked = item.config.stash[BLOCKED_KEY]
+    blocked.extend(("(collection / session)", b) for b in guard.take_blocked())
+    try:
+        return (yield)
+    finally:
+        blocked.extend((item.nodeid, b) for b in guard.take_blocked())
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -365,6 +412,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    _guard_summary(terminalreporter, config)
     if SESSION_KEY not in config.stash:
         return
     _lock_summary(terminalreporter, config)
@@ -387,6 +435,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(f"{rec['fixture']:<40} {what:<16} {human_size(rec['size']):>9}  {rec['label']}{waited}{extra}")
     total = sum(r["seconds"] for r in built)
     tr.write_line(f"{len(built)} built ({total:.2f}s), {len(reused)} reused")
+
+
+def _guard_summary(tr: Any, config: pytest.Config) -> None:
+    """The "network guard" section: every connection attempt the guard refused, with where it came from."""
+    guard = config.stash.get(GUARD_KEY, None)
+    if guard is None:
+        return
+    records = config.stash[BLOCKED_KEY] + [("(collection / session)", b) for b in guard.take_blocked()]
+    if records:
+        tr.write_sep("-", "tinymodels network guard")
+        tr.write_line(f"{len(records)} network access attempt(s) refused:", red=True)
+        for where, attempt in records:
+            tr.write_line(f"{where}: {attempt.describe()}")
 
 
 def _lock_summary(tr: Any, config: pytest.Config) -> None:

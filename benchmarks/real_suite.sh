@@ -36,18 +36,24 @@ if [ ! -d "$WORK/peft-$PEFT_VERSION/tests" ]; then
     tar xzf "$WORK/peft-$PEFT_VERSION.tar.gz" -C "$WORK"
     touch "$WORK/peft-$PEFT_VERSION/tests/__init__.py"   # the tests use relative imports
 fi
-if [ ! -d "$WORK/site/peft" ]; then
+if [ ! -d "$WORK/site/parameterized" ]; then
     "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "peft==$PEFT_VERSION" \
-        "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION"
+        "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION" "parameterized==0.9.0"
 fi
 
 # Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry. Adapter repos
 # are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA is appended.
 cat > "$WORK/fixtures.toml" <<'EOF'
+[hub]
+stand_ins = ["google/flan-t5-*", "gpt2"]   # real checkpoints whose architecture is all a test needs
+
 [hub.ids]
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
 "peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
-"peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", revisions = ["v2.0.0"] }
+# the dimensions tests rely on: opt-125m's embedding size 768, the real tiny-random repos' hidden size 16
+"peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", config = { hidden_size = 768, word_embed_proj_dim = 768, num_attention_heads = 12, num_hidden_layers = 1, ffn_dim = 64 } }
+"peft-internal-testing/tiny-random-OPTForCausalLM" = { architecture = "OPTForCausalLM", config = { hidden_size = 16, word_embed_proj_dim = 16, num_attention_heads = 4, num_hidden_layers = 2, ffn_dim = 4 } }
+"peft-internal-testing/tiny-random-LlamaForCausalLM" = { architecture = "LlamaForCausalLM", config = { hidden_size = 16, intermediate_size = 64, num_attention_heads = 4, num_key_value_heads = 4, num_hidden_layers = 2 } }
 "peft-internal-testing/tiny-random-OPTForCausalLM-extended-vocab" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }
 "peft-internal-testing/tiny-random-BertModel-lora" = { adapter = { base = "hf-internal-testing/tiny-random-BertModel", task_type = "CAUSAL_LM" }, revisions = ["v1.2.3"] }
 "peft-internal-testing/tiny-random-BertModel" = { architecture = "BertModel", revisions = ["v2.0.0"] }

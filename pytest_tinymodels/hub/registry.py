@@ -568,7 +568,7 @@ def _parse_hub_table(registry: HubRegistry, table: Any, path: Path) -> None:
             setattr(registry, key, table[key])
     if "stand_ins" in table:
         value = table["stand_ins"]
-        if isinstance(value, list) and all(isinstance(v, str) and "/" in v for v in value):
+        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
             previous = registry.stand_ins if isinstance(registry.stand_ins, tuple) else ()
             registry.stand_ins = registry.stand_ins if registry.stand_ins is True else (*previous, *value)
         elif isinstance(value, bool):

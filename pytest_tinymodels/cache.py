@@ -51,7 +51,8 @@ FORMAT_VERSION = 1
 MARKER = "COMPLETE.json"
 RECIPE = "recipe.json"
 #: Libraries whose versions are part of every key: an upgrade gives a new entry, never a stale one.
-KEY_LIBRARIES = ("pytest-tinymodels", "transformers", "tokenizers", "datasets", "torch", "safetensors", "huggingface_hub")
+KEY_LIBRARIES = ("pytest-tinymodels", "transformers", "tokenizers", "sentencepiece", "datasets", "torch", "safetensors",
+                 "huggingface_hub")
 #: Pickle-based (code-executing on load) weight files: never part of an entry.
 UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
 #: OS errors for which an unwritable cache root falls back to a temporary cache.

@@ -25,8 +25,8 @@ import pytest
 
 from realfiles import botchan_files, minilm_dir, mistral_sp_model
 
-#: recipe.json keys that measure the build rather than describe the entry.
-TIMING_KEYS = ("timings", "build_seconds", "built_at")
+#: recipe.json keys that measure the build rather than describe the entry (no time stamp, no absolute path).
+TIMING_KEYS = ("timings", "build_seconds")
 #: COMPLETE.json: per-file stat signature and the marker's own creation time (machine state, not content);
 #: its size and sha256 of recipe.json cover the timing keys (recipe.json is compared without them).
 MARKER_STAT_FIELDS = ("ino", "mtime_ns")
@@ -42,8 +42,6 @@ BUILDS = (
 #: The extra build: ``--rebuild`` over the first build's cache, in reverse order.
 REBUILD = ({"PYTHONHASHSEED": "4", "RAYON_NUM_THREADS": "3"}, True)
 BUILD_TIMEOUT = 600
-
-TOKENIZER_XFAIL = pytest.mark.xfail(strict=True, reason="issue 12: nondeterministic tokenizer training")
 
 
 class Build(NamedTuple):
@@ -171,8 +169,6 @@ KINDS = {
     "bytelevel_truncate": "byte-level BPE tokenizer.json, truncate",
     "bytelevel_retrain": "byte-level BPE tokenizer.json, retrain",
 }
-#: Fail today: tokenizers' WordPiece/BPE-with-affix and Unigram trainers depend on hash-map order.
-NONDETERMINISTIC_TODAY = {"tiny_bert", "tiny_t5", "tiny_clip", "wordpiece_retrain", "spm_unigram_retrain"}
 
 
 def make_sources(root: Path) -> dict[str, Path]:
@@ -230,10 +226,7 @@ def tokenizer_builds(tmp_path_factory: pytest.TempPathFactory) -> list[Build]:
     return once_per_session(tmp_path_factory, "reproducible-tokenizers", make_tokenizer_builds)
 
 
-@pytest.mark.parametrize("fixture", [
-    pytest.param(name, id=name, marks=[TOKENIZER_XFAIL] if name in NONDETERMINISTIC_TODAY else [])
-    for name in KINDS
-])
+@pytest.mark.parametrize("fixture", list(KINDS))
 def test_tokenizer_builds_are_reproducible(tokenizer_builds: list[Build], fixture: str) -> None:
     """Every file of the entry is the same in every build (see the module docstring for what varies)."""
     assert_reproducible(tokenizer_builds, fixture)
@@ -263,8 +256,6 @@ ARCHITECTURES = {
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 12: nondeterministic tokenizer training (WordPiece, Unigram, CLIP BPE); "
-                                       "image processor / feature extractor tables depend on what the process imported before")
 def test_architectures_are_reproducible(tmp_path: Path) -> None:
     """A sample of architectures of every modality: every entry byte-identical in every build."""
     names, lines = [], []
@@ -282,3 +273,71 @@ def test_architectures_are_reproducible(tmp_path: Path) -> None:
     problems = {label: diff for label, diff in problems.items() if diff}
     assert not problems, f"{len(problems)} of {len(labels)} entries differ between {len(builds)} builds:\n" + "\n".join(
         f"  {label}: " + "; ".join(diff) for label, diff in problems.items())
+
+
+# ------------------------------------------------------------------------------ processor tables
+
+#: Model types whose processor entries transformers 5.25 adds only when their processor auto module is
+#: imported (its ``MISSING_*`` tables), with a task of each: what they are must not depend on what the
+#: process built before (resnet got ConvNext's or ViT's image processor, hubert no feature extractor).
+LATE_ENTRIES = {"resnet": "image-classification", "blip-2": "image-text-to-text", "align": "base", "hubert": "ctc"}
+TABLES = ("IMAGE_PROCESSOR_MAPPING_NAMES", "VIDEO_PROCESSOR_MAPPING_NAMES", "FEATURE_EXTRACTOR_MAPPING_NAMES",
+          "PROCESSOR_MAPPING_NAMES")
+
+#: What runs before the probe in a fresh interpreter: nothing, a text tokenizer build, what building a
+#: multimodal fixture imports, or (tables and modalities only) an interpreter that cannot import PIL.
+PRELUDES = {
+    "first": "",
+    "after-text": "from pytest_tinymodels.build.tokenizer.train import train_tokenizer\ntrain_tokenizer('bert', 300)\n",
+    "after-multimodal": "import transformers.models.auto.processing_auto\n",
+}
+_NO_PIL = """
+import importlib.machinery
+_find = importlib.machinery.PathFinder.find_spec.__func__
+def find_spec(cls, name, path=None, target=None):
+    return None if name == "PIL" or name.startswith("PIL.") else _find(cls, name, path, target)
+importlib.machinery.PathFinder.find_spec = classmethod(find_spec)
+"""
+_PROBE = """
+import importlib.util, json
+from pytest_tinymodels.build.architectures import auto_mapping_names, modality_of
+late = {late!r}
+out = {{"tables": {{n: auto_mapping_names(n) for n in {tables!r}}},
+        "modality": {{mt: modality_of(mt, task) for mt, task in late.items()}}}}
+if importlib.util.find_spec("PIL") is not None:
+    from pytest_tinymodels.build.processors import tiny_feature_extractor, tiny_image_processor
+    out["processors"] = {{mt: type(tiny_image_processor(mt)).__name__ for mt in late if mt != "hubert"}}
+    out["processors"]["hubert"] = type(tiny_feature_extractor("hubert")).__name__
+import transformers.models.auto.processing_auto  # everything imported now: a second read is the same
+out["again"] = {{n: auto_mapping_names(n) for n in {tables!r}}} == out["tables"]
+import transformers.models.auto.image_processing_auto as ipa, transformers.models.auto.feature_extraction_auto as fea
+out["library"] = {{"IMAGE_PROCESSOR_MAPPING_NAMES": dict(ipa.IMAGE_PROCESSOR_MAPPING_NAMES),
+                   "FEATURE_EXTRACTOR_MAPPING_NAMES": dict(fea.FEATURE_EXTRACTOR_MAPPING_NAMES)}}
+print(json.dumps(out, sort_keys=True, default=str))
+"""
+
+
+def probe_tables(prelude: str) -> dict:
+    code = prelude + _PROBE.format(late=LATE_ENTRIES, tables=TABLES)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_TINYMODELS_CACHE"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_processor_tables_do_not_depend_on_what_was_imported_before() -> None:
+    results = {name: probe_tables(prelude) for name, prelude in PRELUDES.items()}
+    results["without-PIL"] = probe_tables(_NO_PIL)
+    first = results["first"]
+    for name, result in results.items():
+        assert result["again"], f"{name}: a table changed when the processor auto modules were imported later"
+        assert result["tables"] == first["tables"], f"{name}: other processor tables than in a fresh process"
+        assert result["modality"] == first["modality"], f"{name}: {result['modality']} != {first['modality']}"
+        if "processors" in result and "processors" in first:
+            assert result["processors"] == first["processors"], name
+        for table, entries in result["library"].items():  # the complete tables transformers itself reads
+            assert result["tables"][table] == entries, f"{name}: {table} is not the library's complete table"
+    assert first["modality"]["hubert"] == "audio" and first["modality"]["resnet"] == "image"
+    for model_type in ("resnet", "blip-2", "align"):
+        assert model_type in first["tables"]["IMAGE_PROCESSOR_MAPPING_NAMES"], model_type
+    assert "hubert" in first["tables"]["FEATURE_EXTRACTOR_MAPPING_NAMES"]

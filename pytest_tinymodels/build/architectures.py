@@ -209,7 +209,11 @@ def _config_names() -> dict[str, str]:
     return dict(CONFIG_MAPPING_NAMES)
 
 
-#: where each processor auto-mapping lived before transformers gathered them in ``auto_mappings`` (5.25).
+#: the auto module that owns each processor auto-mapping: transformers <= 5.24 defines the table there; 5.25
+#: defines it in ``auto_mappings`` and the module completes it *in place* when it is imported (its
+#: ``MISSING_*`` entries: 130 -> 229 image processors, 35 -> 81 feature extractors; video entries get
+#: ``torchvision: None`` without torchvision).  Importing it first makes the table the same whatever the
+#: process imported before; none of these modules needs PIL to import.
 _MAPPING_MODULES = {
     "IMAGE_PROCESSOR_MAPPING_NAMES": "image_processing_auto",
     "VIDEO_PROCESSOR_MAPPING_NAMES": "video_processing_auto",
@@ -219,25 +223,33 @@ _MAPPING_MODULES = {
 }
 
 
-@lru_cache(maxsize=None)
 def auto_mapping_names(name: str) -> dict[str, object]:
-    """A processor auto-mapping of the installed transformers (model type -> class name(s)), read without
-    importing a processor module: ``image_processing_auto`` needs PIL, which a text fixture must not need."""
+    """A processor auto-mapping of the installed transformers (model type -> class name(s)), complete and
+    independent of import order: read after the module that completes it is imported (see
+    :data:`_MAPPING_MODULES`).  A copy: the caller may change it."""
+    import copy
+
+    return copy.deepcopy(dict(_auto_mapping(name)))
+
+
+@lru_cache(maxsize=None)
+def _auto_mapping(name: str) -> tuple[tuple[str, object], ...]:
+    import copy
     import importlib
 
-    try:
-        from transformers.models.auto import auto_mappings
-
-        table = getattr(auto_mappings, name, None)
-    except ImportError:  # transformers < 5.25: each table in its own module
-        table = None
+    table = None
+    module_name = _MAPPING_MODULES.get(name)
+    if module_name is not None:
+        module = importlib.import_module(f"transformers.models.auto.{module_name}")
+        table = getattr(module, name, None)
     if table is None:
         try:
-            module = importlib.import_module(f"transformers.models.auto.{_MAPPING_MODULES[name]}")
-            table = getattr(module, name, None)
-        except ImportError:
+            from transformers.models.auto import auto_mappings
+
+            table = getattr(auto_mappings, name, None)
+        except ImportError:  # transformers < 5.25: each table only in its own module
             table = None
-    return dict(table or {})
+    return tuple(copy.deepcopy(dict(table or {})).items())
 
 
 @lru_cache(maxsize=None)

@@ -3,7 +3,8 @@
 transformers 5 tokenizer classes define their pipeline (normalizer, pre-tokenizer, model type,
 decoder, post-processor) in code, so ``TokenizerClass()`` gives an empty tokenizer of the right
 algorithm — byte-level BPE for gpt2, SentencePiece-style BPE for llama, WordPiece for bert,
-Unigram for t5 — that ``train_new_from_iterator`` trains on our corpus.
+Unigram for t5 — that ``train_new_from_iterator`` trains on our corpus (through
+:func:`.deterministic.train_new_from_iterator`: the same bytes in every process).
 
 Model types whose own class cannot be trained this way (no class registered, the generic
 ``TokenizersBackend``, ``MistralCommonBackend`` which needs another library, or Python-only
@@ -19,6 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..corpus import corpus_lines
+from .deterministic import train_new_from_iterator
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -105,7 +107,7 @@ def _train(class_name: str, vocab_size: int, lines: list[str]) -> "PreTrainedTok
         return None
     try:
         blank = cls()
-        return blank.train_new_from_iterator(lines, vocab_size=vocab_size, length=len(lines), show_progress=False)
+        return train_new_from_iterator(blank, lines, vocab_size, length=len(lines), show_progress=False)
     except Exception:  # noqa: BLE001 - any failure means "use the fallback class"
         if class_name == FALLBACK_TOKENIZER:
             raise

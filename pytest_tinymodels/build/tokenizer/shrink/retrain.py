@@ -1,4 +1,5 @@
-"""The ``retrain`` recipe: ``train_new_from_iterator`` of the source tokenizer on a corpus.
+"""The ``retrain`` recipe: ``train_new_from_iterator`` of the source tokenizer on a corpus (deterministic:
+:func:`..deterministic.train_new_from_iterator`).
 
 The source's own class (from its tokenizer_config/config) is trained, so the pipeline (normalizer,
 pre-tokenizer, decoder, post-processor) stays the source's; unused placeholder tokens are dropped first
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from ..deterministic import train_new_from_iterator
 from .budget import check_specials, protected_tokens
 from .outputs import Step, filter_token_lists, fix_tokenizer_config, write_outputs
 from .source import (MODEL_CONFIG, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON, Source,
@@ -78,7 +80,7 @@ def retrain(src: Source, dest: Path, vocab_size: int, corpus: Iterable[str] | No
             if target <= 0:
                 break
             try:
-                trained = tok.train_new_from_iterator([lines[i:i + 1000] for i in range(0, len(lines), 1000)], target)
+                trained = train_new_from_iterator(tok, lines, target)
             except Exception as e:  # the Rust trainers raise plain Exceptions
                 raise ValueError(f"cannot retrain {src.path} to vocab_size={vocab_size} (trainer target {target}): "
                                  f"{e}; ask for a larger vocab_size") from e

@@ -202,11 +202,10 @@ def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None", source_
         info["dataset"] = _build_dataset(spec, dest / DATASET_DIR, info, repo)
     recipe = {
         "fixture": spec.name,
-        "manifest": str(spec.manifest),
+        "manifest": spec.manifest.name,  # no absolute path, no time stamp: same bytes on every machine
         "spec": key_fields(spec),
         "versions": library_versions(),
         "python": platform.python_version(),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "build_seconds": round(time.perf_counter() - start, 4),
         **info,

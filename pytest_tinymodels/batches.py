@@ -86,6 +86,16 @@ class _Rows:
         limit = getattr(self.tokenizer, "model_max_length", None) if self.tokenizer is not None else None
         self.max_length = min(max_length, limit) if isinstance(limit, int) and limit > 0 else max_length
         self.seed = int((triple.recipe.get("spec") or {}).get("seed", 0) or 0)
+        self._fixed: int | None | bool = False  # not looked up yet
+
+    def fixed_length(self) -> int | None:
+        """The one text length the model takes (Reformer in training, Perceiver's masked LM), or None."""
+        if self._fixed is False:
+            from .build.inputs import DEFAULT_SEQ_LEN, default_text_length
+
+            length = default_text_length(self.model, self.processor, task=self.triple.task)
+            self._fixed = length if length != DEFAULT_SEQ_LEN else None
+        return self._fixed  # type: ignore[return-value]
 
     def column(self, role: str) -> str | None:
         """The dataset's column for ``role``: the one its format names, else the first of :data:`COLUMNS`; or None."""
@@ -114,9 +124,13 @@ class _Rows:
         return values
 
     def tokenize(self, texts: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
-        """One feature dict per text (not padded: the collator pads)."""
+        """One feature dict per text (not padded: the collator pads; padded to the model's one text length
+        where it has one)."""
         tok = self.need_tokenizer()
-        enc = tok(list(texts), truncation=True, max_length=self.max_length, **kwargs)
+        fixed = self.fixed_length()
+        if fixed is not None:
+            kwargs = {"padding": "max_length", **kwargs}
+        enc = tok(list(texts), truncation=True, max_length=fixed or self.max_length, **kwargs)
         return [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
 
     def feature_extractor(self) -> Any:
@@ -371,7 +385,39 @@ def task_batch(triple: TinyTriple, n: int = 2, *, max_length: int = 32) -> dict[
     rows = _Rows(triple, n, max_length)
     with quiet_libraries():
         batch = TASK_BATCHES.get(triple.task or "", _by_columns)(rows)
-    return _placed(batch, triple.model)
+    return _placed(_completed(batch, triple), triple.model)
+
+
+#: inputs a batch makes from the text itself (never taken from :func:`model_inputs`).
+_FROM_TEXT = frozenset({"input_ids", "attention_mask", "token_type_ids", "position_ids", "decoder_input_ids",
+                        "decoder_attention_mask", "labels", "start_positions", "end_positions", "special_tokens_mask"})
+
+
+def _completed(batch: dict[str, Any], triple: TinyTriple) -> dict[str, Any]:
+    """A text batch plus what the model needs beyond the text (GIT's ``pixel_values``, Moshi's audio codes),
+    built by :func:`~pytest_tinymodels.build.inputs.model_inputs` for the same batch size and length.
+    :class:`BatchError` where the model's ``input_ids`` are not text token ids (MusicGen's codebooks) or it
+    reads no token ids at all (draft models fed hidden states)."""
+    from .build.inputs import model_inputs
+
+    ids = batch.get("input_ids")
+    if ids is None or ids.ndim != 2:
+        return batch
+    wanted = model_inputs(triple.model, triple.processor, task=triple.task, batch_size=int(ids.shape[0]),
+                          seq_len=int(ids.shape[1]), device="cpu")
+    name = type(triple.model).__name__
+    if "input_ids" not in wanted and "inputs" in wanted and not wanted["inputs"].is_floating_point():
+        batch["inputs"] = batch.pop("input_ids")  # Perceiver: token ids under the generic name ``inputs``
+        return batch
+    if "input_ids" not in wanted:
+        raise BatchError(f"{name} reads no token ids (its inputs: {', '.join(sorted(wanted))}): use .inputs()")
+    if tuple(wanted["input_ids"].shape) != tuple(ids.shape):
+        raise BatchError(f"{name} reads input_ids of shape {tuple(wanted['input_ids'].shape)} for a batch of "
+                         f"{tuple(ids.shape)} text tokens (not text token ids: e.g. audio codebooks): use .inputs()")
+    for key, value in wanted.items():
+        if key not in batch and key not in _FROM_TEXT:
+            batch[key] = value
+    return batch
 
 
 def _placed(batch: dict[str, Any], model: Any) -> dict[str, Any]:

@@ -2,41 +2,16 @@
 
     cd benchmarks/gpu && python -m pytest --tiny-device cuda --tiny-dtype bfloat16 -q
 
-Plain language models get real text through their tokenizer; models whose forward needs more than
-``input_ids`` (audio codebooks, image tokens, shared KV states) get the inputs the fixture build
-verified (:func:`pytest_tinymodels.build.inputs.dummy_inputs`).
+Through the public API only: ``tiny.batch(2)`` (dataset text through the fixture's own tokenizer and the
+causal-LM collator) where the model reads text token ids, else ``tiny.inputs(labels=True)`` (audio codebooks,
+image tokens...); draft models, which compute no loss, train on their outputs from ``tiny.inputs()``.
 """
-
-import math
 
 import pytest
 import torch
-from transformers import PreTrainedTokenizerBase
 
-from pytest_tinymodels.build.inputs import dummy_inputs
-
-_TEXT_ONLY = {"input_ids", "attention_mask", "labels"}
-
-#: Model types whose training forward takes one sequence length only: config -> that length.
-TRAINING_LENGTH = {
-    # axial position embeddings: in training, the sequence length must equal prod(axial_pos_shape)
-    "reformer": lambda config: math.prod(config.axial_pos_shape),
-}
-
-
-def _batch(model, processor, dataset):
-    inputs = dummy_inputs(model, task="causal-lm", labels=True)
-    tokenizer = getattr(processor, "tokenizer", processor)  # multimodal model types ship a processor
-    if (isinstance(tokenizer, PreTrainedTokenizerBase) and set(inputs) <= _TEXT_ONLY
-            and tuple(inputs["input_ids"].shape) == tuple(inputs["labels"].shape)):
-        fixed = TRAINING_LENGTH.get(model.config.model_type)
-        length = fixed(model.config) if fixed else 16
-        enc = tokenizer(dataset["text"][:2], padding="max_length" if fixed else True, truncation=True,
-                        max_length=length, return_tensors="pt")
-        inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": enc["input_ids"]}
-    return {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
-            if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-
+from pytest_tinymodels.batches import BatchError
+from pytest_tinymodels.build.inputs import InputsError
 
 #: (model type, dtype) pairs that fail for a reason in transformers itself: xfail(strict), so a fix shows up.
 UPSTREAM_FAILURES = {
@@ -51,15 +26,27 @@ def _nonfinite(named) -> list[str]:
     return [name for name, tensor in named if tensor is not None and not torch.isfinite(tensor).all()]
 
 
+def _training_loss(tiny) -> torch.Tensor:
+    """The loss of one training forward, through the fixture's public inputs API."""
+    model = tiny.model
+    try:
+        return model(**tiny.batch(2)).loss
+    except BatchError:  # input_ids that are not text (codebooks) or no token ids at all (draft models)
+        pass
+    try:
+        return model(**tiny.inputs(labels=True)).loss
+    except InputsError:  # draft models compute no loss: train on their output
+        return model(**tiny.inputs())[0].float().square().mean()
+
+
 def test_forward_and_one_training_step(tiny_causal_lm, request):
-    model, processor, dataset = tiny_causal_lm
+    model = tiny_causal_lm.model
     reason = UPSTREAM_FAILURES.get((model.config.model_type, tiny_causal_lm.recipe["spec"]["dtype"]))
     if reason:
         request.node.add_marker(pytest.mark.xfail(reason=reason, raises=RuntimeError, strict=True))
     assert not _nonfinite(model.named_parameters()), "non-finite parameters as loaded"
     model.train()
-    out = model(**_batch(model, processor, dataset))
-    loss = out.loss if getattr(out, "loss", None) is not None else out[0].float().square().mean()  # draft models
+    loss = _training_loss(tiny_causal_lm)
     assert torch.isfinite(loss), loss
     loss.backward()
     bad_grads = _nonfinite((n, p.grad) for n, p in model.named_parameters())

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-__all__ = ["SmokeError", "InputsError", "model_inputs", "generation_inputs", "dummy_inputs", "smoke_forward",
+__all__ = ["SmokeError", "InputsError", "model_inputs", "generation_inputs", "default_text_length", "dummy_inputs",
+           "smoke_forward", "takes_argument", "LABEL_NAMES",
            "entry_point", "GENERIC_INPUT_BUILDERS", "LABEL_BUILDERS", "DEFAULT_SEQ_LEN", "build_input",
            # helpers for family input builders and fixups (pytest_tinymodels/build/families)
            "InputContext"]
@@ -537,6 +538,19 @@ def dummy_inputs(
     ``labels=True`` adds the labels of ``task`` (:data:`LABEL_BUILDERS`).
     ``processor`` (a feature extractor) is used for audio features when given.
     """
+    return _build(model, config, processor, batch_size, seq_len, task, labels)[0]
+
+
+def default_text_length(model: PreTrainedModel, processor: Any = None, *, task: str | None = None,
+                        config: PretrainedConfig | None = None) -> int:
+    """The text length :func:`model_inputs` uses when no ``seq_len`` is asked for: :data:`DEFAULT_SEQ_LEN`, or
+    the one length a family rule gives the model (Reformer trains at ``prod(axial_pos_shape)``, Perceiver's
+    masked LM decodes ``max_position_embeddings`` positions).  ``tiny.batch()`` pads text to it."""
+    return _build(model, config, _feature_extractor(processor), 1, None, task, False)[1].t
+
+
+def _build(model: Any, config: Any, processor: Any, batch_size: int, seq_len: int | None, task: str | None,
+           labels: bool) -> tuple[dict[str, Any], InputContext]:
     rules.load_families()
     config = config if config is not None else model.config
     c = InputContext(model, config, processor, batch_size, DEFAULT_SEQ_LEN if seq_len is None else seq_len, labels,
@@ -613,7 +627,7 @@ def dummy_inputs(
                 raise InputsError(f"{type(model).__name__} computes no loss for task {task!r}: its forward "
                                   f"takes no {name!r}")
         inputs.update(made)
-    return _in_model_dtype(c, inputs)
+    return _in_model_dtype(c, inputs), c
 
 
 #: the forward arguments that carry labels (set by :data:`LABEL_BUILDERS` or a family fixup).

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TinyModelsError
@@ -33,7 +35,9 @@ __all__ = [
     "STANDARD_TOKENS",
     "ProcessorError",
     "add_processor_tokens",
+    "class_table",
     "processor_class",
+    "placeholders",
     "processor_token_ids",
     "tokenizer_reads",
     "SavedProcessorConfig",
@@ -130,7 +134,7 @@ def tiny_image_processor(model_type: str, config: PretrainedConfig | None = None
     """
     import transformers
 
-    table = auto_mapping_names("IMAGE_PROCESSOR_MAPPING_NAMES")
+    table = class_table("IMAGE_PROCESSOR_MAPPING_NAMES")
     size = image_size or (_image_size(config) if config is not None else 32)
     errors = []
     source = rules.processor_of("image", model_type)
@@ -187,7 +191,7 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
 
     import transformers
 
-    names = _class_names(auto_mapping_names("FEATURE_EXTRACTOR_MAPPING_NAMES"), rules.processor_of("audio", model_type))
+    names = _class_names(class_table("FEATURE_EXTRACTOR_MAPPING_NAMES"), rules.processor_of("audio", model_type))
     if not names:
         raise ProcessorError(f"no feature extractor for model type {model_type!r} in FEATURE_EXTRACTOR_MAPPING_NAMES")
     cls = getattr(transformers, names[0], None)
@@ -224,9 +228,44 @@ def tiny_feature_extractor(model_type: str, config: PretrainedConfig | None = No
 #: a tokenizer's standard named tokens: never a processor's placeholder.
 STANDARD_TOKENS = frozenset({"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"})
 #: ``tokenizer.<name>_token`` (or ``..._token_id``) in a processor's source: a token it reads from its tokenizer.
-_TOKENIZER_READ = re.compile(r"tokenizer\.([a-z][a-z0-9_]*?_token)(?:_id)?\b")
+_TOKENIZER_READ = re.compile(r"tokenizer\.([a-z][a-z0-9_]*?_token)(?:_id)?\b"
+                             r"""|getattr\(\s*(?:self\.)?tokenizer\s*,\s*["']([a-z][a-z0-9_]*?_token)(?:_id)?["']""")
 #: processor ``__init__`` arguments that are never derived from the config.
 _NOT_CONFIG_ARGS = frozenset({"self", "chat_template", "kwargs", "args"})
+
+
+#: auto module of transformers holding the ``MISSING_<table>`` entries it merges into each table on import.
+_AUTO_MODULES = {"PROCESSOR_MAPPING_NAMES": "processing_auto", "VIDEO_PROCESSOR_MAPPING_NAMES": "video_processing_auto",
+                 "IMAGE_PROCESSOR_MAPPING_NAMES": "image_processing_auto",
+                 "FEATURE_EXTRACTOR_MAPPING_NAMES": "feature_extraction_auto"}
+
+
+def class_table(name: str) -> dict[str, Any]:
+    """A processor auto-mapping as transformers ships it (``auto_mappings`` plus the ``MISSING_...`` entries its
+    auto module merges in), read from the source files: importing those modules rewrites the torchvision
+    entries to None where torchvision is missing, and a repo must still name its family's classes."""
+    return dict(_class_table(name))
+
+
+@lru_cache(maxsize=None)
+def _class_table(name: str) -> tuple[tuple[str, Any], ...]:
+    import ast
+    import importlib.util
+
+    table: dict[str, Any] = {}
+    for module, wanted in (("auto_mappings", name), (_AUTO_MODULES.get(name, ""), f"MISSING_{name}")):
+        spec = importlib.util.find_spec(f"transformers.models.auto.{module}") if module else None
+        if spec is None or not spec.origin:
+            continue
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == wanted for t in node.targets)
+                    and isinstance(node.value, ast.Call) and node.value.args):
+                try:
+                    table.update(ast.literal_eval(node.value.args[0]))
+                except ValueError:
+                    continue
+    return tuple(table.items()) or tuple(auto_mapping_names(name).items())
 
 
 def processor_class(model_type: str) -> type | None:
@@ -235,13 +274,7 @@ def processor_class(model_type: str) -> type | None:
     import transformers
 
     rules.load_families()
-    name = rules.PROCESSOR_CLASS_OF.get(model_type) or auto_mapping_names("PROCESSOR_MAPPING_NAMES").get(model_type)
-    if not name:
-        try:
-            from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
-        except ImportError:  # needs PIL: a multimodal build has it
-            return None
-        name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    name = rules.PROCESSOR_CLASS_OF.get(model_type) or class_table("PROCESSOR_MAPPING_NAMES").get(model_type)
     cls = getattr(transformers, name, None) if isinstance(name, str) else None
     return cls if isinstance(cls, type) else None
 
@@ -259,7 +292,8 @@ def tokenizer_reads(processor_cls: type) -> tuple[str, ...]:
             source = inspect.getsource(klass)
         except (OSError, TypeError):
             continue
-        found += [m for m in _TOKENIZER_READ.findall(source) if m not in STANDARD_TOKENS and not m.startswith("add_")]
+        names = [a or b for a, b in _TOKENIZER_READ.findall(source)]
+        found += [m for m in names if m not in STANDARD_TOKENS and not m.startswith("add_")]
     return tuple(dict.fromkeys(found))
 
 
@@ -297,43 +331,52 @@ def _set_named_tokens(tokenizer: Any, tokens: Mapping[str, str]) -> None:
 
 def add_processor_tokens(model_type: str, tokenizer: Any) -> dict[str, int]:
     """Give ``tokenizer`` the tokens its family's processor reads (``tokenizer.boi_token``: Gemma 3) or writes (its
-    own placeholders: Idefics 3's ``<image>``), as special tokens and named attributes; return
-    ``{"<attribute>_id": id}`` for every such token (what the config's ids must be).
+    own placeholders: LLaVA's ``<image>``, Idefics 3's), as special tokens; return ``{"<attribute>_id": id}`` for
+    every such token (what the config's ids must be).
 
-    Token strings come from the family (:data:`.rules.PROCESSOR_TOKENS`), the tokenizer's own (a chat format's
-    placeholders), the processor's argument defaults, else ``<|name|>``.  A processor that ignores a tokenizer
-    attribute and writes its own token wins: the tokenizer attribute is set to it.
+    The family's tokens (:data:`.rules.PROCESSOR_TOKENS`) are set first; then the processor is built around the
+    tokenizer as it is; only where that fails are the tokens it reads given (a chat format's placeholder, the
+    processor's argument default, else ``<|name|>``) and the processor built again.  Placeholders the processor
+    writes become named tokenizer attributes where the tokenizer has none of that name, and where the processor
+    keeps its own although the tokenizer has one (Idefics 3 writes ``<image>`` whatever the tokenizer says).
     """
     cls = processor_class(model_type)
     if cls is None:
         return {}
     rules.load_families()
     family = rules.PROCESSOR_TOKENS.get(model_type, {})
-    defaults = _token_params(cls)
-    reads = tokenizer_reads(cls)
-    wanted = {attr: token for attr, token in family.items() if _named_token(tokenizer, attr) != token}
-    for attr in reads:
-        if attr not in wanted and _named_token(tokenizer, attr) is None:
-            wanted[attr] = defaults.get(attr) or f"<|{attr[: -len('_token')]}|>"
-    for attr, token in defaults.items():  # arguments we pass from the tokenizer (see _token_kwargs)
-        if attr not in wanted and _named_token(tokenizer, attr) is None:
-            wanted[attr] = token
-    _set_named_tokens(tokenizer, wanted)
+    _set_named_tokens(tokenizer, {attr: token for attr, token in family.items() if _named_token(tokenizer, attr) != token})
+    defaults, reads = _token_params(cls), tokenizer_reads(cls)
     probe = _probe_processor(cls, model_type, tokenizer)
-    if probe is not None:  # tokens the processor writes itself, whatever the tokenizer says
-        own = {attr: value for attr, value in vars(probe).items()
-               if attr.endswith("_token") and isinstance(value, str) and value and attr not in STANDARD_TOKENS
-               and attr not in reads and attr not in defaults and _named_token(tokenizer, attr) != value}
-        _set_named_tokens(tokenizer, own)
-    return processor_token_ids(tokenizer, (*reads, *defaults, *family, *(probe_attrs(probe))))
+    if probe is None:
+        wanted = {attr: defaults.get(attr) or f"<|{attr[: -len('_token')]}|>"
+                  for attr in reads if _named_token(tokenizer, attr) is None}
+        _set_named_tokens(tokenizer, wanted)
+        probe = _probe_processor(cls, model_type, tokenizer)
+    written = placeholders(probe) if probe is not None else {}
+    own = {attr: token for attr, token in written.items()
+           if isinstance(getattr(probe, attr), str) and (_named_token(tokenizer, attr) is None
+                                                         or (attr not in reads and attr not in defaults))}
+    _set_named_tokens(tokenizer, {a: t for a, t in own.items() if _named_token(tokenizer, a) != t})
+    ids = processor_token_ids(tokenizer, (*reads, *defaults, *family, *written))
+    for attr, token in written.items():  # AddedToken placeholders (BLIP-2): the id, no tokenizer attribute
+        token_ids = tokenizer.encode(token, add_special_tokens=False)
+        if f"{attr}_id" not in ids and len(token_ids) == 1:
+            ids[f"{attr}_id"] = int(token_ids[0])
+    return ids
 
 
-def probe_attrs(processor: Any) -> tuple[str, ...]:
-    """The ``*_token`` string attributes of a processor (its placeholders), standard tokens excluded."""
+def placeholders(processor: Any) -> dict[str, str]:
+    """The placeholder tokens a processor writes: its ``*_token`` attributes (strings or ``AddedToken``), standard
+    tokens excluded."""
     if processor is None:
-        return ()
-    return tuple(attr for attr, value in vars(processor).items()
-                 if attr.endswith("_token") and isinstance(value, str) and value and attr not in STANDARD_TOKENS)
+        return {}
+    out = {}
+    for attr, value in vars(processor).items():
+        token = getattr(value, "content", value)
+        if attr.endswith("_token") and isinstance(token, str) and token and attr not in STANDARD_TOKENS:
+            out[attr] = token
+    return out
 
 
 def processor_token_ids(tokenizer: Any, attributes: Any) -> dict[str, int]:
@@ -352,10 +395,19 @@ def processor_token_ids(tokenizer: Any, attributes: Any) -> dict[str, int]:
 def _probe_processor(cls: type, model_type: str, tokenizer: Any) -> Any:
     """The processor built around ``tokenizer`` with default parts (None where it cannot be built), so that
     the tokens it adds to its tokenizer or keeps as attributes are known before the config is shrunk."""
+    from unittest import mock
+
+    from transformers.processing_utils import ProcessorMixin
+
     try:
         parts = _parts(cls, model_type, None)
-        return cls(**{k: v for k, v in parts.items() if not isinstance(v, SavedProcessorConfig)},
-                   **_stand_ins(cls, parts), tokenizer=tokenizer, **_token_kwargs(cls, tokenizer))
+        if not any(isinstance(part, SavedProcessorConfig) for part in parts.values()):
+            return cls(**parts, tokenizer=tokenizer, **_token_kwargs(cls, tokenizer))
+        # a part needs a missing library (torchvision): transformers refuses to build the processor at all, yet
+        # its tokens are known only once built; the probe (never saved) takes plain stand-ins for those parts
+        stand_ins = {k: SimpleNamespace(**v.values) if isinstance(v, SavedProcessorConfig) else v for k, v in parts.items()}
+        with mock.patch.object(ProcessorMixin, "check_argument_for_proper_class", lambda self, name, arg: type(arg)):
+            return cls(**stand_ins, tokenizer=tokenizer, **_token_kwargs(cls, tokenizer))
     except Exception:  # noqa: BLE001 - the probe only adds knowledge
         return None
 
@@ -367,33 +419,53 @@ def _sub_processors(cls: type) -> list[str]:
         return []
 
 
+#: processor attribute -> (auto-mapping of its classes, the ``rules.processor_of`` kind).
+_PART_TABLES = {"image_processor": ("IMAGE_PROCESSOR_MAPPING_NAMES", "image"),
+                "video_processor": ("VIDEO_PROCESSOR_MAPPING_NAMES", "image"),
+                "feature_extractor": ("FEATURE_EXTRACTOR_MAPPING_NAMES", "audio")}
+
+
+def _part_source(cls: type, model_type: str, part: str) -> str:
+    """The model type whose ``part`` class a processor of ``cls`` uses for ``model_type``: its own (or the one a
+    family names), else that of a model type the auto-mapping gives the same processor class (Qwen3-VL-MoE ->
+    Qwen3-VL, DiffusionGemma -> Gemma 4)."""
+    table_name, kind = _PART_TABLES[part]
+    table = class_table(table_name)
+    source = rules.processor_of(kind, model_type)
+    if table.get(source):
+        return source
+    processors = class_table("PROCESSOR_MAPPING_NAMES")
+    return next((m for m, name in processors.items() if name == cls.__name__ and table.get(m)), source)
+
+
 def _parts(cls: type, model_type: str, config: Any) -> dict[str, Any]:
     """The sub-processors (image processor, feature extractor, video processor) of ``cls`` for ``model_type``."""
+    builders = {"image_processor": tiny_image_processor, "feature_extractor": tiny_feature_extractor,
+                "video_processor": tiny_video_processor}
     parts: dict[str, Any] = {}
     for name in _sub_processors(cls):
         try:
-            if name == "image_processor":
-                parts[name] = tiny_image_processor(model_type, config)
-            elif name == "feature_extractor":
-                parts[name] = tiny_feature_extractor(model_type, config)
-            elif name == "video_processor":
-                parts[name] = tiny_video_processor(model_type, config)
+            if name in builders:
+                parts[name] = builders[name](_part_source(cls, model_type, name), config)
+            elif name in SECOND_TOKENIZERS:
+                parts[name] = _second_tokenizer(name, config)
         except ProcessorError:
             continue
     return parts
 
 
-def _stand_ins(cls: type, parts: Mapping[str, Any]) -> dict[str, Any]:
-    """Library base objects for the parts that need a library which is not installed (torchvision's video
-    processors): the processor is built and saved with them, then the saved entry is rewritten to name the
-    real class (see :func:`_rewrite_saved_parts`)."""
-    out = {}
-    for name, part in parts.items():
-        if isinstance(part, SavedProcessorConfig) and name == "video_processor":
-            from transformers.video_processing_utils import BaseVideoProcessor
+#: processor attributes holding a second tokenizer -> (the sub-config it feeds, the model type trained for it).
+SECOND_TOKENIZERS: dict[str, tuple[str, str]] = {"qformer_tokenizer": ("qformer_config", "bert")}
 
-            out[name] = BaseVideoProcessor(**{k: v for k, v in part.values.items() if k in ("size",)})
-    return out
+
+def _second_tokenizer(name: str, config: Any) -> Any:
+    """A tiny tokenizer for a processor's second text input (InstructBLIP's Q-Former instruction), trained to the
+    vocabulary of the sub-config it feeds."""
+    from .tokenizer.train import train_tokenizer
+
+    key, model_type = SECOND_TOKENIZERS[name]
+    vocab = getattr(getattr(config, key, None), "vocab_size", None) if config is not None else None
+    return train_tokenizer(model_type, int(vocab) if is_int_value(vocab) and vocab > 8 else 512)
 
 
 def _token_kwargs(cls: type, tokenizer: Any) -> dict[str, str]:
@@ -406,7 +478,7 @@ def tiny_video_processor(model_type: str, config: PretrainedConfig | None = None
     its class needs a library that is not installed (every video processor needs torchvision)."""
     import transformers
 
-    names = _class_names(auto_mapping_names("VIDEO_PROCESSOR_MAPPING_NAMES"), model_type)
+    names = _class_names(class_table("VIDEO_PROCESSOR_MAPPING_NAMES"), model_type)
     if not names:
         raise ProcessorError(f"no video processor for model type {model_type!r}")
     size = _image_size(config) if config is not None else 32
@@ -499,11 +571,15 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
         parts = _parts(cls, arch.model_type, config)
         _describe(desc, parts, config)
         try:
-            processor = _family_processor(cls, arch.model_type, config, tokenizer, parts)
-            processor.save_pretrained(str(repo_dir))
-            _rewrite_saved_parts(repo_dir, parts)
+            if any(isinstance(part, SavedProcessorConfig) for part in parts.values()) or _needs_missing_library(cls):
+                _save_processor_config(cls, arch.model_type, config, tokenizer, parts, repo_dir)
+                written: dict[str, str] = {}
+            else:
+                processor = _family_processor(cls, arch.model_type, config, tokenizer, parts)
+                processor.save_pretrained(str(repo_dir))
+                written = placeholders(processor)
             desc["processor"] = cls.__name__
-            desc["token_ids"] = processor_token_ids(tokenizer, (*tokenizer_reads(cls), *probe_attrs(processor)))
+            desc["token_ids"] = processor_token_ids(tokenizer, (*tokenizer_reads(cls), *written))
             return desc
         except Exception as exc:  # noqa: BLE001 - fall back to the parts, and say so
             desc["processor_error"] = f"{cls.__name__}: {type(exc).__name__}: {_first_line(exc)[:160]}"
@@ -520,6 +596,9 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
             errors.append(str(exc))
     if not parts:
         raise ProcessorError(f"{arch.id}: " + "; ".join(errors))
+    if "image_processor" in parts and "feature_extractor" in parts:  # one preprocessor_config.json: the image part
+        del parts["feature_extractor"]  # (a processor class holds both; without one the audio part would clobber it)
+        desc["feature_extractor_not_saved"] = "no processor class holds it next to the image processor"
     _describe(desc, parts, config)
     for part in parts.values():
         part.save_pretrained(str(repo_dir))
@@ -542,30 +621,39 @@ def _describe(desc: dict[str, Any], parts: Mapping[str, Any], config: Any) -> No
 
 
 def _family_processor(cls: type, model_type: str, config: Any, tokenizer: Any, parts: Mapping[str, Any]) -> Any:
-    """The family's processor around ``tokenizer`` and ``parts`` (stand-ins for the parts a missing library
-    keeps from being built), with the tokenizer's chat template."""
-    real = {k: v for k, v in parts.items() if not isinstance(v, SavedProcessorConfig)}
-    stand_ins = _stand_ins(cls, parts)
-    missing = [name for name in _sub_processors(cls) if name not in real and name not in stand_ins]
+    """The family's processor around ``tokenizer`` and ``parts``, with the tokenizer's chat template."""
+    missing = [name for name in _sub_processors(cls) if name not in parts]
     if missing:
         raise ProcessorError(f"{cls.__name__} needs {', '.join(missing)}, which cannot be built for {model_type!r}")
-    kwargs = _processor_kwargs(cls, model_type, config, tokenizer)
-    processor = cls(**real, **stand_ins, tokenizer=tokenizer, **kwargs)
+    processor = cls(**parts, tokenizer=tokenizer, **_processor_kwargs(cls, model_type, config, tokenizer))
     if tokenizer.chat_template and not getattr(processor, "chat_template", None):
         processor.chat_template = tokenizer.chat_template
     return processor
 
 
-def _rewrite_saved_parts(repo_dir: Path, parts: Mapping[str, Any]) -> None:
-    """In the saved ``processor_config.json``, the stand-in parts become the real class and tiny sizes."""
-    saved = {k: v for k, v in parts.items() if isinstance(v, SavedProcessorConfig)}
-    path = Path(repo_dir) / "processor_config.json"
-    if not saved or not path.is_file():
-        return
-    data = json.loads(path.read_text())
-    for name, part in saved.items():
-        data[name] = {part.type_key: part.class_name, **part.values}
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+def _needs_missing_library(cls: type) -> bool:
+    """Whether ``cls`` is transformers' placeholder for a processor whose library is missing (``PixtralProcessor``
+    without torchvision: a ``DummyObject``); it cannot be built, its files are written by
+    :func:`_save_processor_config`."""
+    return type(cls).__name__ == "DummyObject"
+
+
+def _save_processor_config(cls: type, model_type: str, config: Any, tokenizer: Any, parts: Mapping[str, Any],
+                           repo_dir: Path) -> None:
+    """Save a processor whose parts need a library that is not installed (torchvision: every video processor),
+    as its ``save_pretrained`` would: ``processor_config.json`` naming the class, its arguments and each part
+    (the missing-library ones under their own class names), the tokenizer and the chat template.  transformers
+    cannot even build such a processor without that library, so the file is written from the same pieces."""
+    data: dict[str, Any] = {"processor_class": cls.__name__, **_processor_kwargs(cls, model_type, config, tokenizer)}
+    for name, part in parts.items():
+        if isinstance(part, SavedProcessorConfig):
+            data[name] = {part.type_key: part.class_name, **part.values}
+        elif hasattr(part, "to_json_string"):
+            data[name] = json.loads(part.to_json_string())
+        else:  # a second tokenizer: its own folder, as ProcessorMixin saves it
+            part.save_pretrained(str(Path(repo_dir) / name))
+    (Path(repo_dir) / "processor_config.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tokenizer.save_pretrained(str(repo_dir))
 
 
 def smoke_processor(arch: ArchInfo, config: PretrainedConfig) -> Any:

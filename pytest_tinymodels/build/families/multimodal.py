@@ -578,3 +578,85 @@ def _rule_sam3_width(node: dict, ctx: shrink.ShrinkContext) -> None:
         for k, v in _SAM3_WIDTHS.items():
             if _int(sub.get(k)):
                 sub[k] = v
+
+
+# --------------------------------------------------------------------------- processors that match the tiny model
+# A multimodal processor expands each image placeholder into as many tokens as the vision tower gives
+# features; the arguments below make the saved processor count them for the tiny tower (the generic part,
+# same-named config values and patch / merge sizes, is in build/processors.py).
+
+
+def _vision_dims(config: Any) -> tuple[int, int]:
+    """(image size, patch size) of a config's vision tower (ints; 32 / 8 where unset)."""
+    vision = getattr(config, "vision_config", None) or config
+    size = getattr(vision, "image_size", None)
+    size = min(size) if isinstance(size, (list, tuple)) and size else size
+    patch = getattr(vision, "patch_size", None)
+    patch = min(patch) if isinstance(patch, (list, tuple)) and patch else patch
+    return (size if _int(size) else 32), (patch if _int(patch) else 8)
+
+
+#: vision towers that prepend a class token to the patch features (CLIP-style): a LLaVA-style processor
+#: counts it (``num_additional_image_tokens``) and the "default" feature strategy drops it again.
+CLS_TOKEN_TOWERS = frozenset({"clip_vision_model", "clip", "metaclip_2_vision_model", "mlcd_vision_model"})
+
+
+@rules.processor_kwargs("llava", "llava_next", "llava_next_video", "video_llava", "granite4_vision")
+def _llava_processor(config: Any) -> dict[str, dict[str, Any]]:
+    """LLaVA processors: one placeholder per patch, plus the class token of CLIP towers (as the released
+    ``processor_config.json`` files say: ``num_additional_image_tokens = 1``)."""
+    vision = getattr(config, "vision_config", None)
+    cls_token = getattr(vision, "model_type", None) in CLS_TOKEN_TOWERS
+    return {"processor": {"num_additional_image_tokens": int(cls_token)}}
+
+
+@rules.family_rule("pooled_image_tokens")
+def _rule_pooled_image_tokens(node: dict, ctx: shrink.ShrinkContext) -> None:
+    """Gemma 3 / ShieldGemma 2: ``mm_tokens_per_image`` average-pooled tokens must tile the tiny patch grid
+    (the pooling kernel is ``patches per side / tokens per side``): 2 x 2 tokens where the grid allows."""
+    vision = node.get("vision_config")
+    if not (_int(node.get("mm_tokens_per_image")) and isinstance(vision, dict)):
+        return
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not (_int(size) and _int(patch) and patch > 0):
+        return
+    side = size // patch
+    per_side = 2 if side % 2 == 0 and side >= 2 else side
+    node["mm_tokens_per_image"] = per_side * per_side
+
+
+@rules.processor_kwargs("gemma3", "shieldgemma2", "t5gemma2")
+def _gemma3_processor(config: Any) -> dict[str, dict[str, Any]]:
+    """Gemma 3: the processor writes ``mm_tokens_per_image`` soft tokens per image."""
+    count = getattr(config, "mm_tokens_per_image", None) or getattr(getattr(config, "encoder", None), "mm_tokens_per_image", None)
+    return {"processor": {"image_seq_length": int(count)}} if _int(count) else {}
+
+
+@rules.processor_kwargs("paligemma")
+def _paligemma_processor(config: Any) -> dict[str, dict[str, Any]]:
+    """PaliGemma: its image processor carries the placeholder count, one per SigLIP patch."""
+    size, patch = _vision_dims(config)
+    return {"image_processor": {"image_seq_length": (size // patch) ** 2}}
+
+
+@rules.processor_kwargs("idefics3", "smolvlm")
+def _idefics3_processor(config: Any) -> dict[str, dict[str, Any]]:
+    """Idefics 3 / SmolVLM: patches pixel-shuffled by ``scale_factor``; images resized to one tiny tile."""
+    size, patch = _vision_dims(config)
+    scale = getattr(config, "scale_factor", 2) or 2
+    return {"processor": {"image_seq_len": int((size // patch) ** 2 / scale**2)},
+            "image_processor": {"size": {"longest_edge": size}, "max_image_size": {"longest_edge": size}}}
+
+
+#: model types whose processor class transformers' auto-mapping does not name (the class their released repos
+#: carry): omni "thinker" models use their omni model's processor, Kosmos-2 its own, GLM-OCR GLM-4V's, and the
+#: Mistral 4 vision model Pixtral's.
+rules.PROCESSOR_CLASS_OF.update({
+    "qwen2_5_omni_thinker": "Qwen2_5OmniProcessor",
+    "qwen3_omni_moe_thinker": "Qwen3OmniMoeProcessor",
+    "kosmos-2": "Kosmos2Processor",
+    "kosmos-2.5": "Kosmos2_5Processor",
+    "glm_ocr": "Glm4vProcessor",
+    "mistral4": "PixtralProcessor",
+    "cosmos3_omni": "Cosmos3EdgeProcessor",
+})

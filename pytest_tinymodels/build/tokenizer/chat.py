@@ -435,7 +435,8 @@ FAMILY_FORMATS: dict[str, str] = {
     ),
     # Google Gemma
     **dict.fromkeys(
-        ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text", "recurrent_gemma", "vaultgemma"),
+        ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text", "recurrent_gemma", "vaultgemma",
+         "shieldgemma2"),
         "gemma",
     ),
     # Microsoft Phi-3 / Phi-4
@@ -468,6 +469,11 @@ NOT_CHAT_MODEL_TYPES = frozenset(
         "blip",
         "kosmos-2",  # grounding / OCR models with fairseq position tables indexed by the pad id
         "kosmos-2.5",
+        "blip-2",  # captioning / instruction models whose processors write their own query placeholders
+        "instructblip",
+        "instructblipvideo",
+        "git",
+        "fuyu",
     }
 )
 

@@ -35,6 +35,13 @@ TORCH_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat1
 #: Config attributes that bound the sequence length, in order of preference.
 MAX_LENGTH_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "n_ctx", "seq_length")
 DEFAULT_MAX_LENGTH = 512
+#: tasks whose inputs are text: their fixtures get a trained tokenizer whatever the model type's modality, and
+#: the loader hands out that tokenizer (not a combined processor) as the triple's second element.
+TEXT_TASKS = frozenset({"causal-lm", "masked-lm", "seq2seq-lm", "sequence-classification", "token-classification",
+                        "question-answering", "multiple-choice", "next-sentence-prediction", "text-encoding"})
+#: tasks whose labels are text (transcripts): their fixtures get a trained tokenizer too, saved beside the
+#: feature extractor.
+TRANSCRIPT_TASKS = frozenset({"ctc", "speech-seq2seq"})
 #: Files never read from a source (weights are never needed to shrink a model).
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf")
 
@@ -288,7 +295,7 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
         if source_dir is not None:
             tokenizer = _shrunk_source_tokenizer(spec, source_dir, repo, vocab_size, processor_info)
         else:
-            if arch.modality in ("text", "multimodal"):
+            if arch.modality in ("text", "multimodal") or arch.task in TEXT_TASKS | TRANSCRIPT_TASKS:
                 from .tokenizer.train import tokenizer_class_name, train_tokenizer
 
                 tokenizer = train_tokenizer(arch.model_type, vocab_size)

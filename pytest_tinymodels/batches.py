@@ -66,6 +66,21 @@ def text_tokenizer(processor: Any) -> Any:
     return inner if isinstance(inner, PreTrainedTokenizerBase) else None
 
 
+def _saved_tokenizer(repo: Any) -> Any:
+    """The tokenizer saved in the fixture's repo beside a feature extractor (CTC / speech fixtures: the labels'
+    tokenizer), or None."""
+    from pathlib import Path
+
+    if repo is None or not any((Path(repo) / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
+    except Exception:  # noqa: BLE001 - no usable tokenizer: batches without text labels
+        return None
+
+
 class _Rows:
     """The first ``n`` rows of a dataset, by column role, with the fixture's processing tools."""
 
@@ -76,13 +91,14 @@ class _Rows:
         self.triple = triple
         self.model = triple.model
         self.processor = triple.processor
-        self.tokenizer = text_tokenizer(triple.processor) or text_tokenizer(triple.tokenizer)
+        self.tokenizer = (text_tokenizer(triple.processor) or text_tokenizer(triple.tokenizer)
+                          or _saved_tokenizer(triple.path))
         self.n = min(n, len(dataset))
         self.columns = list(dataset.column_names)
         from .build.datasets import FORMAT_COLUMNS, format_of
 
         self.roles = FORMAT_COLUMNS.get(format_of(dataset) or "", {})
-        self.rows: dict[str, list[Any]] = dataset.select(range(self.n)).to_dict()
+        self.rows: dict[str, list[Any]] = dataset[: self.n]  # decoded (images as PIL, audio as arrays)
         limit = getattr(self.tokenizer, "model_max_length", None) if self.tokenizer is not None else None
         self.max_length = min(max_length, limit) if isinstance(limit, int) and limit > 0 else max_length
         self.seed = int((triple.recipe.get("spec") or {}).get("seed", 0) or 0)
@@ -296,8 +312,14 @@ def _waves(r: _Rows) -> tuple[list[Any], int]:
 
 
 def _audio_features(r: _Rows) -> dict[str, Any]:
+    """The feature extractor's output for the audio rows, with its attention / padding mask where it makes one
+    (CTC losses read the input lengths from it)."""
     waves, rate = _waves(r)
-    return dict(r.feature_extractor()(waves, sampling_rate=rate, return_tensors="pt"))
+    fe = r.feature_extractor()
+    try:
+        return dict(fe(waves, sampling_rate=rate, return_tensors="pt", return_attention_mask=True))
+    except TypeError:  # an extractor without that option
+        return dict(fe(waves, sampling_rate=rate, return_tensors="pt"))
 
 
 def _audio_classification(r: _Rows) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
-from .build import DATASET_DIR, REPO_DIR
+from .build import DATASET_DIR, REPO_DIR, TEXT_TASKS
 from .cache import RECIPE
 
 
@@ -229,12 +229,6 @@ def _copy_memo(flat: list[Any]) -> dict[int, Any]:
     memo: dict[int, Any] = {id(value): type(value)(value) for value in flat}
     memo[id(memo)] = list(flat)  # deepcopy's keep-alive slot
     return memo
-
-
-#: tasks whose inputs are text alone: the fixture gives the tokenizer even for multimodal model types,
-#: unless the model type's combined processor (which holds the tokenizer) was saved.
-TEXT_TASKS = frozenset({"causal-lm", "masked-lm", "seq2seq-lm", "sequence-classification", "token-classification",
-                        "question-answering", "multiple-choice", "next-sentence-prediction", "text-encoding"})
 
 
 def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None) -> Any:

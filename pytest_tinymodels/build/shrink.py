@@ -1277,8 +1277,20 @@ def _write_head_dims(node: dict) -> None:
         return
     if any(key_kind(k) in ("head_dim", "free_head_dim") and v is not None for k, v in node.items()):
         return  # the node names its head width otherwise (d_kv, kv_channels, ...)
-    if _reads_head_dim_fallback(node["model_type"]):
+    if _reads_head_dim_fallback(node["model_type"]) and not _derives_head_dim(node["model_type"]):
         node["head_dim"] = hidden // heads
+
+
+@lru_cache(maxsize=None)
+def _derives_head_dim(model_type: str) -> bool:
+    """Whether ``model_type``'s config class computes ``head_dim`` itself (a read-only property: Falcon)."""
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        cls = CONFIG_MAPPING[model_type]
+    except (ImportError, KeyError):
+        return False
+    return isinstance(getattr(cls, "head_dim", None), property)
 
 
 def _apply_overrides(node: dict, overrides: Mapping[str, Any], path: str = "") -> None:

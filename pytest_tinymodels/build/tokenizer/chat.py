@@ -620,7 +620,9 @@ def chat_format_for(model_type: str, suffix: str | None = None, *, task: str | N
     """The chat format of ``model_type`` (with the fixture-id ``suffix`` rules applied), or ``None`` where
     the model type, or the ``task`` when given, is not a chat one (encoders, seq2seq, classifiers...).
 
-    The returned record's ``thinking_default`` already reflects a ``-Think`` / ``-NoThink`` style suffix.
+    The returned record's ``thinking_default`` already reflects a ``-Think`` / ``-NoThink`` style suffix.  A
+    model type that no family names gets :data:`DEFAULT_FORMAT` with its bos / pad left to the tokenizer (its
+    own vocabulary's conventions: XGLM indexes a fairseq position table by the pad id).
     """
     if task is not None and task not in CHAT_TASKS:
         return None
@@ -628,6 +630,8 @@ def chat_format_for(model_type: str, suffix: str | None = None, *, task: str | N
         return None
     name, options = variant_format(model_type, suffix)
     fmt = FORMATS[name]
+    if model_type not in FAMILY_FORMATS and name == DEFAULT_FORMAT:
+        fmt = fmt._replace(bos=None, pad=None)
     if "thinking" in options:
         fmt = fmt._replace(thinking_default=options["thinking"])
     return fmt

@@ -23,6 +23,9 @@ task = "seq2seq-lm"
 [fixtures.t_cls]
 model_type = "qwen2"
 task = "sequence-classification"
+[fixtures.t_bart_cls]
+model_type = "bart"
+task = "sequence-classification"
 [fixtures.t_tokcls]
 model_type = "bert"
 task = "token-classification"
@@ -72,7 +75,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path):
     return lambda name: get_fixture(name, manifest=str(manifest), cache_dir=str(shared_cache))
 
 
-LOSS_FIXTURES = ["t_causal", "t_masked", "t_seq2seq", "t_cls", "t_tokcls", "t_qa", "t_reformer", "i_cls", "i_convnext",
+LOSS_FIXTURES = ["t_causal", "t_masked", "t_seq2seq", "t_cls", "t_bart_cls", "t_tokcls", "t_qa", "t_reformer", "i_cls", "i_convnext",
                  "a_asr", "a_ctc", "a_parakeet", "m_vlm", "m_whisper_lm", "m_git_lm"]
 
 

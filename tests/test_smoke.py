@@ -208,8 +208,10 @@ def test_coverage_sweep_writes_rows_and_survives_timeouts(tmp_path):
     rows = {r["id"]: r for r in report["results"]}
     assert set(rows) == {"gpt2/GPT2LMHeadModel", "llama/LlamaForCausalLM"}
     assert all(r["built"] and r["forward"] and r["size_bytes"] < 2 * 1024 * 1024 for r in rows.values())
+    assert all(r["loss_backward"] is True and r["loss_reason"] is None for r in rows.values())
     md = (tmp_path / "COVERAGE.md").read_text()
     assert "python -m pytest_tinymodels coverage --task causal-lm" in md and "| causal-lm | 2 | 2 | 2 |" in md
+    assert "| 2 | 2 | 100.0 |" in md  # with a loss, loss + backward, % of those
 
     from pytest_tinymodels.coverage import run_coverage
 
@@ -223,3 +225,60 @@ def test_assistant_model_gets_target_states():
     assert "input_ids" not in inputs and {"inputs_embeds", "shared_kv_states"} <= set(inputs)
     assert set(inputs["shared_kv_states"]) == set(model.config.get_text_config().layer_types)
     smoke_forward(model, inputs)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_labels_only_where_the_forward_takes_them():
+    import torch
+
+    from pytest_tinymodels.build.inputs import InputsError, LABEL_BUILDERS, model_inputs, takes_argument
+
+    class Base(torch.nn.Module):
+        def forward(self, input_ids=None, labels=None):
+            return input_ids
+
+    class Passes(Base):  # takes labels through **kwargs to its parent, like Qwen3_5ForSequenceClassification
+        def forward(self, input_ids=None, **kwargs):
+            return super().forward(input_ids, **kwargs)
+
+    class Swallows(torch.nn.Module):  # takes anything in **kwargs and computes no loss, like draft models
+        def forward(self, input_ids=None, **kwargs):
+            return input_ids
+
+    assert takes_argument(Passes(), "labels") and not takes_argument(Swallows(), "labels")
+    info, model = _model("llama")
+    assert {"causal-lm", "seq2seq-lm", "ctc", "question-answering"} <= set(LABEL_BUILDERS)
+    with pytest.raises(InputsError, match="no labels for task 'base'"):
+        model_inputs(model, task="base", labels=True)
+    assert torch.equal(model_inputs(model, task="causal-lm", labels=True)["labels"],
+                       model_inputs(model, task="causal-lm")["input_ids"])
+
+
+def test_ctc_labels_bring_the_mask_the_loss_reads():
+    from pytest_tinymodels.build.inputs import model_inputs
+    from pytest_tinymodels.build.processors import tiny_feature_extractor
+
+    info, model = _model("wav2vec2", "Wav2Vec2ForCTC")
+    fe = tiny_feature_extractor("wav2vec2", model.config)
+    inputs = model_inputs(model, fe, task="ctc", labels=True)
+    assert inputs["attention_mask"].shape == inputs["input_values"].shape
+    model.train()
+    out = model(**inputs)
+    assert out.loss is not None and bool(out.loss.isfinite())
+    out.loss.backward()
+
+
+def test_one_text_length_rule():
+    from pytest_tinymodels.build.inputs import DEFAULT_SEQ_LEN, default_text_length, model_inputs
+
+    info, model = _model("reformer", "ReformerForMaskedLM")
+    axial = 1
+    for factor in model.config.axial_pos_shape:
+        axial *= factor
+    assert default_text_length(model, task="masked-lm") == axial != DEFAULT_SEQ_LEN
+    model.train()
+    model(**model_inputs(model, task="masked-lm", labels=True)).loss.backward()
+    info, llama = _model("llama")
+    assert default_text_length(llama, task="causal-lm") == DEFAULT_SEQ_LEN

@@ -46,7 +46,7 @@ def _one_line(exc: BaseException) -> str:
 def _new_row(info: ArchInfo) -> dict[str, Any]:
     return {"id": info.id, **info._asdict(), "built": False, "forward": False, "params": None,
             "size_bytes": None, "build_s": None, "forward_s": None, "stage": None, "reason": None,
-            "loss_backward": None, "loss_reason": None}
+            "loss_backward": None, "loss_reason": None, "trains": None, "train_loss": None, "train_target": None}
 
 
 def check_loss_backward(model: Any, make_inputs: Any) -> tuple[bool | None, str | None]:
@@ -134,9 +134,11 @@ def check_architecture(info: ArchInfo, workdir: Path | None = None, *, vocab_siz
 
 
 
-def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
+def check_fixture(info: ArchInfo, workdir: Path | None = None, train: dict | None = None) -> dict:
     """Build ``info`` exactly as a fixture entry is built (``builder.build_entry``), load it as a fixture is
-    loaded and run ``model(**triple.inputs(labels=True)).loss.backward()``; return its row."""
+    loaded and run ``model(**triple.inputs(labels=True)).loss.backward()``; return its row.  ``train``: a
+    ``train`` recipe (``build.train.check_train``): the fixture is trained, and the row says whether its
+    final loss reached the target (``trains``, ``train_loss``, ``train_target``)."""
     row = _new_row(info)
     try:
         from .build import build_entry
@@ -144,20 +146,26 @@ def check_fixture(info: ArchInfo, workdir: Path | None = None) -> dict:
         from .manifest import FixtureSpec
 
         spec = FixtureSpec(name=f"coverage_{info.model_type}", manifest=Path("<coverage>"),
-                           model_type=info.model_type, architecture=info.class_name, task=info.task)
+                           model_type=info.model_type, architecture=info.class_name, task=info.task, train=train)
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             t0 = time.perf_counter()
             try:
                 recipe = build_entry(spec, Path(tmp) / "entry", arch=info)
             except BuildError as exc:
                 row["stage"], row["reason"] = exc.stage, _one_line(exc)
-                row["built"] = exc.stage in ("smoke",)
+                row["built"] = exc.stage in ("smoke", "train")
+                if exc.stage == "train":
+                    row["trains"] = False
                 return row
             row["build_s"] = round(time.perf_counter() - t0, 3)
             row["built"] = row["forward"] = True  # build_entry runs the smoke forward
             row["params"] = recipe.get("num_parameters")
             row["size_bytes"] = recipe.get("safetensors_bytes")
             row["forward_s"] = recipe.get("timings", {}).get("smoke")
+            if train is not None and isinstance(recipe.get("train"), dict):
+                row["trains"] = bool(recipe["train"]["reached_target"])
+                row["train_loss"], row["train_target"] = recipe["train"]["final_loss"], recipe["train"]["loss_target"]
+                row["train_s"] = recipe.get("timings", {}).get("train")
             processor = recipe.get("processor")
             if isinstance(processor, dict) and processor.get("needs"):
                 row["processor_needs"] = sorted(set(processor["needs"]))
@@ -186,7 +194,7 @@ def _fixture_loss_backward(info: ArchInfo, entry: Path) -> tuple[bool | None, st
 # --------------------------------------------------------------------------- worker pool
 
 
-def _worker(conn: Any, workdir: str, fixtures: bool = False) -> None:
+def _worker(conn: Any, workdir: str, fixtures: bool = False, train: dict | None = None) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -206,14 +214,16 @@ def _worker(conn: Any, workdir: str, fixtures: bool = False) -> None:
             return
         if msg is None:
             return
-        check = check_fixture if fixtures else check_architecture
-        conn.send(check(ArchInfo(**msg), Path(workdir)))
+        if fixtures:
+            conn.send(check_fixture(ArchInfo(**msg), Path(workdir), train))
+        else:
+            conn.send(check_architecture(ArchInfo(**msg), Path(workdir)))
 
 
 class _Slot:
-    def __init__(self, ctx: Any, workdir: str, fixtures: bool = False) -> None:
+    def __init__(self, ctx: Any, workdir: str, fixtures: bool = False, train: dict | None = None) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, workdir, fixtures), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, workdir, fixtures, train), daemon=True)
         self.proc.start()
         child.close()
         self.info: ArchInfo | None = None
@@ -241,18 +251,18 @@ def _failed_row(info: ArchInfo, stage: str, reason: str) -> dict:
 
 
 def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, progress: bool,
-              fixtures: bool = False) -> list[dict]:
+              fixtures: bool = False, train: dict | None = None) -> list[dict]:
     ctx = mp.get_context("spawn")
     pending = list(archs)
     results: dict[str, dict] = {}
-    slots = [_Slot(ctx, workdir, fixtures) for _ in range(max(1, min(jobs, len(archs))))]
+    slots = [_Slot(ctx, workdir, fixtures, train) for _ in range(max(1, min(jobs, len(archs))))]
     done = 0
     try:
         while pending or any(s.info for s in slots):
             for i, s in enumerate(slots):
                 if s.info is None and pending:
                     if not s.proc.is_alive():
-                        slots[i] = s = _Slot(ctx, workdir, fixtures)
+                        slots[i] = s = _Slot(ctx, workdir, fixtures, train)
                     s.info, s.started = pending.pop(0), time.monotonic()
                     s.conn.send(s.info._asdict())
             busy = [s for s in slots if s.info]
@@ -279,6 +289,9 @@ def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, pr
                         status = "ok" if row["forward"] else ("built" if row["built"] else "FAIL")
                         loss = {True: "loss ok", False: "loss FAIL", None: ""}[row.get("loss_backward")]
                         reason = row["reason"] or (row.get("loss_reason") if row.get("loss_backward") is False else "")
+                        if train is not None and row.get("train_loss") is not None:
+                            reason = f"train loss {row['train_loss']} (target {row['train_target']})" + (
+                                "" if row["trains"] else " NOT REACHED")
                         print(f"[{done}/{len(archs)}] {row['id']:<60} {status:<5} {loss:<9} {reason or ''}"[:220],
                               file=sys.stderr, flush=True)
                     s.info = None
@@ -309,10 +322,13 @@ def _summary(rows: list[dict]) -> dict:
     by_task: dict[str, dict[str, int]] = {}
     for r in rows + [dict(r, task="ALL") for r in rows]:
         t = by_task.setdefault(r["task"], {"total": 0, "built": 0, "forward": 0, "under_size_limit": 0,
-                                           "forward_small": 0, "loss_backward": 0, "with_labels": 0})
+                                           "forward_small": 0, "loss_backward": 0, "with_labels": 0,
+                                           "trains": 0, "train_tried": 0})
         t["total"] += 1
         t["loss_backward"] += r.get("loss_backward") is True
         t["with_labels"] += r.get("loss_backward") is not None
+        t["trains"] += r.get("trains") is True
+        t["train_tried"] += r.get("trains") is not None
         t["built"] += bool(r["built"])
         t["forward"] += bool(r["forward"])
         small = r["size_bytes"] is not None and r["size_bytes"] <= SIZE_LIMIT_BYTES
@@ -347,6 +363,14 @@ def _markdown(report: dict) -> str:
         "| loss + backward | % of those |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    train = meta.get("train")
+    if train:  # one more column: trained classes whose final loss reached the target
+        recipe = ", ".join(f"{k} {v}" for k, v in sorted(train.items()))
+        lines[-2:-2] = [f"`trains to target`: with `--train` every fixture is trained ({recipe}; `build/train.py`): "
+                        "classes whose final training loss is at most 40 % of ln(vocabulary size), of those whose "
+                        "train stage ran or refused.", ""]
+        lines[-2] += " trains to target |"
+        lines[-1] += " ---: |"
     for task in sorted(summary, key=lambda t: (t == "ALL", t)):
         s = summary[task]
         pct = 100.0 * s["forward"] / s["total"] if s["total"] else 0.0
@@ -354,7 +378,8 @@ def _markdown(report: dict) -> str:
         lb = f"{s['loss_backward']}" if labelled else "n/a"
         lb_pct = f"{100.0 * s['loss_backward'] / labelled:.1f}" if labelled else "n/a"
         lines.append(f"| {task} | {s['total']} | {s['built']} | {s['forward']} | {pct:.1f} | {s['under_size_limit']} "
-                     f"| {s['forward_small']} | {labelled if labelled else 'n/a'} | {lb} | {lb_pct} |")
+                     f"| {s['forward_small']} | {labelled if labelled else 'n/a'} | {lb} | {lb_pct} |"
+                     + (f" {s['trains']}/{s['train_tried']} |" if train else ""))
     failures = [r for r in rows if not r["forward"] or r["reason"]]
     stages: dict[str, int] = {}
     missing: dict[str, int] = {}
@@ -394,6 +419,13 @@ def _markdown(report: dict) -> str:
     for r in no_loss:
         reason = (r.get("loss_reason") or "").replace("|", "\\|")
         lines.append(f"| {r['id']} | {r['task']} | {reason} |")
+    if train:
+        untrained = [r for r in rows if r.get("trains") is False]
+        lines += ["", f"## Trained, but not to the loss target ({len(untrained)})", "",
+                  "| architecture | task | final loss | target | reason |", "| --- | --- | ---: | ---: | --- |"]
+        for r in untrained:
+            reason = (r["reason"] or "").replace("|", "\\|")
+            lines.append(f"| {r['id']} | {r['task']} | {r['train_loss']} | {r['train_target']} | {reason} |")
     sizes = sorted((r for r in rows if r["size_bytes"]), key=lambda r: -r["size_bytes"])[:10]
     lines += ["", "## Largest models", "", "| architecture | params | safetensors bytes |", "| --- | ---: | ---: |"]
     for r in sizes:
@@ -412,6 +444,7 @@ def run_coverage(
     command: str | None = None,
     progress: bool = True,
     fixtures: bool = False,
+    train: dict | None = None,
 ) -> dict:
     """Sweep every architecture of ``tasks`` (all tasks when None); write ``coverage.json`` and
     ``COVERAGE.md`` into ``out_dir`` and return the report dict."""
@@ -423,7 +456,7 @@ def run_coverage(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinymodels-coverage-") as workdir:
-        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress, fixtures)
+        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress, fixtures or train is not None, train)
     report = {
         "meta": {
             "command": command or f"run_coverage(tasks={tasks!r}, jobs={jobs})",
@@ -434,7 +467,8 @@ def run_coverage(
             "tasks": tasks or "all",
             "wall_s": round(time.monotonic() - t0, 1),
             "vocab_size": COVERAGE_VOCAB,
-            "mode": "fixtures (full builder: trained tokenizer, processor, dataset, smoke)" if fixtures
+            "train": train,
+            "mode": "fixtures (full builder: trained tokenizer, processor, dataset, smoke)" if fixtures or train
             else "generic (config + model + forward, stand-in vocabulary)",
         },
         "summary": _summary(rows),
@@ -460,7 +494,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="no per-architecture progress lines")
     p.add_argument("--fixtures", action="store_true",
                    help="build each architecture exactly as a fixture is built (trained tokenizer, processor, dataset)")
+    p.add_argument("--train", action="store_true",
+                   help="train each fixture (implies --fixtures; build/train.py) and count the classes whose final "
+                        "loss reaches 40%% of ln(vocabulary size)")
+    p.add_argument("--train-steps", type=int, default=None, help="training steps with --train (default: train = true's)")
     args = p.parse_args(argv)
+    train = None
+    if args.train or args.train_steps is not None:
+        from .build.train import check_train
+        from .errors import ManifestError
+
+        try:
+            train = check_train({} if args.train_steps is None else {"steps": args.train_steps})
+        except ManifestError as exc:
+            print(f"error: --train-steps: {exc.message}", file=sys.stderr)
+            return 2
     command = "python -m pytest_tinymodels coverage " + " ".join(shlex.quote(a) for a in argv)
     unmatched = _unmatched_patterns(args.tasks, args.include or [], args.exclude)
     if unmatched:
@@ -468,10 +516,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="tinymodels-coverage-out-"))
     report = run_coverage(args.tasks, out, args.include or "*", args.exclude, args.jobs, args.timeout,
-                          command=command.strip(), progress=not args.quiet, fixtures=args.fixtures)
+                          command=command.strip(), progress=not args.quiet, fixtures=args.fixtures, train=train)
     for task, s in sorted(report["summary"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
         print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built, "
-              f"{s['loss_backward']:>5}/{s['with_labels']:<5} loss + backward")
+              f"{s['loss_backward']:>5}/{s['with_labels']:<5} loss + backward"
+              + (f", {s['trains']:>5}/{s['train_tried']} train to target" if train else ""))
     print(f"wrote {out / 'COVERAGE.md'} and {out / 'coverage.json'}")
     return 0
 

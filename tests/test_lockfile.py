@@ -119,7 +119,7 @@ def test_lock_command_then_check_in_pytest(pytester: pytest.Pytester, cache_env:
     assert main(["lock"]) == 0
     lock_path = pytester.path / "tinymodels.lock"
     assert list(json.loads(lock_path.read_text())["entries"]) == ["lock_gpt2", "tiny_bert", "tiny_gpt2", "tiny_llama",
-                                                                  "tiny_t5"]
+                                                                  "tiny_llama_trained", "tiny_t5"]
     lock_path.unlink()
     assert main(["lock", "lock_gpt2"]) == 0
     assert list(json.loads(lock_path.read_text())["entries"]) == ["lock_gpt2"]

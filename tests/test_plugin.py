@@ -330,7 +330,7 @@ def test_unknown_fixture_gets_the_closest_tiny_fixtures(pytester: pytest.Pyteste
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines([
         "*fixture 'tiny_lama' not found",
-        "*pytest-tinymodels: did you mean 'tiny_llama'? (built-in defines: tiny_bert, tiny_gpt2, tiny_llama, tiny_t5;"
+        "*pytest-tinymodels: did you mean 'tiny_llama'? (built-in defines: tiny_bert, tiny_gpt2, tiny_llama, tiny_llama_trained, tiny_t5;"
         " fixtures.toml defines: my_gpt2)",
         "*available fixtures:*",
     ])

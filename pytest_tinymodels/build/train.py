@@ -43,11 +43,12 @@ if TYPE_CHECKING:
 
 __all__ = ["TRAIN_DEFAULTS", "TRAIN_KEYS", "TRAIN_LIMITS", "TRAIN_THREADS", "TRAINABLE_TASKS", "SEQ2SEQ_PAIRS",
            "TEXT_COLUMNS", "LOSS_TARGET_FRACTION", "TrainError", "check_train", "loss_target", "training_texts",
-           "token_rows", "train_model", "train_entry", "deterministic_cpu"]
+           "token_rows", "train_model", "train_entry", "deterministic_cpu", "stop_ids", "corpus_words",
+           "continuation_stats"]
 
 #: What ``train = true`` means, and what a ``train = { ... }`` table starts from (measured: the smallest
 #: steps x size that meet the targets of benchmarks/RESULTS.md "Trained fixtures").
-TRAIN_DEFAULTS: dict[str, Any] = {"steps": 200, "lr": 0.01, "seq_len": 128, "batch_size": 4}
+TRAIN_DEFAULTS: dict[str, Any] = {"steps": 200, "lr": 0.01, "seq_len": 128, "batch_size": 8}
 #: Keys of the ``train`` table and the types each accepts (``lr`` may be written as an integer).
 TRAIN_KEYS: dict[str, tuple[type, ...]] = {"steps": (int,), "lr": (float, int), "seq_len": (int,),
                                            "batch_size": (int,)}
@@ -157,12 +158,19 @@ def training_texts(dataset: "Dataset", tokenizer: Any, fmt: str) -> list[str]:
     return texts
 
 
+def stop_ids(model: Any) -> list[int]:
+    """The ids ``model.generate`` stops at (its generation config's ``eos_token_id``, one or a list)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+    return [i for i in eos if isinstance(i, int)]
+
+
 def _eos_id(tokenizer: Any, model: Any) -> int:
-    """The id a training text ends with: the tokenizer's EOS, else the generation config's first."""
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if eos is None:
-        eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-        eos = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
+    """The id a training text ends with: the tokenizer's EOS where ``generate`` stops at it (or nothing says where
+    it stops), else the first id ``generate`` stops at (a chat family's end of turn)."""
+    eos, stops = getattr(tokenizer, "eos_token_id", None), stop_ids(model)
+    if stops and eos not in stops:
+        eos = stops[0]
     if not isinstance(eos, int):
         raise TrainError(f"{type(tokenizer).__name__} has no EOS token to end the training texts with", stage="train")
     return eos
@@ -213,7 +221,7 @@ class _CausalBatches:
     def __init__(self, model: Any, rows: list[list[int]], seq_len: int, batch_size: int, config: Any) -> None:
         import torch
 
-        from .inputs import InputsError, SmokeError, model_inputs
+        from .inputs import InputsError, SmokeError, model_inputs, takes_argument
 
         stream = [i for row in rows for i in row]
         self.seq_len = max(1, min(seq_len, len(stream) - 1))
@@ -237,6 +245,8 @@ class _CausalBatches:
             raise TrainError(f"{type(model).__name__} takes token ids of shape {tuple(ids.shape)} and labels of "
                              f"shape {tuple(base['labels'].shape)}, not one row of tokens per example", stage="train")
         self.base = {k: v for k, v in base.items() if k not in ("input_ids", "labels", "attention_mask")}
+        if takes_argument(model, "use_cache"):  # in eval mode a cache (RWKV's state) would be updated in place
+            self.base["use_cache"] = False
         self.mask = "attention_mask" in base
 
     def batch(self, generator: "torch.Generator") -> dict[str, Any]:
@@ -270,8 +280,10 @@ class _Seq2SeqBatches:
     """``batch_size`` (source, target) pairs a step, drawn with the generator; sources padded with the pad id
     (masked), targets with -100."""
 
-    def __init__(self, sources: list[list[int]], targets: list[list[int]], pad_id: int, batch_size: int) -> None:
+    def __init__(self, sources: list[list[int]], targets: list[list[int]], pad_id: int, batch_size: int,
+                 use_cache: bool) -> None:
         self.sources, self.targets, self.pad_id, self.batch_size = sources, targets, pad_id, batch_size
+        self.extra = {"use_cache": False} if use_cache else {}
 
     def _inputs(self, picks: list[int]) -> dict[str, Any]:
         import torch
@@ -282,7 +294,7 @@ class _Seq2SeqBatches:
         ids = torch.tensor([s + [self.pad_id] * (width - len(s)) for s in src], dtype=torch.long)
         mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in src], dtype=torch.long)
         labels = torch.tensor([t + [-100] * (tgt_width - len(t)) for t in tgt], dtype=torch.long)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, **self.extra}
 
     def batch(self, generator: "torch.Generator") -> dict[str, Any]:
         import torch
@@ -309,7 +321,9 @@ def _seq2seq_batches(dataset: "Dataset", tokenizer: Any, fmt: str, recipe: Mappi
     limit = recipe["seq_len"]
     sources = [ids[:limit] for ids in token_rows(dataset[pair[0]], tokenizer, eos)]
     targets = [ids[:limit] for ids in token_rows(dataset[pair[1]], tokenizer, eos)]
-    return _Seq2SeqBatches(sources, targets, pad, recipe["batch_size"])
+    from .inputs import takes_argument
+
+    return _Seq2SeqBatches(sources, targets, pad, recipe["batch_size"], takes_argument(model, "use_cache"))
 
 
 # ---------------------------------------------------------------------------------------- training
@@ -427,3 +441,62 @@ def train_entry(model: Any, tokenizer: Any, spec: "FixtureSpec", arch: "ArchInfo
     dataset = build_dataset(fmt, spec.dataset, seed=spec.seed)
     return train_model(model, tokenizer, dataset, task=arch.task, fmt=fmt, recipe=spec.train, seed=spec.seed,
                        config=config)
+
+
+# --------------------------------------------------------------------------------------- measuring
+
+
+#: Words as :func:`continuation_stats` counts them (letters, inner apostrophes: "don't").
+_WORD = r"[A-Za-z]+(?:'[A-Za-z]+)*"
+
+
+def corpus_words() -> frozenset[str]:
+    """The words of the shipped corpus, lower-cased."""
+    import re
+
+    from .corpus import corpus_text
+
+    return frozenset(w.lower() for w in re.findall(_WORD, corpus_text()))
+
+
+def continuation_stats(model: Any, tokenizer: Any, texts: Sequence[str], *, prompt_words: int = 3,
+                       max_new_tokens: int = 64, examples: int = 3) -> dict[str, Any]:
+    """Greedy ``generate`` from each text: a causal LM from its first ``prompt_words`` words (as
+    ``tokenizer(prompt)`` tokenizes them), a seq2seq LM from the whole text.  Returns how many continuations
+    stopped at an id ``generate`` stops at within ``max_new_tokens`` (``eos``), how many generated words
+    (:func:`corpus_words`; a prompt's last word that the continuation extends counts as generated) occur in
+    the corpus (``corpus_words`` of ``words``, ``word_share``), and the first ``examples`` continuations."""
+    import re
+
+    import torch
+
+    vocabulary, stops = corpus_words(), set(stop_ids(model))
+    seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+    eos = good = total = 0
+    shown: list[list[str]] = []
+    for text in texts:
+        prompt = text if seq2seq else " ".join(text.split()[:prompt_words])
+        enc = tokenizer(prompt, return_tensors="pt")
+        ids = enc["input_ids"]
+        if not seq2seq and ids.shape[1] > 1 and int(ids[0, -1]) in stops | {tokenizer.eos_token_id}:
+            enc = {k: v[:, :-1] for k, v in enc.items()}  # a tokenizer that ends every text with EOS
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+        new = out[0, 1:] if seq2seq else out[0, enc["input_ids"].shape[1]:]
+        new = new.tolist()
+        end = next((i for i, t in enumerate(new) if t in stops), None)
+        eos += end is not None
+        new = new[:end]
+        if seq2seq:
+            generated = re.findall(_WORD, tokenizer.decode(new, skip_special_tokens=True))
+        else:
+            head = re.findall(_WORD, tokenizer.decode(enc["input_ids"][0].tolist(), skip_special_tokens=True))
+            full = re.findall(_WORD, tokenizer.decode(enc["input_ids"][0].tolist() + new, skip_special_tokens=True))
+            keep = len(head) - (1 if head and len(full) >= len(head) and full[len(head) - 1] != head[-1] else 0)
+            generated = full[keep:]
+        good += sum(w.lower() in vocabulary for w in generated)
+        total += len(generated)
+        if len(shown) < examples:
+            shown.append([prompt, tokenizer.decode(new, skip_special_tokens=True)])
+    return {"prompts": len(texts), "eos": eos, "words": total, "corpus_words": good,
+            "word_share": round(good / total, 4) if total else None, "examples": shown}

@@ -78,9 +78,10 @@ BUILTIN_RULES: tuple[str, ...] = (
     "HuggingFaceM4/tiny-random-{arch}",
     "trl-internal-testing/tiny-{arch}{suffix}",
 )
-#: Common tiny test ids whose name is not ``tiny-random-<class or model type>``.
-BUILTIN_IDS: dict[str, str] = {
-    "sshleifer/tiny-gpt2": "GPT2LMHeadModel",
+#: Common tiny test ids whose name is not ``tiny-random-<class or model type>``: a class or model type, or a
+#: fixture table (``sshleifer/tiny-gpt2`` is a 2-step-trained GPT-2 upstream: a trained stand-in, build/train.py).
+BUILTIN_IDS: dict[str, str | Mapping[str, Any]] = {
+    "sshleifer/tiny-gpt2": {"architecture": "GPT2LMHeadModel", "train": True, "dataset": {"max_chars": 120}},
     "sshleifer/tiny-distilbert-base-cased": "distilbert",
     "sshleifer/tiny-distilroberta-base": "roberta",
     "sshleifer/tiny-mbart": "mbart",
@@ -137,6 +138,8 @@ class HubTarget:
             config = self.spec.config.get("num_labels")
             if config is not None and "ForSequenceClassification" in text:
                 text += f" (num_labels={config})"
+            if self.spec.train is not None:
+                text += " (trained)"
         return text + (f" + {self.library} layout" if self.library else "")
 
 
@@ -299,7 +302,8 @@ class HubRegistry:
             return found
         if self.builtin:  # the built-in ids are more specific than the rules (tiny-random-bert is a BertModel)
             alias = next((v for k, v in BUILTIN_IDS.items() if k.lower() == repo_id.lower()), None)
-            if alias is not None and (table := arch_table(alias)) is not None:
+            table = dict(alias) if isinstance(alias, Mapping) else arch_table(alias) if alias is not None else None
+            if table is not None:
                 return HubTarget("model", repo_id, "built-in id", spec=self._spec(repo_id, table, "built-in id"))
             adapter = next((v for k, v in conventions.BUILTIN_ADAPTERS.items() if k.lower() == repo_id.lower()), None)
             if adapter is not None:
@@ -427,6 +431,13 @@ class HubRegistry:
         chat = [f"{k} = {_toml_value(spec.tokenizer[k])}" for k in ("chat_template", "thinking") if k in spec.tokenizer]
         if chat:
             parts.append("tokenizer = { " + ", ".join(chat) + " }")
+        from ..manifest import DATASET_DEFAULTS
+
+        dataset = [f"{k} = {_toml_value(v)}" for k, v in sorted(spec.dataset.items()) if DATASET_DEFAULTS.get(k) != v]
+        if dataset:
+            parts.append("dataset = { " + ", ".join(dataset) + " }")
+        if spec.train is not None:
+            parts.append("train = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in sorted(spec.train.items())) + " }")
         if target.library:
             parts.append(f"library = {_toml_value(target.library)}")
         if len(parts) == 1 and spec.architecture:

@@ -126,6 +126,19 @@ RULE_CASES: dict[str, tuple[dict, Callable[[dict], bool]]] = {
         {"model_type": "shieldgemma2", "image_token_index": 262144, "text_config": _text(vocab_size=262208)},
         lambda d: _tokens_fit(d, "yes_token_index", "no_token_index", "image_token_index"),
     ),
+    "pooled_image_tokens": (  # Gemma 3: 256 pooled tokens cannot tile a 4 x 4 tiny patch grid
+        {"model_type": "gemma3", "mm_tokens_per_image": 256, "vision_config": {**_VIT, "model_type": "siglip_vision_model"},
+         "text_config": _text(model_type="gemma3_text")},
+        lambda d: (d["vision_config"]["image_size"] // d["vision_config"]["patch_size"])
+        % int(d["mm_tokens_per_image"] ** 0.5) == 0 and int(d["mm_tokens_per_image"] ** 0.5) ** 2 == d["mm_tokens_per_image"],
+    ),
+    "tiny_grid_pinpoints": (  # LLaVA-NeXT: tiles are multiples of the tiny tower's image size
+        {"model_type": "llava_next", "image_grid_pinpoints": [[336, 672], [672, 336], [672, 672]],
+         "vision_config": {**_VIT, "model_type": "clip_vision_model", "image_size": 336},
+         "text_config": _text(model_type="llama")},
+        lambda d: all(x % d["vision_config"]["image_size"] == 0 and x <= 4 * d["vision_config"]["image_size"]
+                      for p in d["image_grid_pinpoints"] for x in p),
+    ),
     "sam3_width": (
         {"model_type": "sam3", "vision_config": {"model_type": "sam3_vision_model", "fpn_hidden_size": 256,
                                                  "backbone_config": dict(_VIT)},

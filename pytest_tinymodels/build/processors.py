@@ -37,6 +37,7 @@ __all__ = [
     "add_processor_tokens",
     "class_table",
     "processor_class",
+    "processor_class_name",
     "placeholders",
     "processor_token_ids",
     "tokenizer_reads",
@@ -268,14 +269,21 @@ def _class_table(name: str) -> tuple[tuple[str, Any], ...]:
     return tuple(table.items()) or tuple(auto_mapping_names(name).items())
 
 
-def processor_class(model_type: str) -> type | None:
-    """The processor class ``AutoProcessor`` gives ``model_type`` (a family's :data:`.rules.PROCESSOR_CLASS_OF`
-    first, then transformers' mapping, including the entries it adds when ``processing_auto`` is imported)."""
-    import transformers
-
+def processor_class_name(model_type: str) -> str | None:
+    """The name of the processor class ``AutoProcessor`` gives ``model_type`` (a family's
+    :data:`.rules.PROCESSOR_CLASS_OF` first, then transformers' mapping with the entries its auto module adds)."""
     rules.load_families()
     name = rules.PROCESSOR_CLASS_OF.get(model_type) or class_table("PROCESSOR_MAPPING_NAMES").get(model_type)
-    cls = getattr(transformers, name, None) if isinstance(name, str) else None
+    return name if isinstance(name, str) else None
+
+
+def processor_class(model_type: str) -> type | None:
+    """The processor class of ``model_type`` (see :func:`processor_class_name`); where its library is missing,
+    transformers' placeholder for it (``PixtralProcessor`` without torchvision), which cannot be built."""
+    import transformers
+
+    name = processor_class_name(model_type)
+    cls = getattr(transformers, name, None) if name else None
     return cls if isinstance(cls, type) else None
 
 
@@ -338,7 +346,8 @@ def add_processor_tokens(model_type: str, tokenizer: Any) -> dict[str, int]:
     tokenizer as it is; only where that fails are the tokens it reads given (a chat format's placeholder, the
     processor's argument default, else ``<|name|>``) and the processor built again.  Placeholders the processor
     writes become named tokenizer attributes where the tokenizer has none of that name, and where the processor
-    keeps its own although the tokenizer has one (Idefics 3 writes ``<image>`` whatever the tokenizer says).
+    does not read that name from the tokenizer and keeps its own (Idefics 3 and Ovis 2 write ``<image>``
+    whatever the tokenizer or their arguments say): the chat template then renders the processor's token.
     """
     cls = processor_class(model_type)
     if cls is None:
@@ -355,8 +364,7 @@ def add_processor_tokens(model_type: str, tokenizer: Any) -> dict[str, int]:
         probe = _probe_processor(cls, model_type, tokenizer)
     written = placeholders(probe) if probe is not None else {}
     own = {attr: token for attr, token in written.items()
-           if isinstance(getattr(probe, attr), str) and (_named_token(tokenizer, attr) is None
-                                                         or (attr not in reads and attr not in defaults))}
+           if isinstance(getattr(probe, attr), str) and (_named_token(tokenizer, attr) is None or attr not in reads)}
     _set_named_tokens(tokenizer, {a: t for a, t in own.items() if _named_token(tokenizer, a) != t})
     ids = processor_token_ids(tokenizer, (*reads, *defaults, *family, *written))
     for attr, token in written.items():  # AddedToken placeholders (BLIP-2): the id, no tokenizer attribute
@@ -434,8 +442,9 @@ def _part_source(cls: type, model_type: str, part: str) -> str:
     source = rules.processor_of(kind, model_type)
     if table.get(source):
         return source
+    own = processor_class_name(model_type) or cls.__name__
     processors = class_table("PROCESSOR_MAPPING_NAMES")
-    return next((m for m, name in processors.items() if name == cls.__name__ and table.get(m)), source)
+    return next((m for m, name in processors.items() if name == own and table.get(m)), source)
 
 
 def _parts(cls: type, model_type: str, config: Any) -> dict[str, Any]:
@@ -443,7 +452,10 @@ def _parts(cls: type, model_type: str, config: Any) -> dict[str, Any]:
     builders = {"image_processor": tiny_image_processor, "feature_extractor": tiny_feature_extractor,
                 "video_processor": tiny_video_processor}
     parts: dict[str, Any] = {}
-    for name in _sub_processors(cls):
+    names = _sub_processors(cls)
+    if _needs_missing_library(cls):  # a placeholder class: the parts its model type's mappings name
+        names = [n for n, (table, _) in _PART_TABLES.items() if class_table(table).get(_part_source(cls, model_type, n))]
+    for name in names:
         try:
             if name in builders:
                 parts[name] = builders[name](_part_source(cls, model_type, name), config)
@@ -578,11 +590,11 @@ def build_processor(arch: ArchInfo, config: PretrainedConfig, repo_dir: Path, *,
                 processor = _family_processor(cls, arch.model_type, config, tokenizer, parts)
                 processor.save_pretrained(str(repo_dir))
                 written = placeholders(processor)
-            desc["processor"] = cls.__name__
+            desc["processor"] = processor_class_name(arch.model_type) or cls.__name__
             desc["token_ids"] = processor_token_ids(tokenizer, (*tokenizer_reads(cls), *written))
             return desc
         except Exception as exc:  # noqa: BLE001 - fall back to the parts, and say so
-            desc["processor_error"] = f"{cls.__name__}: {type(exc).__name__}: {_first_line(exc)[:160]}"
+            desc["processor_error"] = f"{processor_class_name(arch.model_type)}: {type(exc).__name__}: {_first_line(exc)[:160]}"
     parts = {}
     if arch.modality in ("image", "multimodal"):
         try:
@@ -644,7 +656,8 @@ def _save_processor_config(cls: type, model_type: str, config: Any, tokenizer: A
     as its ``save_pretrained`` would: ``processor_config.json`` naming the class, its arguments and each part
     (the missing-library ones under their own class names), the tokenizer and the chat template.  transformers
     cannot even build such a processor without that library, so the file is written from the same pieces."""
-    data: dict[str, Any] = {"processor_class": cls.__name__, **_processor_kwargs(cls, model_type, config, tokenizer)}
+    name = processor_class_name(model_type) or cls.__name__  # a placeholder class is named "Placeholder"
+    data: dict[str, Any] = {"processor_class": name, **_processor_kwargs(cls, model_type, config, tokenizer)}
     for name, part in parts.items():
         if isinstance(part, SavedProcessorConfig):
             data[name] = {part.type_key: part.class_name, **part.values}

@@ -601,7 +601,7 @@ def _vision_dims(config: Any) -> tuple[int, int]:
 CLS_TOKEN_TOWERS = frozenset({"clip_vision_model", "clip", "metaclip_2_vision_model", "mlcd_vision_model"})
 
 
-@rules.processor_kwargs("llava", "llava_next", "llava_next_video", "video_llava", "granite4_vision")
+@rules.processor_kwargs("llava", "video_llava", "granite4_vision")
 def _llava_processor(config: Any) -> dict[str, dict[str, Any]]:
     """LLaVA processors: one placeholder per patch, plus the class token of CLIP towers (as the released
     ``processor_config.json`` files say: ``num_additional_image_tokens = 1``)."""
@@ -660,3 +660,32 @@ rules.PROCESSOR_CLASS_OF.update({
     "mistral4": "PixtralProcessor",
     "cosmos3_omni": "Cosmos3EdgeProcessor",
 })
+
+
+@rules.processor_kwargs("janus", "deepseek_vl")
+def _fixed_count_processor(config: Any) -> dict[str, dict[str, Any]]:
+    """Janus / DeepSeek-VL: one placeholder per patch of the (tiny) SigLIP tower."""
+    size, patch = _vision_dims(config)
+    return {"processor": {"num_image_tokens": (size // patch) ** 2}}
+
+
+@rules.family_rule("tiny_grid_pinpoints")
+def _rule_tiny_grid_pinpoints(node: dict, ctx: shrink.ShrinkContext) -> None:
+    """LLaVA-NeXT "anyres": the resolutions an image is tiled into are multiples of the tower's image size
+    (336-based by default): one, two and four tiles of the tiny size."""
+    vision = node.get("vision_config")
+    pinpoints = node.get("image_grid_pinpoints")
+    if not (isinstance(pinpoints, list) and pinpoints and isinstance(vision, dict) and _int(vision.get("image_size"))):
+        return
+    size = vision["image_size"]
+    node["image_grid_pinpoints"] = [[size, 2 * size], [2 * size, size], [2 * size, 2 * size]]
+
+
+@rules.processor_kwargs("llava_next", "llava_next_video", "llava_onevision")
+def _anyres_image_processor(config: Any) -> dict[str, dict[str, Any]]:
+    """LLaVA-NeXT / OneVision image processors tile with the config's grid pinpoints."""
+    pinpoints = getattr(config, "image_grid_pinpoints", None)
+    out = _llava_processor(config) if getattr(config, "model_type", None) != "llava_onevision" else {}
+    if pinpoints:
+        out["image_processor"] = {"image_grid_pinpoints": [list(p) for p in pinpoints]}
+    return out

@@ -141,7 +141,6 @@ class LoadedEntry:
         import torch
         import transformers
 
-        from .batches import text_tokenizer
         from .build.datasets import load_dataset_dir
 
         recipe = self.recipe
@@ -158,7 +157,7 @@ class LoadedEntry:
         if recipe.get("task") in TEXT_TASKS and "processor" not in processor and _has_tokenizer(repo):
             modality = "text"  # e.g. Gemma3ForCausalLM: a text task on a multimodal model type wants its tokenizer
         full = load_processor(repo, modality, needs=processor.get("needs"))
-        tokenizer = text_tokenizer(full) if recipe.get("task") in TEXT_TASKS else full
+        tokenizer = _slot_tokenizer(full, repo) if recipe.get("task") in TEXT_TASKS else full
         # a private copy (hard links) of the dataset files: the cache files ``datasets`` writes beside
         # them on map()/filter() land there, never in the shared entry; removed with the dataset
         scratch = tempfile.mkdtemp(prefix="pytest-tinymodels-")
@@ -268,6 +267,19 @@ def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None)
     if tokenizer is not None:
         return tokenizer
     raise RuntimeError(f"no processor could be loaded from {repo}: " + "; ".join(errors))
+
+
+def _slot_tokenizer(processor: Any, repo: Path) -> Any:
+    """The triple's second element for a text task: the processor's text tokenizer, else the one saved in the
+    repo (a combined processor that needs a missing library loads as its image processor alone), else None."""
+    from transformers import AutoTokenizer
+
+    from .batches import text_tokenizer
+
+    tokenizer = text_tokenizer(processor)
+    if tokenizer is None and _has_tokenizer(repo):
+        tokenizer = AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
+    return tokenizer
 
 
 def _has_tokenizer(repo: Path) -> bool:

@@ -348,6 +348,7 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
     if "model_max_length" in tokenizer and not 1 <= tokenizer["model_max_length"] <= MAX_LENGTH:
         raise ManifestError(f"must be between 1 and {MAX_LENGTH}, got {tokenizer['model_max_length']}",
                             path=path, fixture=name, field="tokenizer.model_max_length")
+    _check_chat_template(tokenizer, path, name)
     dataset = _merged_table(DATASET_DEFAULTS, defaults.get("dataset"), table.get("dataset"), DATASET_KEYS, path, name, "dataset")
     if not 1 <= dataset["rows"] <= MAX_ROWS:
         raise ManifestError(f"rows must be between 1 and {MAX_ROWS}, got {dataset['rows']}", path=path, fixture=name, field="dataset.rows")
@@ -433,6 +434,37 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         config_extra=extra,
         train=_check_train(table.get("train", False), path, name),
     )
+
+
+def _check_chat_template(tokenizer: Mapping[str, Any], path: Path, fixture: str) -> None:
+    """``chat_template``: a shipped format name, a ``.jinja`` file (relative to the manifest) or false;
+    ``thinking``: the reasoning default of a format that has one."""
+    from .build.tokenizer import chat  # the standard library only: the format names
+
+    value, field_name = tokenizer.get("chat_template"), "tokenizer.chat_template"
+    if value is True:
+        raise ManifestError("must be a format name, a .jinja file or false, got true", path=path, fixture=fixture,
+                            field=field_name, hint=f"formats: {', '.join(sorted(chat.FORMATS))}")
+    if isinstance(value, str) and value not in chat.FORMATS:
+        if not (value.endswith(".jinja") or "/" in value or "\\" in value):
+            close = difflib.get_close_matches(value, list(chat.FORMATS), n=1, cutoff=0.5)
+            raise ManifestError(f"unknown chat format {value!r}", path=path, fixture=fixture, field=field_name,
+                                hint=(f"did you mean {close[0]!r}? " if close else "")
+                                + f"formats: {', '.join(sorted(chat.FORMATS))}, or the path of a .jinja file")
+        file = Path(value).expanduser()
+        file = file if file.is_absolute() else Path(path).parent / file
+        if not file.is_file():
+            siblings = [p.name for p in file.parent.glob("*.jinja")] if file.parent.is_dir() else []
+            close = difflib.get_close_matches(file.name, siblings, n=1)
+            raise ManifestError(f"chat template file {str(file)!r} does not exist", path=path, fixture=fixture,
+                                field=field_name, hint=(f"did you mean {close[0]!r}? " if close else "")
+                                + "a path is relative to the manifest")
+    if "thinking" in tokenizer:
+        fmt = chat.FORMATS.get(value) if isinstance(value, str) else None
+        if value is False or (isinstance(value, str) and fmt is None) or (fmt is not None and not fmt.supports_thinking):
+            with_thinking = ", ".join(n for n, f in sorted(chat.FORMATS.items()) if f.supports_thinking)
+            raise ManifestError(f"thinking does not apply to chat_template = {value!r}", path=path, fixture=fixture,
+                                field="tokenizer.thinking", hint=f"formats with a reasoning mode: {with_thinking}")
 
 
 def _check_train(value: Any, path: Path, fixture: str) -> Mapping[str, Any] | None:

@@ -432,9 +432,6 @@ def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
     return ids
 
 
-def _max_length(config: Any) -> int:
-    for name in MAX_LENGTH_FIELDS:
-        value = getattr(config, name, None)
 #: config names of a token id besides ``<attribute>_id`` (data): ``<name>_token_index`` is always tried
 #: (LLaVA, Gemma 3, Llama 4 spell image ids so), plus these family spellings.
 TOKEN_ID_ALIASES: dict[str, tuple[str, ...]] = {
@@ -515,6 +512,9 @@ def _align_generation_config(model: Any, tokenizer: Any, chat_format: Any) -> No
             setattr(generation, name, value)
 
 
+def _max_length(config: Any) -> int:
+    for name in MAX_LENGTH_FIELDS:
+        value = getattr(config, name, None)
         if isinstance(value, int) and value > 0:
             return value
     text_config = getattr(config, "text_config", None)

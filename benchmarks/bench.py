@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py                      # everything but the sweep (a few minutes)
     python benchmarks/bench.py --only sweep         # the causal-LM sweep (tens of minutes)
+    python benchmarks/bench.py --only train         # trained fixtures: time, loss, generation, same bytes
     python benchmarks/bench.py --only overhead,warm --quick
     python benchmarks/bench.py --write benchmarks/RESULTS.md
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Where children import pytest_tinymodels from: a snapshot of the source taken at start (see
 #: :func:`snapshot_source`), so edits to the tree during a long run change no cache key mid-run.
 SRC: Path = ROOT
-SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes", "sweep")
+SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes", "sweep", "train")
 DEFAULT_SECTIONS = ("overhead", "warm", "fresh", "cold", "sizes")
 BUILTINS = ("tiny_llama", "tiny_gpt2", "tiny_bert", "tiny_t5")
 #: The tiny mT5 of the well-known "make tiny models" write-up (stas00's mt5-small shrink): 3.34 MB.
@@ -622,6 +623,101 @@ def _skip_reasons(suite: Path, cache: Path, arch: list[str]) -> list[str]:
     return ["  " + line[:400] for line in proc.stdout.splitlines() if line.startswith(("SKIPPED", "FAILED"))][:120]
 
 
+# -- 7. trained fixtures (issue 16) ----------------------------------------------------------------
+#: The trained fixtures measured: the built-in, the hub's sshleifer/tiny-gpt2 stand-in, a seq2seq one.
+TRAIN_MANIFEST = """
+[fixtures.gpt2_trained]
+architecture = "GPT2LMHeadModel"
+dataset = { max_chars = 120 }
+train = true
+
+[fixtures.t5_trained]
+architecture = "T5ForConditionalGeneration"
+dataset = { max_chars = 120 }
+train = true
+"""
+TRAINED = ("tiny_llama_trained", "gpt2_trained", "t5_trained")
+
+TRAIN_CHILD = PRELUDE + """
+import hashlib, random, resource
+from pathlib import Path
+from pytest_tinymodels.build.corpus import corpus_lines
+from pytest_tinymodels.build.train import continuation_stats
+from pytest_tinymodels.cache import Cache
+from pytest_tinymodels.manifest import load_manifest
+from pytest_tinymodels.session import TinySession
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+session = TinySession(load_manifest(sys.argv[2]), Cache(sys.argv[1]))
+variant = session.variants(sys.argv[3])[0]
+getattr(transformers, variant.spec.architecture)  # the model module's import is a library import too
+start, cpu0 = time.perf_counter(), cpu()
+result = session.ensure(variant)
+seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu0
+assert result.built
+recipe = json.loads((result.path / "recipe.json").read_text())
+digests = {}
+for path in sorted(p for p in result.path.rglob("*") if p.is_file() and p.name != "COMPLETE.json"):
+    data = path.read_bytes()
+    if path.name == "recipe.json":
+        data = json.dumps({k: v for k, v in json.loads(data).items()
+                           if k not in ("timings", "build_seconds", "built_at")}, sort_keys=True).encode()
+    digests[path.relative_to(result.path).as_posix()] = hashlib.sha256(data).hexdigest()
+out = {"seconds": seconds, "cpu_seconds": cpu_seconds, "timings": recipe["timings"], "train": recipe["train"],
+       "digests": digests}
+if sys.argv[4] == "1":
+    model, tokenizer, dataset = session.load(variant).load()
+    texts = dataset["text"][:20]
+    out["rows"] = continuation_stats(model, tokenizer, texts)
+    lines = [line for line in corpus_lines() if len(line.split()) >= 6]
+    out["lines"] = continuation_stats(model, tokenizer, random.Random(1).sample(lines, 20))
+print(json.dumps(out))
+"""
+
+
+def bench_train(report: Report, work: Path, reps: int) -> None:
+    """Each trained fixture built ``reps`` times (at least 2), each in a fresh process and an empty cache: the
+    train stage's time, the final loss against 40 % of ln(vocab), the generation figures, and whether every
+    build gave the same bytes (every file; recipe.json without its timings)."""
+    manifest = work / "train-fixtures.toml"
+    manifest.write_text(TRAIN_MANIFEST)
+    for name in TRAINED:
+        runs = []
+        for i in range(max(2, reps)):
+            cache = work / f"cache-train-{name}-{i}"
+            shutil.rmtree(cache, ignore_errors=True)
+            runs.append(run_child(TRAIN_CHILD, str(cache), str(manifest), name, "1" if i == 0 else "0",
+                                  timeout=1800))
+            shutil.rmtree(cache, ignore_errors=True)
+        train = runs[0]["train"]
+        stage = median([r["timings"]["train"] for r in runs])
+        target = "<= 20 s" if name == "tiny_llama_trained" else ""
+        report.add("train", f"{name}: train stage ({train['steps']} steps x {train['batch_size']} x {train['seq_len']})",
+                   fmt_s(stage), target, verdict(stage <= 20) if target else "",
+                   note=f"whole build {fmt_s(median([r['seconds'] for r in runs]))} wall, "
+                        f"{fmt_s(median([r['cpu_seconds'] for r in runs]))} CPU; {_spread([r['timings']['train'] for r in runs])}")
+        report.add("train", f"{name}: final loss (target 40 % of ln {train['vocab_size']})", f"{train['final_loss']:.4f}",
+                   f"<= {train['loss_target']:.3f}", verdict(train["final_loss"] <= train["loss_target"]),
+                   note=f"first {train['first_loss']}, curve " + " ".join(f"{s}:{v}" for s, v in train["curve"]))
+        rows, lines = runs[0]["rows"], runs[0]["lines"]
+        kind = "sources" if train["task"] == "seq2seq-lm" else "first 3 words of its rows"
+        report.add("train", f"{name}: greedy generate from the {kind}: corpus words", f"{rows['word_share']:.2f}",
+                   ">= 0.80", verdict((rows["word_share"] or 0) >= 0.8),
+                   note=f"{rows['corpus_words']}/{rows['words']} words; e.g. {rows['examples'][0]}")
+        report.add("train", f"{name}: ... EOS within 64 new tokens", f"{rows['eos']}/{rows['prompts']}", ">= 16/20",
+                   verdict(rows["eos"] >= 0.8 * rows["prompts"]))
+        report.add("train", f"{name}: from 20 unseen corpus lines: corpus words, EOS",
+                   f"{lines['word_share']:.2f}, {lines['eos']}/{lines['prompts']}",
+                   note=f"not trained on them; e.g. {lines['examples'][0]}")
+        same = all(r["digests"] == runs[0]["digests"] for r in runs)
+        report.add("train", f"{name}: {len(runs)} builds in empty caches, same bytes", "yes" if same else "NO",
+                   "same", verdict(same), note=f"{len(runs[0]['digests'])} files")
+        report.details.append(f"train {name}: {json.dumps(train)}")
+
+
 # -- output ------------------------------------------------------------------------------------
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
@@ -674,7 +770,7 @@ def loadavg() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
-                        help=f"comma-separated sections of {', '.join(SECTIONS)} (default: all but sweep)")
+                        help=f"comma-separated sections of {', '.join(SECTIONS)} (default: all but sweep and train)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, the sweep over 10 types only")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per timing (default 7, --quick 3)")
     parser.add_argument("--sweep-sizes", default=None, help="numbers of model types for the sweep, e.g. 10,50,196")
@@ -701,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold": lambda: bench_cold(report, work, max(3, reps // 2) if not args.quick else 1),
         "sizes": lambda: bench_sizes(report, work, reps),
         "sweep": lambda: bench_sweep(report, work, args.quick, args.sweep_sizes, args.sweep_skip_cold_n1),
+        "train": lambda: bench_train(report, work, 2 if args.quick else 3),
     }
     try:
         for section in sections:

@@ -90,6 +90,9 @@ SEQ2SEQ_PAIRS: dict[str, tuple[str, str]] = {
 }
 #: The tasks that train (their dataset is the text they learn).
 TRAINABLE_TASKS = ("causal-lm", "seq2seq-lm")
+#: Model types whose forward refuses to train in eval mode (Reformer's reversible layers assert
+#: ``model.training``): they train in training mode, their dropout drawing from the seeded, forked RNG.
+TRAIN_MODE_MODEL_TYPES = frozenset({"reformer"})
 
 
 class TrainError(BuildError):
@@ -167,12 +170,19 @@ def stop_ids(model: Any) -> list[int]:
 
 def _eos_id(tokenizer: Any, model: Any) -> int:
     """The id a training text ends with: the tokenizer's EOS where ``generate`` stops at it (or nothing says where
-    it stops), else the first id ``generate`` stops at (a chat family's end of turn)."""
+    it stops), else the first id ``generate`` stops at (a chat family's end of turn); a tokenizer without EOS
+    (BERT's WordPiece, as in BertLMHeadModel) ends texts with its SEP, which ``generate`` is then told to stop at."""
     eos, stops = getattr(tokenizer, "eos_token_id", None), stop_ids(model)
     if stops and eos not in stops:
         eos = stops[0]
+    if eos is None and not stops:
+        eos = getattr(tokenizer, "sep_token_id", None)
+        generation = getattr(model, "generation_config", None)
+        if isinstance(eos, int) and generation is not None:
+            generation.eos_token_id = eos
     if not isinstance(eos, int):
-        raise TrainError(f"{type(tokenizer).__name__} has no EOS token to end the training texts with", stage="train")
+        raise TrainError(f"{type(tokenizer).__name__} has no EOS (nor SEP) token to end the training texts with",
+                         stage="train")
     return eos
 
 
@@ -193,20 +203,33 @@ def token_rows(texts: Sequence[str], tokenizer: Any, eos_id: int) -> list[list[i
 @contextmanager
 def deterministic_cpu(seed: int, threads: int = TRAIN_THREADS) -> Iterator["torch.Generator"]:
     """Within: ``threads`` torch threads, deterministic algorithms, the global RNG forked and seeded with
-    ``seed``; yields a ``torch.Generator`` seeded with ``seed`` for the batches.  Everything is restored
-    afterwards (the thread count, the deterministic flags, the caller's RNG state)."""
+    ``seed``, and ``torch.seed()`` (which reseeds from the OS: Reformer draws its per-layer dropout and LSH
+    seeds so in training mode) drawing from a stream seeded with ``seed``; yields a ``torch.Generator`` seeded
+    with ``seed`` for the batches.  Everything is restored afterwards (the thread count, the deterministic
+    flags, ``torch.seed``, the caller's RNG state)."""
     import torch
+    import torch.random
+
+    seeds = torch.Generator().manual_seed(seed + 1)
+    original_seed = torch.random.seed
+
+    def stream_seed() -> int:
+        value = int(torch.randint(0, 2**62, (1,), generator=seeds))
+        torch.manual_seed(value)
+        return value
 
     old_threads = torch.get_num_threads()
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     old_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
+    torch.seed = torch.random.seed = stream_seed
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield torch.Generator().manual_seed(seed)
     finally:
+        torch.seed = torch.random.seed = original_seed
         torch.use_deterministic_algorithms(old_deterministic, warn_only=old_warn_only)
         torch.set_num_threads(old_threads)
 
@@ -338,6 +361,15 @@ def _lr_factor(step: int, steps: int) -> float:
     return MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def _required_seq_len(config: Any) -> int | None:
+    """The one sequence length a model trains at, or None: axial position embeddings (Reformer) need the
+    product of ``axial_pos_shape`` in training mode."""
+    shape = getattr(config, "axial_pos_shape", None)
+    if getattr(config, "axial_pos_embds", False) and isinstance(shape, (list, tuple)) and shape:
+        return math.prod(int(n) for n in shape)
+    return None
+
+
 def _max_positions(config: Any) -> int | None:
     for name in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length"):
         value = getattr(config, name, None)
@@ -369,7 +401,9 @@ def train_model(model: Any, tokenizer: Any, dataset: "Dataset", *, task: str, fm
     positions = _max_positions(config)
     if positions is not None and recipe["seq_len"] > positions:
         recipe["seq_len"] = positions
+    recipe["seq_len"] = _required_seq_len(config) or recipe["seq_len"]
     model.eval()  # dropout off: no random draws, nothing that depends on how a generator is consumed
+    train_mode = getattr(config, "model_type", None) in TRAIN_MODE_MODEL_TYPES
     if task == "causal-lm":
         rows = token_rows(training_texts(dataset, tokenizer, fmt), tokenizer, _eos_id(tokenizer, model))
         data: Any = _CausalBatches(model, rows, recipe["seq_len"], recipe["batch_size"], config)
@@ -381,6 +415,7 @@ def train_model(model: Any, tokenizer: Any, dataset: "Dataset", *, task: str, fm
     steps, losses = int(recipe["steps"]), []
     params = [p for p in model.parameters() if p.requires_grad]
     with deterministic_cpu(seed) as generator:
+        model.train(train_mode)
         optimizer = torch.optim.AdamW(params, lr=recipe["lr"], weight_decay=0.0, foreach=False)
         for step in range(steps):
             for group in optimizer.param_groups:
@@ -394,6 +429,7 @@ def train_model(model: Any, tokenizer: Any, dataset: "Dataset", *, task: str, fm
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
+        model.eval()
         final, vocab = _final_loss(model, data)
     for p in params:
         p.grad = None
@@ -406,6 +442,8 @@ def train_model(model: Any, tokenizer: Any, dataset: "Dataset", *, task: str, fm
         "rows": len(dataset),
         "tokens": tokens,
         "threads": TRAIN_THREADS,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the bytes depend on it (RESULTS.md)
+        "mode": "train" if train_mode else "eval",
         "first_loss": round(losses[0], 4),
         "last_loss": round(losses[-1], 4),
         "curve": [[i + 1, round(losses[i], 4)] for i in picks],

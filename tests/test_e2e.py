@@ -170,7 +170,7 @@ def test_get_fixture_triples_are_independent_and_clean_up_their_dataset(tmp_path
     assert not scratch.parent.exists()  # the private copy goes with the dataset
 
 
-def test_text_task_on_a_multimodal_model_type_gets_the_tokenizer_and_an_audio_one_its_extractor(tmp_path: Path) -> None:
+def test_text_task_on_a_multimodal_or_audio_model_type_gets_a_text_tokenizer(tmp_path: Path) -> None:
     from transformers import PreTrainedTokenizerBase
 
     from pytest_tinymodels import get_fixture
@@ -180,5 +180,7 @@ def test_text_task_on_a_multimodal_model_type_gets_the_tokenizer_and_an_audio_on
     gemma3 = get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"), variant="gemma3")
     assert gemma3.recipe["modality"] != "text" and isinstance(gemma3.tokenizer, PreTrainedTokenizerBase)
     moshi = get_fixture("lm", manifest=str(manifest), cache_dir=str(tmp_path / "c"), variant="moshi")
-    assert not (moshi.path / "tokenizer_config.json").exists()  # an audio model type saves no tokenizer
-    assert type(moshi.tokenizer).__name__ == moshi.recipe["processor"]["feature_extractor"]
+    assert (moshi.path / "tokenizer_config.json").exists()  # a text task trains one, even for an audio model type
+    assert isinstance(moshi.tokenizer, PreTrainedTokenizerBase)
+    ids = moshi.tokenizer(moshi.dataset[0]["text"], return_tensors="pt").input_ids[:, :8]
+    assert moshi.model(input_ids=ids).logits.shape[:2] == ids.shape

@@ -45,19 +45,22 @@ fi
 # are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA is appended.
 cat > "$WORK/fixtures.toml" <<'EOF'
 [hub]
-stand_ins = ["google/flan-t5-*", "gpt2"]   # real checkpoints whose architecture is all a test needs
+stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real checkpoints whose architecture is all a test needs
 
 [hub.ids]
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
 "peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
-# the dimensions tests rely on: opt-125m's embedding size 768, the real tiny-random repos' hidden size 16
+# the dimensions tests rely on: opt-125m's embedding size 768, the real tiny-random repos' 5 layers, OPT's hidden size 16
 "peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", config = { hidden_size = 768, word_embed_proj_dim = 768, num_attention_heads = 12, num_hidden_layers = 1, ffn_dim = 64 } }
-"peft-internal-testing/tiny-random-OPTForCausalLM" = { architecture = "OPTForCausalLM", config = { hidden_size = 16, word_embed_proj_dim = 16, num_attention_heads = 4, num_hidden_layers = 2, ffn_dim = 4 } }
+"peft-internal-testing/tiny-random-OPTForCausalLM" = { architecture = "OPTForCausalLM", config = { hidden_size = 16, word_embed_proj_dim = 16, num_attention_heads = 4, num_hidden_layers = 5, ffn_dim = 4 } }
+"peft-internal-testing/tiny-random-BloomForCausalLM" = { architecture = "BloomForCausalLM", config = { n_layer = 5 } }
 "peft-internal-testing/tiny-random-LlamaForCausalLM" = { architecture = "LlamaForCausalLM", config = { hidden_size = 16, intermediate_size = 64, num_attention_heads = 4, num_key_value_heads = 4, num_hidden_layers = 2 } }
 "peft-internal-testing/tiny-random-OPTForCausalLM-extended-vocab" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }
 "peft-internal-testing/tiny-random-BertModel-lora" = { adapter = { base = "hf-internal-testing/tiny-random-BertModel", task_type = "CAUSAL_LM" }, revisions = ["v1.2.3"] }
 "peft-internal-testing/tiny-random-BertModel" = { architecture = "BertModel", revisions = ["v2.0.0"] }
 "peft-internal-testing/opt-tokenizer-revision" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" }, revisions = ["my-revision"] }
+"peft-internal-testing/tiny-opt-lora-revision" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" }, revisions = ["test"] }
+"ybelkada/test-st-lora" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }
 "peft-internal-testing/tiny_WhisperForConditionalGeneration-lora" = { adapter = { base = "WhisperForConditionalGeneration" } }
 "Qwen/Qwen2-0.5B" = { architecture = "Qwen2ForCausalLM", config = { vocab_size = 1024 } }   # spare embeddings, as Qwen2's
 "peft-internal-testing/tiny-clip-text-2" = "CLIPTextModel"
@@ -70,6 +73,34 @@ stand_ins = ["google/flan-t5-*", "gpt2"]   # real checkpoints whose architecture
 "peft-internal-testing/tiny-OPTForCausalLM-lora" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }
 "peft-internal-testing/opt-125m-dummy-lora" = { adapter = { base = "peft-internal-testing/opt-125m" } }
 "peft-internal-testing/gpt2-lora-random" = { adapter = { base = "peft-internal-testing/tiny-random-gpt2", init_lora_weights = false } }
+EOF
+# Dataset repos with named configs for the two real datasets peft's tests read (glue's sst2 config, iris):
+# synthetic rows with their columns and splits, laid out by the tiny hub as the Hub lays out parquet repos.
+mkdir -p "$WORK/data"
+"$PYTHON" - "$WORK/data" <<'PY'
+import json, random, sys
+out = sys.argv[1]
+rng = random.Random(0)
+words = "a tiny film with great acting and a dull plot that nobody liked at all".split()
+for split, n in (("train", 16), ("validation", 12)):
+    with open(f"{out}/sst2_{split}.jsonl", "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"sentence": " ".join(rng.choices(words, k=8)), "label": i % 2, "idx": i}) + "\n")
+with open(f"{out}/iris.jsonl", "w") as f:
+    for i in range(150):
+        k = i // 50
+        row = [5.0 + k + rng.gauss(0, 0.4), 3.4 - 0.3 * k + rng.gauss(0, 0.3), 1.5 + 2 * k + rng.gauss(0, 0.3), 0.2 + 0.9 * k + rng.gauss(0, 0.2)]
+        f.write(json.dumps({"Id": i + 1, "SepalLengthCm": round(row[0], 1), "SepalWidthCm": round(row[1], 1),
+                            "PetalLengthCm": round(row[2], 1), "PetalWidthCm": round(row[3], 1),
+                            "Species": ["Iris-setosa", "Iris-versicolor", "Iris-virginica"][k]}) + "\n")
+PY
+cat >> "$WORK/fixtures.toml" <<'EOF'
+
+[hub.datasets."nyu-mll/glue".configs]
+sst2 = { data_files = { train = "data/sst2_train.jsonl", validation = "data/sst2_validation.jsonl" } }
+
+[hub.datasets."scikit-learn/iris".configs]
+default = { data_files = { train = "data/iris.jsonl" } }
 EOF
 printf '%s\n' "${MANIFEST_EXTRA:-}" >> "$WORK/fixtures.toml"
 

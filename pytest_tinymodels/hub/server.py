@@ -697,8 +697,10 @@ def hub_environment(
         ]
         if isinstance(getattr(hf_api, "api", None), hf_api.HfApi):
             attrs.append((hf_api.api, "endpoint", endpoint))
+        env["HF_UPDATE_DOWNLOAD_COUNTS"] = "0"  # datasets would ping a download counter outside the endpoint
         if datasets_config is not None:
             attrs += [
+                (datasets_config, "HF_UPDATE_DOWNLOAD_COUNTS", False),
                 (datasets_config, "HF_ENDPOINT", endpoint),
                 (datasets_config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"),
             ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -111,6 +113,42 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+#: Environment variable: ``0`` keeps the loader from calling ``gc.freeze()`` before the first load.
+GC_FREEZE_ENV = "PYTEST_TINYMODELS_GC_FREEZE"
+_gc_frozen = False
+_gc_lock = threading.Lock()
+
+
+def freeze_import_garbage() -> bool:
+    """``gc.freeze()`` once per process, right before the first load (unless ``PYTEST_TINYMODELS_GC_FREEZE=0``).
+
+    Importing torch, transformers and datasets leaves ~400k long-lived objects in the oldest GC generation,
+    close to CPython's threshold for a full collection (pending objects > 25 % of the long-lived ones).  The
+    first ``from_pretrained`` of a process allocates enough (transformers 5.25 builds its ~1,000-regex
+    checkpoint conversion table) to tip it: one full collection walks every object of the libraries, 0.2-0.3 s
+    inside the first fixture setup, paid by whichever code allocates last.  Freezing (after importing the
+    libraries every load needs) moves the objects alive now into the permanent generation, so later full
+    collections only walk what the tests create.  The price: cyclic garbage alive at this moment is never
+    collected (a one-time, bounded amount).  Returns whether this call froze.
+    """
+    global _gc_frozen
+    if _gc_frozen:
+        return False
+    with _gc_lock:
+        if _gc_frozen:
+            return False
+        _gc_frozen = True
+        if os.environ.get(GC_FREEZE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+            return False
+        # what every load imports anyway: imported first so that their objects are the ones frozen
+        import datasets  # noqa: F401
+        import torch  # noqa: F401
+        import transformers.modeling_utils  # noqa: F401
+
+        gc.freeze()
+        return True
+
+
 class LoadedEntry:
     """An entry loaded from disk once; :meth:`fresh` returns a deep copy per test."""
 
@@ -133,6 +171,7 @@ class LoadedEntry:
             if self._loaded is None:
                 from ._quiet import quiet_libraries
 
+                freeze_import_garbage()
                 with quiet_libraries():
                     self._loaded = self._load()
             return self._loaded

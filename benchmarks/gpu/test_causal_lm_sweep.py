@@ -14,11 +14,22 @@ from pytest_tinymodels.batches import BatchError
 from pytest_tinymodels.build.inputs import InputsError
 
 #: (model type, dtype) pairs that fail for a reason in transformers itself: xfail(strict), so a fix shows up.
-UPSTREAM_FAILURES = {
-    ("xlnet", "bfloat16"): "transformers 5.24: from_pretrained(dtype=bfloat16) leaves XLNet's bare parameters "
-                               "(rel_attn.q/k/v/o/r, made with torch.FloatTensor) in float32; einsum then mixes dtypes",
-    ("reformer", "bfloat16"): "transformers 5.24: from_pretrained(dtype=bfloat16) leaves Reformer's axial position "
-                                  "embeddings in float32; the first layer_norm then mixes dtypes",
+_XLNET = ("transformers 5.24-5.25: from_pretrained(dtype=half) leaves XLNet's bare parameters (rel_attn.q/k/v/o/r, "
+          "made with torch.FloatTensor) in float32; einsum then mixes dtypes")
+_REFORMER = ("transformers 5.24-5.25: from_pretrained(dtype=half) leaves Reformer's axial position embeddings in "
+             "float32; the first layer_norm then mixes dtypes")
+UPSTREAM_FAILURES = {(mt, dt): why for mt, why in (("xlnet", _XLNET), ("reformer", _REFORMER))
+                     for dt in ("bfloat16", "float16")}
+
+#: model type -> why greedy generation of the tiny model fails (H200, transformers 5.25, every dtype, 2026-12-03).
+GENERATE_FAILURES = {
+    "gemma4_assistant": "a draft model: its cache is the target model's ('DummyLayer' has no get_seq_length)",
+    "gemma4_unified_assistant": "a draft model: its cache is the target model's ('DummyLayer' has no get_seq_length)",
+    "musicgen": "codebook delay pattern: repeat_interleave() gets None repeats in generate",
+    "musicgen_melody": "codebook delay pattern: repeat_interleave() gets None repeats in generate",
+    "prophetnet": "generate's position_ids check rejects ProphetNet's n-gram stream positions",
+    "reformer": "the prompt already fills prod(axial_pos_shape), the one length Reformer runs at",
+    "xlnet": "generate on half precision mixes dtypes (see UPSTREAM_FAILURES); float32 passes",
 }
 
 
@@ -54,3 +65,20 @@ def test_forward_and_one_training_step(tiny_causal_lm, request):
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3).step()
     bad = _nonfinite(model.named_parameters())
     assert not bad, f"non-finite parameters after one SGD step: {bad[:8]}"
+
+
+def test_generate(tiny_causal_lm, request):
+    """Greedy generation of a few tokens from the public ``generate_inputs()`` (classes that can generate)."""
+    model = tiny_causal_lm.model
+    reason = GENERATE_FAILURES.get(model.config.model_type)
+    if reason:
+        request.node.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+    try:
+        inputs = tiny_causal_lm.generate_inputs()
+    except InputsError as exc:
+        pytest.skip(f"cannot generate: {exc}")
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+    assert sequences.ndim >= 2 and sequences.shape[-1] > 0

@@ -177,32 +177,56 @@ class LoadedEntry:
             return self._loaded
 
     def _load(self) -> TinyTriple:
-        import torch
-        import transformers
-
-        from .build.datasets import load_dataset_dir
+        from .fastload import usable
 
         recipe = self.recipe
         repo = self.entry / REPO_DIR
-        class_name = recipe.get("architecture") or _architecture_from_config(repo)
-        model_cls = getattr(transformers, class_name, None) or transformers.AutoModel
-        model = model_cls.from_pretrained(
-            str(repo), dtype=getattr(torch, self.dtype), use_safetensors=True, trust_remote_code=False
-        )
-        model.to(self.device)
-        model.eval()
+        fast = usable(recipe, self.dtype)  # what the build verified this version's fast loaders give identically
+        model = self._load_model(recipe, repo, fast)
         processor = recipe.get("processor") if isinstance(recipe.get("processor"), dict) else {}
         modality = recipe.get("modality", "text")
         if recipe.get("task") in TEXT_TASKS and "processor" not in processor and _has_tokenizer(repo):
             modality = "text"  # e.g. Gemma3ForCausalLM: a text task on a multimodal model type wants its tokenizer
-        full = load_processor(repo, modality, needs=processor.get("needs"))
+        if modality == "text" and fast.get("tokenizer"):
+            from .fastload import fast_load_tokenizer
+
+            full = fast_load_tokenizer(repo, fast["tokenizer"])
+        else:
+            full = load_processor(repo, modality, needs=processor.get("needs"))
         tokenizer = _slot_tokenizer(full, repo) if recipe.get("task") in TEXT_TASKS else full
         # a private copy (hard links) of the dataset files: the cache files ``datasets`` writes beside
         # them on map()/filter() land there, never in the shared entry; removed with the dataset
         scratch = tempfile.mkdtemp(prefix="pytest-tinymodels-")
-        dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=Path(scratch) / "dataset")
+        if fast.get("dataset"):
+            from .fastload import fast_load_dataset
+
+            dataset = fast_load_dataset(self.entry / DATASET_DIR, workdir=Path(scratch) / "dataset")
+        else:
+            from .build.datasets import load_dataset_dir
+
+            dataset = load_dataset_dir(self.entry / DATASET_DIR, workdir=Path(scratch) / "dataset")
         weakref.finalize(dataset, shutil.rmtree, scratch, True)
         return TinyTriple(model, tokenizer, dataset, self.name, repo, self.entry, recipe, processor=full)
+
+    def _load_model(self, recipe: dict[str, Any], repo: Path, fast: dict[str, Any]) -> Any:
+        """The fast loader where the build verified it (``fast``), else ``from_pretrained`` without hub kernels
+        (transformers 5.25 kernelizes by default; ``get_fixture`` outside pytest must fetch none either)."""
+        import torch
+        import transformers
+
+        class_name = recipe.get("architecture") or _architecture_from_config(repo)
+        if fast.get("model"):
+            from .fastload import fast_load_model
+
+            model = fast_load_model(repo, class_name, dtype=getattr(torch, self.dtype), device=self.device)
+            if model is not None:
+                return model
+        model_cls = getattr(transformers, class_name, None) or transformers.AutoModel
+        model = model_cls.from_pretrained(str(repo), dtype=getattr(torch, self.dtype), use_safetensors=True,
+                                          trust_remote_code=False, **_NO_KERNELS)
+        model.to(self.device)
+        model.eval()
+        return model
 
     def fresh(self) -> TinyTriple:
         """An independent copy: mutating it (training, resizing embeddings) affects no other test."""
@@ -221,6 +245,9 @@ class LoadedEntry:
             processor=copy.deepcopy(base.processor, memo),  # the same memo: its tokenizer is the copied one
         )
 
+
+#: ``from_pretrained`` keyword that keeps hub kernels off (transformers 5.25 turns them on by default).
+_NO_KERNELS = {"use_kernels": False}
 
 _ATOMIC = (str, int, float, bool, type(None))
 

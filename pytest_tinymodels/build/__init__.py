@@ -207,6 +207,9 @@ def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None", source_
         info = _build_model(spec, repo, stage, arch, source_dir)
     with stage("dataset"):
         info["dataset"] = _build_dataset(spec, dest / DATASET_DIR, info, repo)
+    if info.get("architecture"):
+        with stage("verify_load"):
+            info["fast_load"] = _verify_fast_load(spec, dest, info)
     recipe = {
         "fixture": spec.name,
         "manifest": spec.manifest.name,  # no absolute path, no time stamp: same bytes on every machine
@@ -219,6 +222,20 @@ def _build_entry(spec: FixtureSpec, dest: Path, arch: "ArchInfo | None", source_
     }
     (dest / RECIPE).write_text(json.dumps(recipe, indent=1, sort_keys=True, default=str))
     return recipe
+
+
+def _verify_fast_load(spec: FixtureSpec, dest: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """The entry loaded by :mod:`pytest_tinymodels.fastload` and by the generic loaders, compared (weights, buffers,
+    ties, forward outputs on the task's dummy inputs, tokenizer, dataset): the loader's fast path is taken only
+    where this record says they are the same.  Paths in the reasons are written relative to the entry."""
+    from ..fastload import verify_fast_load
+    from .inputs import model_inputs
+
+    record = verify_fast_load(dest / REPO_DIR, info["architecture"], spec.dtype, dataset_dir=dest / DATASET_DIR,
+                              inputs_for=lambda model: model_inputs(model, None, task=info.get("task")))
+    for part, reason in (record.get("declined") or {}).items():
+        record["declined"][part] = reason.replace(str(dest), "<entry>")
+    return record
 
 
 #: import name -> what to ``pip install`` for it, for the libraries a build may need beyond the core ones.

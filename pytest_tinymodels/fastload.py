@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 #: Bumped whenever what this module loads may change: entries verified by another version take the slow path.
-FAST_LOAD_VERSION = 1
+FAST_LOAD_VERSION = 2
 #: The one weights file a fast-loadable repo has.
 WEIGHTS_FILE = "model.safetensors"
 
@@ -41,30 +41,44 @@ def fast_load_model(repo: str | Path, class_name: str | None = None, *, dtype: A
                     device: str = "cpu") -> Any | None:
     """The model saved in ``repo`` (class ``class_name``, default the config's first architecture) in ``dtype``
     (a ``torch.dtype`` or its name; default ``torch.get_default_dtype()`` like ``from_pretrained``), in eval
-    mode on ``device``; None where the fast path does not apply."""
+    mode on ``device``; None where the fast path does not apply (:func:`fast_load_model_or_reason` says why)."""
+    model = fast_load_model_or_reason(repo, class_name, dtype=dtype, device=device)
+    return None if isinstance(model, str) else model
+
+
+def fast_load_model_or_reason(repo: str | Path, class_name: str | None = None, *, dtype: Any = None,
+                              device: str = "cpu") -> Any:
+    """:func:`fast_load_model`, with a string saying why where it declines."""
+    import contextlib
+
     import torch
     import transformers
 
     repo = Path(repo)
     weights = repo / WEIGHTS_FILE
     if not weights.is_file() or not (repo / "config.json").is_file():
-        return None
+        return f"no single {WEIGHTS_FILE} + config.json"
     config_dict = json.loads((repo / "config.json").read_text())
     if "quantization_config" in config_dict or "auto_map" in config_dict:
-        return None
+        return "quantized or remote-code config"
     class_name = class_name or (config_dict.get("architectures") or [None])[0]
     cls = getattr(transformers, class_name or "", None)
     if cls is None or not hasattr(cls, "config_class"):
-        return None
+        return f"no model class {class_name!r} in transformers"
     try:
         import safetensors.torch
         from transformers import initialization as tinit
         from transformers.core_model_loading import build_glob_alternation
         from transformers.modeling_utils import local_torch_dtype
-        from transformers.monkey_patching import apply_patches, patch_output_recorders
         from transformers.utils.generic import ContextManagers
-    except ImportError:  # a transformers without the internals below: from_pretrained does it
-        return None
+
+        no_init_weights, no_tie_weights = tinit.no_init_weights, tinit.no_tie_weights
+    except (ImportError, AttributeError) as exc:  # a transformers without these internals: from_pretrained does it
+        return f"this transformers lacks {getattr(exc, 'name', None) or exc}"
+    try:  # transformers >= 5.2x: instance patches registered by the user, applied by from_pretrained too
+        from transformers.monkey_patching import apply_patches, patch_output_recorders
+    except ImportError:
+        apply_patches, patch_output_recorders = contextlib.nullcontext, lambda model: None
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     if dtype is None:
@@ -72,7 +86,7 @@ def fast_load_model(repo: str | Path, class_name: str | None = None, *, dtype: A
 
     config = cls.config_class.from_pretrained(str(repo))
     if getattr(config, "fusion_config", None):
-        return None
+        return "fusion_config (kernel fusions)"
     config.name_or_path = str(repo)
     config.dtype = dtype
     for key in getattr(config, "sub_configs", {}) or {}:
@@ -80,8 +94,7 @@ def fast_load_model(repo: str | Path, class_name: str | None = None, *, dtype: A
             sub.dtype = dtype
     # from_pretrained's init contexts (get_init_context) but on CPU, not meta: __init__ computes the
     # non-persistent buffers for real, and weight init is off (every parameter is loaded or tied)
-    contexts = [local_torch_dtype(dtype, cls.__name__), tinit.no_tie_weights(), apply_patches(),
-                tinit.no_init_weights()]
+    contexts = [local_torch_dtype(dtype, cls.__name__), no_tie_weights(), apply_patches(), no_init_weights()]
     with ContextManagers(contexts):
         model = cls(config)
         patch_output_recorders(model)
@@ -91,7 +104,7 @@ def fast_load_model(repo: str | Path, class_name: str | None = None, *, dtype: A
     tied = dict(getattr(model, "all_tied_weights_keys", None) or {})
     missing = expected.keys() - state.keys()
     if state.keys() - expected.keys() or missing - tied.keys() - set(tied.values()):
-        return None  # renamed / converted checkpoint keys, or weights nobody saved
+        return "checkpoint keys are not the model's own (converted on load, e.g. per-expert MoE weights)"
     plan = model._get_dtype_plan(dtype)  # {module pattern: torch.float32} for _keep_in_fp32_modules[_strict]
     plan_re = group_of = None
     if plan:
@@ -99,7 +112,7 @@ def fast_load_model(repo: str | Path, class_name: str | None = None, *, dtype: A
     for key, tensor in state.items():
         target = expected[key]
         if tensor.shape != target.shape:
-            return None
+            return f"{key}: checkpoint shape {tuple(tensor.shape)} != {tuple(target.shape)}"
         want = target.dtype
         if plan_re is not None and (match := plan_re.search(key)) is not None:
             want = plan[group_of[match.lastgroup]]
@@ -114,7 +127,7 @@ def fast_load_model(repo: str | Path, class_name: str | None = None, *, dtype: A
         other = pairs.get(key) or next((t for t, s in pairs.items() if s == key), None)
         if other is None or (model.get_parameter_or_buffer(key).data_ptr()
                              != model.get_parameter_or_buffer(other).data_ptr()):
-            return None
+            return f"{key} is not in the checkpoint and not tied"
     # from_pretrained's last init pass: loaded tensors carry `_is_hf_initialized`, then the guarded
     # initialize_weights() fills what is not flagged (non-persistent buffers, as from_pretrained computes them)
     # and flags every module, so a test's own initialize_weights() does not re-randomize the loaded weights
@@ -326,9 +339,9 @@ def verify_fast_load(repo: Path, class_name: str, dtype: str, *, dataset_dir: Pa
         torch_dtype = getattr(torch, dtype)
         reference = cls.from_pretrained(str(repo), dtype=torch_dtype, use_safetensors=True, trust_remote_code=False,
                                         use_kernels=False)
-        candidate = fast_load_model(repo, class_name, dtype=torch_dtype)
-        if candidate is None:
-            declined["model"] = "not a single-file checkpoint of the model's own keys"
+        candidate = fast_load_model_or_reason(repo, class_name, dtype=torch_dtype)
+        if isinstance(candidate, str):
+            declined["model"] = candidate
         else:
             inputs = None
             if inputs_for is not None:

@@ -27,6 +27,7 @@ _merged_stats_key = pytest.StashKey[list]()
 _merged_lock_key = pytest.StashKey[dict]()
 GUARD_KEY = pytest.StashKey[Any]()  # the netguard.NetworkGuard, when the network guard is on
 BLOCKED_KEY = pytest.StashKey[list]()  # (where, netguard.BlockedConnection) refused so far
+KERNELS_KEY = pytest.StashKey[list]()  # [restore] of the session's hub-kernel switch, when it is on
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,7 +89,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     ns = early_config.known_args_namespace  # options are not parsed into getoption() yet
     kernels = ns.tiny_hub_kernels if ns.tiny_hub_kernels is not None else early_config.getini("tiny_hub_kernels")
     if not kernels:
-        early_config.add_cleanup(disable_hub_kernels())
+        holder = [disable_hub_kernels()]  # a test marked tiny_hub_kernels swaps the restore (see below)
+        early_config.stash[KERNELS_KEY] = holder
+        early_config.add_cleanup(lambda: holder[0]())
     guard_on = ns.tiny_network_guard if ns.tiny_network_guard is not None else early_config.getini("tiny_network_guard")
     if guard_on and not ns.tiny_allow_network:
         hosts = (*DEFAULT_ALLOWED_HOSTS, *early_config.getini("tiny_allow_hosts"), *ns.tiny_allow_host)
@@ -100,19 +103,39 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    """Attribute every refused connection to the test (or the collection) during which it happened."""
+    """Attribute every refused connection to the test (or the collection) during which it happened; lift the
+    session's network guard for a test marked ``tiny_allow_network`` and its hub-kernel switch for one
+    marked ``tiny_hub_kernels`` (setup, call and teardown), restoring both afterwards."""
     guard = item.config.stash.get(GUARD_KEY, None)
-    if guard is None:
-        return (yield)
-    blocked = item.config.stash[BLOCKED_KEY]
-    blocked.extend(("(collection / session)", b) for b in guard.take_blocked())
+    kernels = item.config.stash.get(KERNELS_KEY, None)
+    lift_guard = guard is not None and item.get_closest_marker("tiny_allow_network") is not None
+    lift_kernels = kernels is not None and item.get_closest_marker("tiny_hub_kernels") is not None
+    if guard is not None:
+        item.config.stash[BLOCKED_KEY].extend(("(collection / session)", b) for b in guard.take_blocked())
+    if lift_guard:
+        guard.uninstall()
+    if lift_kernels:
+        kernels[0]()
     try:
         return (yield)
     finally:
-        blocked.extend((item.nodeid, b) for b in guard.take_blocked())
+        if lift_kernels:
+            from .netguard import disable_hub_kernels
+
+            kernels[0] = disable_hub_kernels()
+        if lift_guard:
+            guard.install()
+        if guard is not None:
+            item.config.stash[BLOCKED_KEY].extend((item.nodeid, b) for b in guard.take_blocked())
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "tiny_allow_network: lift the tinymodels network guard for this test (it may use the network)"
+    )
+    config.addinivalue_line(
+        "markers", "tiny_hub_kernels: let this test use Hugging Face hub kernels (lifts the plugin's kernel switch)"
+    )
     cache_setting = resolve_cache_dir(
         config.getoption("tiny_cache_dir"), config.getini("tiny_cache_dir"), ini_base=config.rootpath
     )

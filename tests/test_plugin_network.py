@@ -46,3 +46,37 @@ def test_allow_network_overrides_the_ini(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_net=TEST_FILE.format(expected="NO", guarded=False))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tiny-allow-network")
     result.assert_outcomes(passed=2)
+
+
+MARKED = """
+import os, socket
+import pytest
+
+def _refused():
+    try:
+        socket.create_connection(("10.255.255.1", 9), timeout=0.2).close()
+    except Exception as exc:
+        return type(exc).__name__ == "NetworkAccessError"
+    return False
+
+@pytest.mark.tiny_allow_network
+@pytest.mark.tiny_hub_kernels
+def test_lifted():
+    assert not _refused()
+    assert os.environ.get("USE_HUB_KERNELS") is None
+
+def test_restored_after():
+    assert _refused()
+    assert os.environ.get("USE_HUB_KERNELS") == "NO"
+"""
+
+
+def test_markers_lift_the_guard_and_the_kernel_switch_for_one_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("USE_HUB_KERNELS", raising=False)
+    pytester.makepyfile(test_marked=MARKED)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tiny-network-guard", "--strict-markers",
+                                           "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert "test_lifted" not in result.stdout.str().split("network guard")[-1]

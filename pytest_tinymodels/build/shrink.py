@@ -230,8 +230,12 @@ LAYER_INDEX_KEYS = frozenset(
     {"global_attn_indexes", "full_attn_idxs", "attn_layer_indices", "full_attention_layers",
      "sliding_window_layers", "linear_attention_layers", "cross_attention_layers", "swa_layers",
      "moe_layers", "dense_layers", "global_attention_layers", "fullatt_block_indexes", "attn_layer_idx",
-     "hybrid_layer_ids", "deepstack_visual_indexes", "intermediate_layers_indices"}
+     "hybrid_layer_ids", "deepstack_visual_indexes", "intermediate_layers_indices", "index_layers",
+     "mlp_only_layers"}
 )
+#: per-layer lists whose entries are themselves layer indices (layer ``i`` reads the K/V of layer ``v[i]``):
+#: cut like per-layer lists, and their values remapped (a source not kept becomes the layer itself).
+LAYER_SOURCE_KEYS = frozenset({"kv_source_layers"})
 #: keys that are never touched by the dimension heuristics.
 _NEVER = frozenset(
     {"vocab_size", "type_vocab_size", "num_labels", "num_channels", "transformers_version", "model_type",
@@ -517,6 +521,13 @@ def _rule_indexer_defaults(node: dict, ctx: ShrinkContext) -> None:
     for k in keys:
         if k in tiny:
             node[k] = tiny[k] if node[k] is None else min(node[k], tiny[k])
+
+
+def _rule_index_heads(node: dict, ctx: ShrinkContext) -> None:
+    """An indexer's heads read one key head's query group: at most ``heads // kv_heads`` (Kolibri)."""
+    heads, kv = node.get("num_attention_heads"), node.get("num_key_value_heads")
+    if is_int(node.get("index_num_heads")) and is_int(heads) and is_int(kv) and kv > 0:
+        node["index_num_heads"] = max(1, min(node["index_num_heads"], heads // kv))
 
 
 def _rule_rotary_dim(node: dict, ctx: ShrinkContext) -> None:
@@ -929,6 +940,7 @@ GENERIC_RULES: dict[str, Callable[[dict, ShrinkContext], None]] = {
     "default_language": _rule_default_language,
     "attn_config_rope": _rule_attn_config_rope,
     "indexer_defaults": _rule_indexer_defaults,
+    "index_heads": _rule_index_heads,
     "conv_layer_types": _rule_conv_layer_types,
     "dim_factors": _rule_dim_factors,
     "backbone_stages": _rule_backbone_stages,
@@ -1035,16 +1047,18 @@ def shrink_per_layer(node: dict, old_layers: int, new_layers: int) -> int:
         return new_layers
     excluded = STAGE_DEPTH_KEYS | STAGE_DIM_KEYS | STAGE_HEAD_KEYS | LAYER_INDEX_KEYS
     per_layer = {k: v for k, v in node.items() if isinstance(v, list) and len(v) == old_layers and k not in excluded}
+    sources = {k: per_layer.pop(k) for k in list(per_layer) if k in LAYER_SOURCE_KEYS and all(is_int(x) for x in per_layer[k])}
     index_lists = {k: v for k, v in node.items() if k in LAYER_INDEX_KEYS and isinstance(v, list)
                    and all(is_int(x) for x in v)}
     index_dicts = {k: v for k, v in node.items() if k == "per_layer_config" and isinstance(v, dict)}
-    if not per_layer and not index_lists and not index_dicts:
+    if not per_layer and not index_lists and not index_dicts and not sources:
         return new_layers
     # a synthetic "type" per layer: its entries in every per-layer list + index-list membership + overrides
     types = [
         tuple(repr(v[i]) for v in per_layer.values())
         + tuple(i in set(lst) for lst in index_lists.values())
         + tuple(repr(_layer_entry(d, i)) for d in index_dicts.values())
+        + tuple(v[i] == i for v in sources.values())
         for i in range(old_layers)
     ]
     n_distinct = len(set(types))
@@ -1055,6 +1069,8 @@ def shrink_per_layer(node: dict, old_layers: int, new_layers: int) -> int:
         node[k] = [v[i] for i in keep]
     for k, v in index_lists.items():
         node[k] = [pos[i] for i in v if i in pos]
+    for k, v in sources.items():
+        node[k] = [pos.get(v[i], pos[i]) for i in keep]
     for k, d in index_dicts.items():
         width = max((len(str(x)) for x in d), default=1)
         node[k] = {str(pos[i]).zfill(width) if isinstance(next(iter(d)), str) else pos[i]: _layer_entry(d, i)

@@ -109,6 +109,10 @@ RULE_CASES = {
              indexer_kv_heads=None, indexer_head_dim=None, indexer_budget=None, indexer_compress_ratio=None),
         lambda d: all(d[k] for k in d if k.startswith("indexer_")),
     ),
+    "index_heads": (
+        _llm(num_key_value_heads=8, index_num_heads=64),
+        lambda d: d["index_num_heads"] <= d["num_attention_heads"] // d["num_key_value_heads"],
+    ),
     "conv_layer_types": (
         _llm(conv_L_cache=3, layer_types=None),
         lambda d: d["layer_types"] is not None and len(d["layer_types"]) == d["num_hidden_layers"]
@@ -271,6 +275,30 @@ def test_layer_index_lists_are_remapped():
                      "global_attn_indexes": [2, 5, 8, 11]})
     assert all(0 <= i < d["num_hidden_layers"] for i in d["global_attn_indexes"])
     assert d["global_attn_indexes"]  # the global-attention kind of layer is kept
+
+
+def test_layer_source_lists_point_at_kept_layers():
+    """``kv_source_layers[i]`` names the layer whose cache layer i reads: cut with the layers, values remapped."""
+    types = ["sliding_attention"] * 6 + ["indexed_attention"] * 6
+    d = shrink_dict(_llm(num_hidden_layers=12, num_key_value_heads=8, layer_types=types, index_layers=[6, 8, 10],
+                         kv_source_layers=list(range(8)) + [7, 7, 7, 7], index_num_heads=32))
+    n = d["num_hidden_layers"]
+    assert len(d["layer_types"]) == len(d["kv_source_layers"]) == n
+    assert all(0 <= i < n and d["kv_source_layers"][i] <= j
+               for j, i in enumerate(d["kv_source_layers"]))
+    assert d["index_layers"] and all(d["layer_types"][i] == "indexed_attention" for i in d["index_layers"])
+
+
+def test_kolibri_builds_consistent_layers():
+    transformers = pytest.importorskip("transformers")
+    if "kolibri1_1" not in transformers.models.auto.configuration_auto.CONFIG_MAPPING_NAMES:
+        pytest.skip("this transformers has no Kolibri1_1")
+    cfg = shrink_config(transformers.AutoConfig.for_model("kolibri1_1"))
+    n = cfg.num_hidden_layers
+    assert len(cfg.layer_types) == len(cfg.kv_source_layers) == n
+    assert all(0 <= src <= i for i, src in enumerate(cfg.kv_source_layers))
+    assert all(cfg.layer_types[i] == "indexed_attention" for i in cfg.index_layers)
+    assert cfg.index_num_heads <= cfg.num_attention_heads // cfg.num_key_value_heads
 
 
 def test_stage_lists_keep_length_and_divisibility():

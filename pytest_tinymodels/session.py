@@ -122,10 +122,13 @@ class TinySession:
                 check_config_keys(spec, [model_type], self.cache.root)
                 return [Variant("", spec._replace(model_type=model_type, architecture=class_name, task=task))]
             include: Any = "*" if spec.architectures == ("*",) else list(spec.architectures or ())
-            infos = architectures.expand(spec.task, include, spec.exclude)
+            from .build import task_architectures
+
+            table = task_architectures(spec.task, memo_dir=self.cache.root)
+            infos = architectures.expand(spec.task, include, spec.exclude, table=table)
         except architectures.ArchitectureError as exc:
             raise ManifestError(exc.message, path=spec.manifest, fixture=spec.name, field=exc.field) from None
-        check_architecture_patterns(spec, infos)
+        check_architecture_patterns(spec, table)
         if spec.modalities is not None:  # manifest ``modalities = ["text"]``: e.g. no image model in a text test
             infos = [i for i in infos if i.modality in spec.modalities]
         self._candidates[spec.name] = infos
@@ -290,16 +293,17 @@ def config_key_tree_of(model_type: str, memo_dir: Path | None) -> dict[str, Any]
     return value if value.get("tree") is not None else None
 
 
-def check_architecture_patterns(spec: FixtureSpec, infos: list[Any]) -> None:
+def check_architecture_patterns(spec: FixtureSpec, table: list[Any] | None = None) -> None:
     """Each entry of a parametrized fixture's ``architectures`` / ``exclude`` must match an architecture
-    of its task: a mistyped one is a :class:`ManifestError` with the close names, never an empty set."""
+    of its task (``table``: every one, if at hand): a mistyped one is a :class:`ManifestError` with the close
+    names, never an empty set."""
     from .build import architectures
 
     entries = [("architectures", p) for p in (spec.architectures or ()) if p != "*"] + \
         [("exclude", p) for p in spec.exclude]
     if not entries:
         return
-    everything = architectures.expand(spec.task, "*", ())
+    everything = architectures.expand(spec.task, "*", (), table=table)
     names = sorted({n for i in everything for n in (i.model_type, i.class_name)})
     for field, pattern in entries:
         if not any(_matches(i, [pattern]) for i in everything):

@@ -137,6 +137,26 @@ def test_expand_identical_in_another_process():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == here
 
 
+def test_task_table_is_remembered_in_the_cache(tmp_path, monkeypatch):
+    """A parametrized fixture's collection reads the task's architectures (with modalities) from a memo under
+    the cache root: the second process imports no processor auto-mapping, and the answer is the same."""
+    from pytest_tinymodels import cache
+    from pytest_tinymodels.build import architectures, task_architectures
+
+    monkeypatch.setattr(cache, "MEMO_SETTLE_NS", 0)  # the test's fresh checkout has just-written files
+    fresh = architectures.task_architectures("causal-lm")
+    assert task_architectures("causal-lm", memo_dir=tmp_path) == fresh  # computes and writes the memo
+    assert list((tmp_path / "memo").glob("architectures-*.json"))
+
+    def recompute(task):
+        raise AssertionError("the memo was not used")
+
+    monkeypatch.setattr(architectures, "task_architectures", recompute)
+    remembered = task_architectures("causal-lm", memo_dir=tmp_path)
+    assert remembered == fresh and all(isinstance(a, ArchInfo) for a in remembered)
+    assert expand("causal-lm", "qwen*", table=remembered) == [a for a in fresh if a.model_type.startswith("qwen")]
+
+
 @pytest.mark.parametrize(
     ("model_type", "task", "modality"),
     [("llama", "causal-lm", "text"), ("vit", "image-classification", "image"),

@@ -89,6 +89,37 @@ def build_inputs_digest(memo_dir: Path | None = None) -> dict[str, str]:
     return stat_memo(memo_dir / "memo" / f"build-inputs-{where}.json", files, compute)
 
 
+def _transformers_auto_files() -> list[Path]:
+    """transformers' top-level ``__init__`` and its ``models/auto`` modules (found without importing it): the
+    files that decide which architectures a task has and their modalities."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("transformers")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(list(spec.submodule_search_locations)[0])
+    auto = root / "models" / "auto"
+    return [root / "__init__.py", *sorted(auto.glob("*.py"))] if auto.is_dir() else [root / "__init__.py"]
+
+
+def task_architectures(task: str, memo_dir: Path | None = None) -> list[ArchInfo]:
+    """:func:`.architectures.task_architectures`, remembered under the cache root ``memo_dir`` while the build
+    code and transformers' auto-mapping files keep their stat signatures (a parametrized fixture's collection
+    then reads one JSON file instead of importing every processor auto-mapping)."""
+    from . import architectures
+
+    if memo_dir is None:
+        return architectures.task_architectures(task)
+    versions = library_versions(memo_dir)
+    where = hashlib.sha256(f"{_PACKAGE_DIR}\0{versions.get('transformers')}\0{task}".encode()).hexdigest()[:16]
+    value = stat_memo(memo_dir / "memo" / f"architectures-{where}.json", _code_files() + _transformers_auto_files(),
+                      lambda: {"task": task, "infos": [list(info) for info in architectures.task_architectures(task)]})
+    return [architectures.ArchInfo(*info) for info in value["infos"]]
+
+
 def key_fields(spec: FixtureSpec, *, memo_dir: Path | None = None) -> dict[str, Any]:
     """What decides the content of ``spec``'s entry (spec fields, corpus hash, builder code).
 

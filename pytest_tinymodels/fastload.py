@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 #: Bumped whenever what this module loads may change: entries verified by another version take the slow path.
-FAST_LOAD_VERSION = 2
+FAST_LOAD_VERSION = 3
 #: The one weights file a fast-loadable repo has.
 WEIGHTS_FILE = "model.safetensors"
 
@@ -72,7 +72,10 @@ def fast_load_model_or_reason(repo: str | Path, class_name: str | None = None, *
         from transformers.modeling_utils import local_torch_dtype
         from transformers.utils.generic import ContextManagers
 
-        no_init_weights, no_tie_weights = tinit.no_init_weights, tinit.no_tie_weights
+        no_init_weights = tinit.no_init_weights
+        # transformers 5.0/5.1 tie in __init__ (no no_tie_weights yet): the symmetric tie_weights() after
+        # loading re-ties what assign=True replaced; the build's comparison decides whether that is the same
+        no_tie_weights = getattr(tinit, "no_tie_weights", contextlib.nullcontext)
     except (ImportError, AttributeError) as exc:  # a transformers without these internals: from_pretrained does it
         return f"this transformers lacks {getattr(exc, 'name', None) or exc}"
     try:  # transformers >= 5.2x: instance patches registered by the user, applied by from_pretrained too
@@ -105,7 +108,10 @@ def fast_load_model_or_reason(repo: str | Path, class_name: str | None = None, *
     missing = expected.keys() - state.keys()
     if state.keys() - expected.keys() or missing - tied.keys() - set(tied.values()):
         return "checkpoint keys are not the model's own (converted on load, e.g. per-expert MoE weights)"
-    plan = model._get_dtype_plan(dtype)  # {module pattern: torch.float32} for _keep_in_fp32_modules[_strict]
+    # {module pattern: torch.float32} for _keep_in_fp32_modules[_strict]; transformers 5.0/5.1 keep it as the
+    # instance's dtype_plan, made in __init__ (from_pretrained applies it whatever the dtype)
+    get_plan = getattr(model, "_get_dtype_plan", None)
+    plan = get_plan(dtype) if get_plan is not None else dict(getattr(model, "dtype_plan", None) or {})
     plan_re = group_of = None
     if plan:
         plan_re, group_of, _ = build_glob_alternation(list(plan))
@@ -134,6 +140,8 @@ def fast_load_model_or_reason(repo: str | Path, class_name: str | None = None, *
     for tensor in model.state_dict(keep_vars=True).values():
         tensor._is_hf_initialized = True
     model.initialize_weights()
+    if callable(getattr(model, "set_use_kernels", None)):
+        model.set_use_kernels(False)  # from_pretrained's own last step (use_kernels=False): records _use_kernels
     model.eval()
     if model.can_generate() and (repo / "generation_config.json").is_file():
         from transformers import GenerationConfig

@@ -338,12 +338,12 @@ def load_processor(repo: Path, modality: str, *, needs: list[str] | None = None)
 def _slot_tokenizer(processor: Any, repo: Path) -> Any:
     """The triple's second element for a text task: the processor's text tokenizer, else the one saved in the
     repo (a combined processor that needs a missing library loads as its image processor alone), else None."""
-    from transformers import AutoTokenizer
-
     from .batches import text_tokenizer
 
     tokenizer = text_tokenizer(processor)
     if tokenizer is None and _has_tokenizer(repo):
+        from transformers import AutoTokenizer  # imported only here: the fast path loads without the Auto class
+
         tokenizer = AutoTokenizer.from_pretrained(str(repo), trust_remote_code=False)
     return tokenizer
 

@@ -42,6 +42,13 @@ TOKENIZER_RULES: dict[str, str] = {
 #: Gemma's maps to <unk>, every character it never saw).
 TRAINING_ALPHABET = string.printable
 
+#: Words a SentencePiece-style vocabulary of a real family holds as one piece each ("▁A", "▁B", ...): tests feed
+#: letters as labels and answer choices and expect one token per letter, as with the real tokenizer.  A 512-piece
+#: vocabulary trained on the corpus keeps only the frequent ones ("▁A", "▁I"), so :func:`add_word_pieces` adds
+#: the rest.  Digits are left alone: families differ there (Llama splits every digit).
+WORD_PIECES = tuple(string.ascii_letters)
+METASPACE = "\u2581"
+
 #: Class names the library maps to that are not trainable from scratch.
 UNTRAINABLE_CLASSES = frozenset({"TokenizersBackend", "MistralCommonBackend", "PreTrainedTokenizerFast", "PythonBackend"})
 
@@ -90,6 +97,7 @@ def train_tokenizer(
         tokenizer = _train(FALLBACK_TOKENIZER, vocab_size, lines)
     if tokenizer is None:
         raise RuntimeError(f"could not train a tokenizer for model type {model_type!r}")
+    add_word_pieces(tokenizer, WORD_PIECES)
     ensure_pad(tokenizer)
     if model_max_length is not None:
         tokenizer.model_max_length = model_max_length
@@ -97,6 +105,62 @@ def train_tokenizer(
         with _memo_lock:
             _memo[memo_key] = copy.deepcopy(tokenizer)
     return tokenizer
+
+
+def add_word_pieces(tokenizer: Any, words: Iterable[str]) -> list[str]:
+    """Make each of ``words`` one piece (``"▁" + word``) of a SentencePiece-style Unigram or BPE vocabulary,
+    in place of its least useful learned pieces: the vocabulary keeps its size and every other token its id.
+
+    Unigram: a missing piece takes the slot of the lowest-scored learned piece (never a special token or a
+    single character), scored just above the two pieces it replaces in a word.  BPE: the last merges (whose
+    results no later merge uses) give their tokens' ids to the new pieces, each made by a merge ``"▁" + word``
+    appended last.  Byte-level BPE and WordPiece (no ``▁``) are left as they are.  Returns the pieces added.
+    """
+    import json
+
+    from tokenizers import Tokenizer
+
+    backend = tokenizer.backend_tokenizer
+    tj = json.loads(backend.to_str())
+    if METASPACE not in json.dumps([tj.get("pre_tokenizer"), tj.get("normalizer")], ensure_ascii=False):
+        return []
+    model = tj["model"]
+    specials = {t["content"] for t in tj.get("added_tokens") or ()}
+    if model["type"] == "Unigram":
+        index = {piece: i for i, (piece, _) in enumerate(model["vocab"])}
+        missing = [METASPACE + w for w in dict.fromkeys(words) if METASPACE + w not in index]
+        spare = sorted((score, -i) for i, (piece, score) in enumerate(model["vocab"])
+                       if piece not in specials and len(piece) > 1 and not _is_word_piece(piece, words))
+        lowest = min((score for _, score in model["vocab"]), default=0.0)
+        for piece, (_, neg_i) in zip(missing, spare):
+            parts = [model["vocab"][index[p]][1] for p in (METASPACE, piece[1:]) if p in index]
+            score = sum(parts) + 0.5 if len(parts) == 2 else lowest
+            model["vocab"][-neg_i] = [piece, score]
+        added = missing[:len(spare)]
+    elif model["type"] == "BPE" and isinstance(model.get("vocab"), dict):
+        vocab, merges = model["vocab"], list(model.get("merges") or ())
+        missing = [METASPACE + w for w in dict.fromkeys(words)
+                   if METASPACE + w not in vocab and METASPACE in vocab and w in vocab]
+        freed: list[int] = []
+        while len(freed) < len(missing) and merges:
+            left, right = merges.pop() if isinstance(merges[-1], list) else merges.pop().split(" ", 1)
+            result = left + right
+            if result in vocab and result not in specials:
+                freed.append(vocab.pop(result))
+        added = missing[:len(freed)]
+        for piece, token_id in zip(added, sorted(freed)):
+            vocab[piece] = token_id
+            merges.append([METASPACE, piece[1:]])
+        model["merges"] = merges
+    else:
+        return []
+    if added:
+        backend.model = Tokenizer.from_str(json.dumps(tj)).model
+    return added
+
+
+def _is_word_piece(piece: str, words: Iterable[str]) -> bool:
+    return piece.startswith(METASPACE) and piece[1:] in words
 
 
 def _train(class_name: str, vocab_size: int, lines: list[str]) -> "PreTrainedTokenizerBase | None":

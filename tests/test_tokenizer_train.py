@@ -51,3 +51,19 @@ def test_deterministic_and_idempotent(fresh_memo):
     train._memo.clear()
     second = train.train_tokenizer("t5", 512)
     assert first.backend_tokenizer.to_str() == second.backend_tokenizer.to_str()
+
+
+def test_bpe_merges_written_as_strings(fresh_memo, monkeypatch):
+    """Older tokenizer.json files write merges as "a b": the added merges keep that form."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    monkeypatch.setattr(train, "WORD_PIECES", ())
+    tokenizer = train.train_tokenizer("llama", 512)
+    tj = json.loads(tokenizer.backend_tokenizer.to_str())
+    tj["model"]["merges"] = [" ".join(pair) for pair in tj["model"]["merges"]]
+    tokenizer.backend_tokenizer.model = Tokenizer.from_str(json.dumps(tj)).model
+    size = len(tokenizer)
+    assert train.add_word_pieces(tokenizer, LETTERS)
+    assert len(tokenizer) == size and set(_pieces_per_letter(tokenizer).values()) == {1}

@@ -141,16 +141,17 @@ def add_word_pieces(tokenizer: Any, words: Iterable[str]) -> list[str]:
         vocab, merges = model["vocab"], list(model.get("merges") or ())
         missing = [METASPACE + w for w in dict.fromkeys(words)
                    if METASPACE + w not in vocab and METASPACE in vocab and w in vocab]
+        as_pairs = not merges or isinstance(merges[0], list)  # tokenizers writes [a, b]; older files "a b"
         freed: list[int] = []
         while len(freed) < len(missing) and merges:
-            left, right = merges.pop() if isinstance(merges[-1], list) else merges.pop().split(" ", 1)
+            left, right = merges.pop() if as_pairs else merges.pop().split(" ", 1)
             result = left + right
             if result in vocab and result not in specials:
                 freed.append(vocab.pop(result))
         added = missing[:len(freed)]
         for piece, token_id in zip(added, sorted(freed)):
             vocab[piece] = token_id
-            merges.append([METASPACE, piece[1:]])
+            merges.append([METASPACE, piece[1:]] if as_pairs else f"{METASPACE} {piece[1:]}")
         model["merges"] = merges
     else:
         return []

@@ -50,9 +50,11 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 [hub.ids]
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
 "peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
-# the dimensions tests rely on: opt-125m's embedding size 768, the real tiny-random repos' 5 layers, OPT's hidden size 16
+# the dimensions tests rely on: opt-125m's embedding size 768, the real tiny-random repos' 5 layers, OPT's hidden size 16,
+# and OPT's real vocabulary size asked of the tokenizer (the corpus gives ~5,350 pieces): with 512 the greedy
+# generation of the 16-wide OPT does not change under an adapter (test_mixed::test_decoder_model, test_xlora)
 "peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", config = { hidden_size = 768, word_embed_proj_dim = 768, num_attention_heads = 12, num_hidden_layers = 1, ffn_dim = 64 } }
-"peft-internal-testing/tiny-random-OPTForCausalLM" = { architecture = "OPTForCausalLM", config = { hidden_size = 16, word_embed_proj_dim = 16, num_attention_heads = 4, num_hidden_layers = 5, ffn_dim = 4 } }
+"peft-internal-testing/tiny-random-OPTForCausalLM" = { architecture = "OPTForCausalLM", config = { hidden_size = 16, word_embed_proj_dim = 16, num_attention_heads = 4, num_hidden_layers = 5, ffn_dim = 4 }, tokenizer = { vocab_size = 50272 } }
 "peft-internal-testing/tiny-random-BloomForCausalLM" = { architecture = "BloomForCausalLM", config = { n_layer = 5 } }
 "peft-internal-testing/tiny-random-LlamaForCausalLM" = { architecture = "LlamaForCausalLM", config = { hidden_size = 16, intermediate_size = 64, num_attention_heads = 4, num_key_value_heads = 4, num_hidden_layers = 2 } }
 "peft-internal-testing/tiny-random-OPTForCausalLM-extended-vocab" = { adapter = { base = "peft-internal-testing/tiny-random-OPTForCausalLM" } }

@@ -120,6 +120,7 @@ def add_word_pieces(tokenizer: Any, words: Iterable[str]) -> list[str]:
 
     from tokenizers import Tokenizer
 
+    words = frozenset(words)  # (a str of letters is a set of one-letter words, not a substring test)
     backend = tokenizer.backend_tokenizer
     tj = json.loads(backend.to_str())
     if METASPACE not in json.dumps([tj.get("pre_tokenizer"), tj.get("normalizer")], ensure_ascii=False):
@@ -128,7 +129,7 @@ def add_word_pieces(tokenizer: Any, words: Iterable[str]) -> list[str]:
     specials = {t["content"] for t in tj.get("added_tokens") or ()}
     if model["type"] == "Unigram":
         index = {piece: i for i, (piece, _) in enumerate(model["vocab"])}
-        missing = [METASPACE + w for w in dict.fromkeys(words) if METASPACE + w not in index]
+        missing = [METASPACE + w for w in sorted(words) if METASPACE + w not in index]
         spare = sorted((score, -i) for i, (piece, score) in enumerate(model["vocab"])
                        if piece not in specials and len(piece) > 1 and not _is_word_piece(piece, words))
         lowest = min((score for _, score in model["vocab"]), default=0.0)
@@ -139,7 +140,7 @@ def add_word_pieces(tokenizer: Any, words: Iterable[str]) -> list[str]:
         added = missing[:len(spare)]
     elif model["type"] == "BPE" and isinstance(model.get("vocab"), dict):
         vocab, merges = model["vocab"], list(model.get("merges") or ())
-        missing = [METASPACE + w for w in dict.fromkeys(words)
+        missing = [METASPACE + w for w in sorted(words)
                    if METASPACE + w not in vocab and METASPACE in vocab and w in vocab]
         as_pairs = not merges or isinstance(merges[0], list)  # tokenizers writes [a, b]; older files "a b"
         freed: list[int] = []
@@ -160,7 +161,7 @@ def add_word_pieces(tokenizer: Any, words: Iterable[str]) -> list[str]:
     return added
 
 
-def _is_word_piece(piece: str, words: Iterable[str]) -> bool:
+def _is_word_piece(piece: str, words: frozenset[str]) -> bool:
     return piece.startswith(METASPACE) and piece[1:] in words
 
 

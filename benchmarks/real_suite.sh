@@ -40,6 +40,10 @@ if [ ! -d "$WORK/site/parameterized" ]; then
     "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "peft==$PEFT_VERSION" \
         "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION" "parameterized==0.9.0"
 fi
+# diffusers checks that requests is installed (huggingface_hub >= 1.0 no longer brings it)
+if ! "$PYTHON" -c "import requests" 2>/dev/null && [ ! -d "$WORK/site/requests" ]; then
+    "$PYTHON" -m pip install -q --target "$WORK/site-requests" requests
+fi
 
 # Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry. Adapter repos
 # are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA is appended.
@@ -110,7 +114,7 @@ CLOSED_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 export HF_ENDPOINT="http://127.0.0.1:$CLOSED_PORT"   # nothing listens: a request that escapes fails at once
 unset HF_HUB_OFFLINE TRANSFORMERS_OFFLINE HF_DATASETS_OFFLINE
 export HF_HUB_CACHE="$WORK/hf-cache" HF_DATASETS_CACHE="$WORK/datasets-cache"
-export PYTHONPATH="$WORK/site:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$WORK/site:$WORK/site-requests:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export PYTEST_TINYMODELS_CACHE=${PYTEST_TINYMODELS_CACHE:-$WORK/tiny-cache}
 
 FILES=${FILES:-"tests/test_decoder_models.py tests/test_encoder_decoder_models.py tests/test_feature_extraction_models.py"}

@@ -41,12 +41,12 @@ if [ ! -d "$WORK/site/parameterized" ]; then
         "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION" "parameterized==0.9.0"
 fi
 # diffusers checks that requests is installed (huggingface_hub >= 1.0 no longer brings it)
-if ! "$PYTHON" -c "import requests" 2>/dev/null && [ ! -d "$WORK/site/requests" ]; then
+if ! "$PYTHON" -c "import requests" 2>/dev/null && [ ! -d "$WORK/site-requests/requests" ]; then
     "$PYTHON" -m pip install -q --target "$WORK/site-requests" requests
 fi
 
 # Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry. Adapter repos
-# are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA is appended.
+# are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA: more [hub.ids] lines.
 cat > "$WORK/fixtures.toml" <<'EOF'
 [hub]
 stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real checkpoints whose architecture is all a test needs
@@ -80,6 +80,7 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 "peft-internal-testing/opt-125m-dummy-lora" = { adapter = { base = "peft-internal-testing/opt-125m" } }
 "peft-internal-testing/gpt2-lora-random" = { adapter = { base = "peft-internal-testing/tiny-random-gpt2", init_lora_weights = false } }
 EOF
+printf '%s\n' "${MANIFEST_EXTRA:-}" >> "$WORK/fixtures.toml"
 # Dataset repos with named configs for the two real datasets peft's tests read (glue's sst2 config, iris):
 # synthetic rows with their columns and splits, laid out by the tiny hub as the Hub lays out parquet repos.
 mkdir -p "$WORK/data"
@@ -108,7 +109,6 @@ sst2 = { data_files = { train = "data/sst2_train.jsonl", validation = "data/sst2
 [hub.datasets."scikit-learn/iris".configs]
 default = { data_files = { train = "data/iris.jsonl" } }
 EOF
-printf '%s\n' "${MANIFEST_EXTRA:-}" >> "$WORK/fixtures.toml"
 
 CLOSED_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export HF_ENDPOINT="http://127.0.0.1:$CLOSED_PORT"   # nothing listens: a request that escapes fails at once

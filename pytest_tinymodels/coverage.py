@@ -194,7 +194,8 @@ def _fixture_loss_backward(info: ArchInfo, entry: Path) -> tuple[bool | None, st
 # --------------------------------------------------------------------------- worker pool
 
 
-def _worker(conn: Any, workdir: str, fixtures: bool = False, train: dict | None = None) -> None:
+def _worker(conn: Any, workdir: str, fixtures: bool = False, train: dict | None = None,
+            size: dict | None = None) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -214,16 +215,21 @@ def _worker(conn: Any, workdir: str, fixtures: bool = False, train: dict | None 
             return
         if msg is None:
             return
-        if fixtures:
-            conn.send(check_fixture(ArchInfo(**msg), Path(workdir), train))
-        else:
-            conn.send(check_architecture(ArchInfo(**msg), Path(workdir)))
+        from .build.shrink import tiny_sizes
+
+        with tiny_sizes(size):
+            if fixtures:
+                row = check_fixture(ArchInfo(**msg), Path(workdir), train)
+            else:
+                row = check_architecture(ArchInfo(**msg), Path(workdir))
+        conn.send(row)
 
 
 class _Slot:
-    def __init__(self, ctx: Any, workdir: str, fixtures: bool = False, train: dict | None = None) -> None:
+    def __init__(self, ctx: Any, workdir: str, fixtures: bool = False, train: dict | None = None,
+                 size: dict | None = None) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, workdir, fixtures, train), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, workdir, fixtures, train, size), daemon=True)
         self.proc.start()
         child.close()
         self.info: ArchInfo | None = None
@@ -251,18 +257,18 @@ def _failed_row(info: ArchInfo, stage: str, reason: str) -> dict:
 
 
 def _run_pool(archs: list[ArchInfo], jobs: int, timeout: float, workdir: str, progress: bool,
-              fixtures: bool = False, train: dict | None = None) -> list[dict]:
+              fixtures: bool = False, train: dict | None = None, size: dict | None = None) -> list[dict]:
     ctx = mp.get_context("spawn")
     pending = list(archs)
     results: dict[str, dict] = {}
-    slots = [_Slot(ctx, workdir, fixtures, train) for _ in range(max(1, min(jobs, len(archs))))]
+    slots = [_Slot(ctx, workdir, fixtures, train, size) for _ in range(max(1, min(jobs, len(archs))))]
     done = 0
     try:
         while pending or any(s.info for s in slots):
             for i, s in enumerate(slots):
                 if s.info is None and pending:
                     if not s.proc.is_alive():
-                        slots[i] = s = _Slot(ctx, workdir, fixtures, train)
+                        slots[i] = s = _Slot(ctx, workdir, fixtures, train, size)
                     s.info, s.started = pending.pop(0), time.monotonic()
                     s.conn.send(s.info._asdict())
             busy = [s for s in slots if s.info]
@@ -445,6 +451,7 @@ def run_coverage(
     progress: bool = True,
     fixtures: bool = False,
     train: dict | None = None,
+    size: dict | None = None,
 ) -> dict:
     """Sweep every architecture of ``tasks`` (all tasks when None); write ``coverage.json`` and
     ``COVERAGE.md`` into ``out_dir`` and return the report dict."""
@@ -456,7 +463,7 @@ def run_coverage(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinymodels-coverage-") as workdir:
-        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress, fixtures or train is not None, train)
+        rows = _run_pool(archs, jobs, timeout_per_arch, workdir, progress, fixtures or train is not None, train, size)
     report = {
         "meta": {
             "command": command or f"run_coverage(tasks={tasks!r}, jobs={jobs})",
@@ -468,6 +475,7 @@ def run_coverage(
             "wall_s": round(time.monotonic() - t0, 1),
             "vocab_size": COVERAGE_VOCAB,
             "train": train,
+            "size": size,
             "mode": "fixtures (full builder: trained tokenizer, processor, dataset, smoke)" if fixtures or train
             else "generic (config + model + forward, stand-in vocabulary)",
         },
@@ -498,7 +506,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="train each fixture (implies --fixtures; build/train.py) and count the classes whose final "
                         "loss reaches 40%% of ln(vocabulary size)")
     p.add_argument("--train-steps", type=int, default=None, help="training steps with --train (default: train = true's)")
+    p.add_argument("--size", action="append", default=[], metavar="KIND=N",
+                   help="the shrink's tiny value of a kind of quantity, as a fixture's size table (repeatable: "
+                        "--size hidden=8 --size intermediate=32)")
     args = p.parse_args(argv)
+    size = None
+    if args.size:
+        from .build.shrink import check_sizes
+
+        pairs = [a.partition("=") for a in args.size]
+        bad = [a for a, (_, eq, n) in zip(args.size, pairs) if not eq or not n.isdigit()]
+        size = {k: int(n) for k, _, n in pairs if n.isdigit()}
+        problems = [f"{a!r} is not KIND=N" for a in bad] + check_sizes(size)
+        if problems:
+            print(f"error: --size: {'; '.join(problems)}", file=sys.stderr)
+            return 2
     train = None
     if args.train or args.train_steps is not None:
         from .build.train import check_train
@@ -516,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="tinymodels-coverage-out-"))
     report = run_coverage(args.tasks, out, args.include or "*", args.exclude, args.jobs, args.timeout,
-                          command=command.strip(), progress=not args.quiet, fixtures=args.fixtures, train=train)
+                          command=command.strip(), progress=not args.quiet, fixtures=args.fixtures, train=train,
+                          size=size)
     for task, s in sorted(report["summary"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
         print(f"{task:<32} {s['forward']:>5}/{s['total']:<5} forward ok, {s['built']:>5} built, "
               f"{s['loss_backward']:>5}/{s['with_labels']:<5} loss + backward"

@@ -52,7 +52,7 @@ def is_fixture_name(name: str) -> bool:
     return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
 
 #: Keys accepted under ``[defaults]``; each applies to every fixture that does not set it.
-DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "config_extra", "smoke")
+DEFAULT_KEYS = ("seed", "dtype", "device", "tokenizer", "dataset", "config", "config_extra", "smoke", "size")
 
 #: Keys accepted under ``[fixtures.NAME]``, with the type each must have.
 FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
@@ -76,6 +76,7 @@ FIXTURE_KEYS: dict[str, tuple[type, ...]] = {
     "smoke": (bool,),
     "description": (str,),
     "train": (dict, bool),
+    "size": (dict,),
 }
 
 TOKENIZER_KEYS: dict[str, tuple[type, ...]] = {"vocab_size": (int,), "method": (str,), "model_max_length": (int,),
@@ -149,6 +150,7 @@ class FixtureSpec(NamedTuple):
     config_extra: Mapping[str, Any] = MappingProxyType({})  # the part of ``config`` not checked against the class
     train: Mapping[str, Any] | None = None  # the training recipe (``build.train.check_train``); None: random weights
     modalities: tuple[str, ...] | None = None  # narrows a parametrized fixture to these input modalities
+    size: Mapping[str, int] | None = None  # the shrink's tiny value per kind of quantity (``{"hidden": 8}``)
 
     @property
     def parametrized(self) -> bool:
@@ -175,7 +177,8 @@ class FixtureSpec(NamedTuple):
             "download": self.download,
             "revision": self.revision,
             "smoke": self.smoke,
-        } | ({"train": _sorted(self.train)} if self.train is not None else {})
+        } | ({"train": _sorted(self.train)} if self.train is not None else {}) | (
+            {"size": _sorted(self.size)} if self.size else {})
 
 
 class Manifest:
@@ -303,7 +306,7 @@ def _parse_document(data: dict[str, Any], path: Path) -> dict[str, FixtureSpec]:
     for key in ("seed", "dtype", "device", "smoke"):
         if key in defaults:
             _check_type(defaults[key], FIXTURE_KEYS[key], path, None, f"defaults.{key}")
-    for key in ("tokenizer", "dataset", "config", "config_extra"):
+    for key in ("tokenizer", "dataset", "config", "config_extra", "size"):
         if key in defaults and not isinstance(defaults[key], dict):
             raise ManifestError("must be a table", path=path, field=f"defaults.{key}")
     fixtures = data.get("fixtures", {})
@@ -433,6 +436,7 @@ def parse_fixture(name: str, table: Any, defaults: Mapping[str, Any], path: Path
         description=table.get("description"),
         config_extra=extra,
         train=_check_train(table.get("train", False), path, name),
+        size=_check_size({**defaults.get("size", {}), **table.get("size", {})}, path, name),
     )
 
 
@@ -465,6 +469,21 @@ def _check_chat_template(tokenizer: Mapping[str, Any], path: Path, fixture: str)
             with_thinking = ", ".join(n for n, f in sorted(chat.FORMATS.items()) if f.supports_thinking)
             raise ManifestError(f"thinking does not apply to chat_template = {value!r}", path=path, fixture=fixture,
                                 field="tokenizer.thinking", hint=f"formats with a reasoning mode: {with_thinking}")
+
+
+def _check_size(value: Mapping[str, Any], path: Path, fixture: str) -> Mapping[str, int] | None:
+    """``size``: kinds of quantity of the shrinker (``hidden``, ``intermediate``, ``layers`` ...) -> the most
+    each may be in the tiny model (``build.shrink.DEFAULT_TINY``, imported only when set)."""
+    if not value:
+        return None
+    from .build.shrink import check_sizes
+
+    for kind, number in value.items():
+        problems = check_sizes({kind: number})
+        if problems:
+            raise ManifestError(problems[0], path=path, fixture=fixture, field=f"size.{kind}",
+                                hint="e.g. size = { hidden = 8, intermediate = 32 }")
+    return MappingProxyType(dict(sorted(value.items())))
 
 
 def _check_train(value: Any, path: Path, fixture: str) -> Mapping[str, Any] | None:

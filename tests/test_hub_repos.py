@@ -74,6 +74,53 @@ def test_id_conventions_case_insensitive_classes_and_variant_suffixes(tmp_path: 
     assert unknown.architecture == "Qwen2ForCausalLM" and "chat_template" not in unknown.tokenizer
 
 
+@pytest.mark.parametrize(("repo_id", "hidden"), [
+    ("trl-internal-testing/tiny-Qwen2ForCausalLM-2.5", 8),  # TRL's decoders: 8 wide
+    ("trl-internal-testing/tiny-Qwen3MoeForCausalLM", 8),
+    ("trl-internal-testing/tiny-LlamaForSequenceClassification-3.2", 16),  # its reward models
+    ("trl-internal-testing/tiny-LlavaForConditionalGeneration", 16),  # its vision-language models
+    ("trl-internal-testing/tiny-T5ForConditionalGeneration", 24),
+    ("trl-internal-testing/tiny-PhiForCausalLM", None),  # a class TRL does not publish: the default sizes
+    ("hf-internal-testing/tiny-random-LlamaForCausalLM", None),  # other organisations: the default sizes
+])
+def test_size_conventions(tmp_path: Path, repo_id: str, hidden: int | None) -> None:
+    spec = _registry(tmp_path).resolve("model", repo_id).spec
+    if hidden is None:
+        assert spec.size is None and "size" not in spec.build_key_fields()
+    else:
+        assert spec.size["hidden"] == hidden and spec.size["intermediate"] == 32 and spec.size["layers"] == 2
+        assert spec.build_key_fields()["size"] == dict(sorted(spec.size.items()))
+    declared = _registry(tmp_path, f'[hub.ids]\n"{repo_id}" = {{ architecture = "{spec.architecture}", '
+                                   'size = { hidden = 32 } }\n').resolve("model", repo_id).spec
+    assert declared.size["hidden"] == 32  # a declaration's own value wins, kind by kind
+    assert hidden is None or declared.size["intermediate"] == 32
+
+
+def _trl_ids() -> list[str]:
+    import transformers
+
+    from pytest_tinymodels.hub.conventions import TRL_TINY_CLASSES
+
+    installed = set(dir(transformers))  # the lazy module's names: no model module is imported
+    return [f"trl-internal-testing/tiny-{cls}" for classes in TRL_TINY_CLASSES.values() for cls in classes
+            if cls in installed]
+
+
+@pytest.mark.parametrize("repo_id", _trl_ids())
+def test_trl_sizes_build(tmp_path: Path, repo_id: str) -> None:
+    """Every class TRL publishes builds at TRL's sizes (the build smoke-tests a forward) and has them."""
+    from pytest_tinymodels.build import build_entry
+
+    spec = _registry(tmp_path).resolve("model", repo_id).spec
+    recipe = build_entry(spec, tmp_path / "entry")
+    config = json.loads((tmp_path / "entry" / "repo" / "config.json").read_text())
+    text = config.get("text_config") or config
+    width = text.get("hidden_size") or text.get("d_model") or text.get("n_embd")
+    assert width == spec.size["hidden"], (recipe["architecture"], width)
+    for key in ("num_hidden_layers", "n_layer", "encoder_layers", "decoder_layers"):
+        assert text.get(key) in (None, 2), key  # (NemotronH keeps one layer of each of its 4 block types)
+
+
 @pytest.mark.parametrize(("repo_id", "architecture", "num_labels", "library"), [
     ("org/stsb-bert-tiny-safetensors", "BertModel", None, "sentence-transformers"),
     ("org/reranker-bert-tiny-gooaq-bce", "BertForSequenceClassification", 1, "sentence-transformers"),

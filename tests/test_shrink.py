@@ -417,3 +417,26 @@ def test_mla_rope_dim_is_chosen_before_the_mrope_sections() -> None:
                      "v_head_dim": 256, "rope_parameters": {"rope_type": "default", "mrope_section": [12, 10, 10]}},
                     vocab_size=512)
     assert sum(d["rope_parameters"]["mrope_section"]) == d["qk_rope_head_dim"] // 2 == 4
+
+
+def test_size_table_sets_the_tiny_values_for_one_block() -> None:
+    """``tiny_sizes`` (a fixture's ``size``) narrows the shrink within its block only; explicit head dims keep
+    the tiny head dim (as narrow real repos keep their class's)."""
+    import threading
+
+    from pytest_tinymodels.build.shrink import DEFAULT_TINY, TINY, ShrinkError, tiny_sizes
+
+    with tiny_sizes({"hidden": 8, "intermediate": 32}):
+        llama = shrink_config(base_config("llama"))
+        gpt2 = shrink_config(base_config("gpt2"))
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(TINY["hidden"]))  # another thread: the defaults
+        worker.start()
+        worker.join()
+    assert seen == [DEFAULT_TINY["hidden"]] and TINY["hidden"] == DEFAULT_TINY["hidden"]
+    assert (llama.hidden_size, llama.intermediate_size, llama.head_dim) == (8, 32, DEFAULT_TINY["head_dim"])
+    assert (gpt2.n_embd, gpt2.n_head) == (8, 4)  # key names of any family: by kind of quantity
+    assert shrink_config(base_config("llama")).hidden_size == DEFAULT_TINY["hidden"]
+    with pytest.raises(ShrinkError, match="did you mean 'hidden'"):
+        with tiny_sizes({"hiden": 8}):
+            pass

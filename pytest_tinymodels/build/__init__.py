@@ -207,6 +207,7 @@ def build_entry(spec: FixtureSpec, dest: Path, *, arch: "ArchInfo | None" = None
     from ``download_dir`` — :func:`pytest_tinymodels.sources.fetch_inputs` fetches both.
     """
     from .._quiet import quiet_libraries
+    from . import shrink
 
     if spec.source and source_dir is None:
         source_dir = local_source_dir(spec)
@@ -217,7 +218,7 @@ def build_entry(spec: FixtureSpec, dest: Path, *, arch: "ArchInfo | None" = None
     if spec.download and download_dir is None:
         raise BuildError(f"repo {spec.download!r} was not downloaded (pass download_dir=, see "
                          "pytest_tinymodels.sources.fetch_inputs)", fixture=spec.name, stage="download")
-    with quiet_libraries():
+    with quiet_libraries(), shrink.tiny_sizes(spec.size):  # ``size``: the shrink's tiny values for this build
         return _build_entry(spec, dest, arch, source_dir, download_dir)
 
 

@@ -24,9 +24,12 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TinyModelsError
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TINY",
+    "DEFAULT_TINY",
+    "check_sizes",
+    "tiny_sizes",
     "KEY_RULES",
     "GENERIC_RULES",
     "ShrinkError",
@@ -65,8 +71,8 @@ class ShrinkError(TinyModelsError):
     """The shrunk config is inconsistent (usually because of user overrides)."""
 
 
-#: Tiny value of each kind of quantity.
-TINY: dict[str, int] = {
+#: Tiny value of each kind of quantity (the default; :func:`tiny_sizes` changes it for one build).
+DEFAULT_TINY: Mapping[str, int] = MappingProxyType({
     "hidden": 64,
     "heads": 4,
     "kv_heads": 2,
@@ -86,7 +92,63 @@ TINY: dict[str, int] = {
     "lora_rank": 16,
     "stage_max_dim": 64,
     "max_per_layer_types": 4,
-}
+})
+
+_SIZES: ContextVar[Mapping[str, int]] = ContextVar("tiny_sizes", default=MappingProxyType({}))
+
+
+class _TinySizes(Mapping[str, int]):
+    """:data:`DEFAULT_TINY` with the values of the innermost :func:`tiny_sizes` block of this thread/context."""
+
+    def __getitem__(self, kind: str) -> int:
+        return _SIZES.get().get(kind, DEFAULT_TINY[kind])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(DEFAULT_TINY)
+
+    def __len__(self) -> int:
+        return len(DEFAULT_TINY)
+
+    def __repr__(self) -> str:
+        return f"TINY({dict(self)})"
+
+
+#: The tiny value of each kind of quantity in effect (read by the rules): :data:`DEFAULT_TINY` unless a
+#: :func:`tiny_sizes` block sets some.
+TINY: Mapping[str, int] = _TinySizes()
+
+
+def check_sizes(values: Mapping[str, Any]) -> list[str]:
+    """Problems of a ``size`` table (kinds of :data:`DEFAULT_TINY` -> positive integers), one line each."""
+    import difflib
+
+    problems = []
+    for kind, value in values.items():
+        if kind not in DEFAULT_TINY:
+            close = difflib.get_close_matches(kind, list(DEFAULT_TINY), n=1)
+            problems.append(f"{kind!r} is not a kind of size" + (f" (did you mean {close[0]!r}?)" if close else "")
+                            + f"; kinds: {', '.join(DEFAULT_TINY)}")
+        elif not is_int(value) or value < 1:
+            problems.append(f"{kind} must be a positive integer, got {value!r}")
+    return problems
+
+
+@contextmanager
+def tiny_sizes(values: Mapping[str, int] | None) -> Iterator[None]:
+    """Within the block, :data:`TINY` gives ``values`` for their kinds (``{"hidden": 8}``): the shrinker cuts
+    each quantity to at most that value. Blocks nest; each thread or asyncio task sees its own."""
+    if not values:
+        yield
+        return
+    problems = check_sizes(values)
+    if problems:
+        raise ShrinkError("; ".join(problems))
+    token = _SIZES.set(MappingProxyType({**_SIZES.get(), **values}))
+    try:
+        yield
+    finally:
+        _SIZES.reset(token)
+
 
 _K = "kind"
 #: attribute name -> kind of quantity.  Order does not matter; names are exact.
@@ -1178,7 +1240,9 @@ def _shrink_node(node: dict, ctx: ShrinkContext, *, top: bool, key: str = "") ->
         if key_kind(k) == "head_dim" and is_int(v):
             if hidden and heads and k in ("head_dim", "d_kv", "attention_head_dim", "kv_channels", "head_size",
                                            "attention_head_size", "d_head"):
-                node[k] = max(2, hidden // heads)
+                # hidden // heads; a narrower hidden size (a ``size`` table) keeps the tiny head dim, as narrow
+                # real repos keep their class's explicit head dim
+                node[k] = max(2, hidden // heads, min(v, TINY["head_dim"]))
             else:
                 node[k] = min(v, TINY["head_dim"])
     experts = next((node[k] for k in node if key_kind(k) == "experts" and is_int(node[k])), None)

@@ -1,6 +1,7 @@
 """What the tiny hub knows about real Hub ids and repos, as data (standard library only).
 
-* :data:`ID_CONFIG_DEFAULTS` — config values an organisation's ids carry by convention;
+* :data:`ID_CONFIG_DEFAULTS` — config values an organisation's ids carry by convention, and
+  :data:`ID_SIZE_DEFAULTS` — the sizes of its tiny models (a fixture's ``size`` table);
 * :data:`MODEL_TYPE_ALIASES`, :data:`TASK_WORDS`, :data:`LIBRARY_ORGS`, :data:`LIBRARY_WORDS` — how a
   stand-in for an id that names no class is guessed from the words of the id (:mod:`.standins`);
 * :data:`LIBRARY_LAYOUTS` — the files a library expects in a repo beside the transformers files
@@ -21,6 +22,7 @@ __all__ = [
     "BUILTIN_ADAPTERS",
     "DATASET_CONFIG_PREFIXES",
     "ID_CONFIG_DEFAULTS",
+    "ID_SIZE_DEFAULTS",
     "LIBRARY_LAYOUTS",
     "LIBRARY_ORGS",
     "LIBRARY_WORDS",
@@ -33,6 +35,41 @@ __all__ = [
 ID_CONFIG_DEFAULTS: tuple[tuple[str, dict[str, Any]], ...] = (
     # TRL's reward models are *ForSequenceClassification with a single score
     ("trl-internal-testing/tiny-*ForSequenceClassification*", {"num_labels": 1}),
+)
+
+_TRL_SIZES = {"heads": 4, "kv_heads": 2, "layers": 2, "intermediate": 32, "moe_intermediate": 32, "experts": 4,
+              "experts_per_tok": 2}
+#: TRL's tiny repos by width: the classes its ``scripts/generate_tiny_models.py`` publishes (decoders, MoE
+#: decoders, reward models, vision-language models, encoder-decoders).
+TRL_TINY_CLASSES: dict[int, tuple[str, ...]] = {
+    8: ("CohereForCausalLM", "Cohere2ForCausalLM", "DeepseekV3ForCausalLM", "FalconMambaForCausalLM",
+        "GemmaForCausalLM", "Gemma2ForCausalLM", "GPT2LMHeadModel", "GPTNeoXForCausalLM", "LlamaForCausalLM",
+        "MistralForCausalLM", "OPTForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+        "Qwen3MoeForCausalLM", "GptOssForCausalLM", "NemotronHForCausalLM", "Llama4ForCausalLM"),
+    16: ("LlamaForSequenceClassification", "Qwen2ForSequenceClassification", "Qwen3ForSequenceClassification",
+         "Qwen3MoeForSequenceClassification", "Gemma3ForConditionalGeneration", "Gemma4ForConditionalGeneration",
+         "PaliGemmaForConditionalGeneration", "Idefics2ForConditionalGeneration", "Idefics3ForConditionalGeneration",
+         "SmolVLMForConditionalGeneration", "LlavaForConditionalGeneration", "LlavaNextForConditionalGeneration",
+         "InternVLForConditionalGeneration", "Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration",
+         "Qwen3VLForConditionalGeneration", "Qwen3_5ForConditionalGeneration",
+         "Qwen3_5MoeForConditionalGeneration",
+         # 8 wide in TRL; 16 is the narrowest width whose partial rotary dimension (head dim * 0.5) is even
+         "Glm4MoeForCausalLM"),
+    24: ("T5ForConditionalGeneration", "BartModel"),
+    # 16 wide in TRL; 32 is the narrowest width whose partial rotary dimension (head dim * 0.25) is even
+    32: ("GPTNeoXForSequenceClassification",),
+}
+
+#: (id glob, case-insensitive; sizes) — the ``size`` table an id gets unless its declaration sets it (every
+#: matching entry applies, later ones win). TRL builds its tiny repos with one recipe: 4 heads (2 key/value
+#: heads), 2 layers, intermediate size 32, MoE models with 4 experts and 2 per token, at the width of
+#: :data:`TRL_TINY_CLASSES`. Tests tune their tolerances on those sizes (peft's ``test_target_parameters``
+#: compares the logits of the randn-reinitialised tiny Llama4 with and without a disabled adapter at
+#: atol = rtol = 1e-6: float32 noise at width 64 reaches 0.99 of it, at width 8 0.40). Other classes under
+#: that organisation keep the default sizes.
+ID_SIZE_DEFAULTS: tuple[tuple[str, dict[str, int]], ...] = tuple(
+    (f"trl-internal-testing/tiny-{cls}*", {"hidden": width, **_TRL_SIZES})
+    for width, classes in TRL_TINY_CLASSES.items() for cls in classes
 )
 
 #: Words of real ids that name a model type under another name (normalised: lower case, no - or _).

@@ -32,7 +32,8 @@ Built from the manifests (:func:`load_hub_registry`):
   :data:`BUILTIN_IDS`, common tiny ids whose names are no class name, and the adapters of
   :data:`.conventions.BUILTIN_ADAPTERS`. Class names in ids match case-insensitively; a rule's
   ``{suffix}`` that names a chat variant (``-3.2``, ``-Instruct-2507``, ``-NoThink``) selects it, and
-  :data:`.conventions.ID_CONFIG_DEFAULTS` adds an organisation's config conventions.
+  :data:`.conventions.ID_CONFIG_DEFAULTS` / :data:`.conventions.ID_SIZE_DEFAULTS` add an organisation's config
+  and size conventions.
 """
 
 from __future__ import annotations
@@ -217,11 +218,12 @@ def arch_table(token: str) -> dict[str, str] | None:
     return None
 
 
-def _config_defaults(repo_id: str) -> dict[str, Any]:
-    """The :data:`.conventions.ID_CONFIG_DEFAULTS` values of ``repo_id``."""
+def _id_defaults(table: Iterable[tuple[str, Mapping[str, Any]]], repo_id: str) -> dict[str, Any]:
+    """The values of ``repo_id`` in a convention table of (id glob, values): every matching entry, later wins
+    (:data:`.conventions.ID_CONFIG_DEFAULTS`, :data:`.conventions.ID_SIZE_DEFAULTS`)."""
     out: dict[str, Any] = {}
     lowered = repo_id.lower()
-    for pattern, values in conventions.ID_CONFIG_DEFAULTS:
+    for pattern, values in table:
         if fnmatch.fnmatchcase(lowered, pattern.lower()):
             out.update(values)
     return out
@@ -334,10 +336,12 @@ class HubRegistry:
         path = path or (self.manifest.paths[-1] if self.manifest.paths else default_manifest_path())
         defaults = self._defaults.get(path, {})
         table = dict(table)
-        conventional = _config_defaults(repo_id)
-        if conventional and not (table.get("source") or table.get("download")):
-            own = table.get("config")
-            table["config"] = {**conventional, **(own if isinstance(own, dict) else {})}
+        if not table.get("download"):  # a downloaded repo is served as it is
+            for key, conventional in (("config", _id_defaults(conventions.ID_CONFIG_DEFAULTS, repo_id)),
+                                      ("size", _id_defaults(conventions.ID_SIZE_DEFAULTS, repo_id))):
+                if conventional and not (key == "config" and table.get("source")):
+                    own = table.get(key)
+                    table[key] = {**conventional, **(own if isinstance(own, dict) else {})}
         variant = _variant_tokenizer(table, suffix)
         if variant:
             own = table.get("tokenizer")

@@ -40,10 +40,13 @@ if [ ! -d "$WORK/site/parameterized" ]; then
     "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "peft==$PEFT_VERSION" \
         "accelerate==$ACCELERATE_VERSION" "diffusers==$DIFFUSERS_VERSION" "parameterized==0.9.0"
 fi
-# diffusers checks that requests is installed (huggingface_hub >= 1.0 no longer brings it)
-if ! "$PYTHON" -c "import requests" 2>/dev/null && [ ! -d "$WORK/site-requests/requests" ]; then
-    "$PYTHON" -m pip install -q --target "$WORK/site-requests" requests
-fi
+# what the tests import beside them when the environment lacks it: requests (diffusers checks for it;
+# huggingface_hub >= 1.0 no longer brings it), attrs (peft's CorDA module imports it)
+for module_package in requests:requests attr:attrs; do
+    if ! "$PYTHON" -c "import ${module_package%%:*}" 2>/dev/null && [ ! -d "$WORK/site-extra/${module_package%%:*}" ]; then
+        "$PYTHON" -m pip install -q --target "$WORK/site-extra" "${module_package#*:}"
+    fi
+done
 
 # Ids peft uses whose names follow no built-in rule; the tiny-random-<Class> ones need no entry. Adapter repos
 # are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA: more [hub.ids] lines.
@@ -54,10 +57,11 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 [hub.ids]
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
 "peft-internal-testing/tiny-random-T5ForConditionalGeneration-calibrated" = "T5ForConditionalGeneration"
-# the dimensions tests rely on: opt-125m's embedding size 768, the real tiny-random repos' 5 layers, OPT's hidden size 16,
+# the dimensions tests rely on: opt-125m's embedding size 768 and 12 layers (24 q/v projections: more than the
+# 20 target modules that trigger peft's target-module optimisation), the real tiny-random repos' 5 layers, OPT's hidden size 16,
 # and OPT's real vocabulary size asked of the tokenizer (the corpus gives ~5,350 pieces): with 512 the greedy
 # generation of the 16-wide OPT does not change under an adapter (test_mixed::test_decoder_model, test_xlora)
-"peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", config = { hidden_size = 768, word_embed_proj_dim = 768, num_attention_heads = 12, num_hidden_layers = 1, ffn_dim = 64 } }
+"peft-internal-testing/opt-125m" = { architecture = "OPTForCausalLM", config = { hidden_size = 768, word_embed_proj_dim = 768, num_attention_heads = 12, num_hidden_layers = 12, ffn_dim = 64 } }
 "peft-internal-testing/tiny-random-OPTForCausalLM" = { architecture = "OPTForCausalLM", config = { hidden_size = 16, word_embed_proj_dim = 16, num_attention_heads = 4, num_hidden_layers = 5, ffn_dim = 4 }, tokenizer = { vocab_size = 50272 } }
 "peft-internal-testing/tiny-random-BloomForCausalLM" = { architecture = "BloomForCausalLM", config = { n_layer = 5 } }
 "peft-internal-testing/tiny-random-LlamaForCausalLM" = { architecture = "LlamaForCausalLM", config = { hidden_size = 16, intermediate_size = 64, num_attention_heads = 4, num_key_value_heads = 4, num_hidden_layers = 2 } }
@@ -71,6 +75,7 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 "Qwen/Qwen2-0.5B" = { architecture = "Qwen2ForCausalLM", config = { vocab_size = 1024 } }   # spare embeddings, as Qwen2's
 "peft-internal-testing/tiny-clip-text-2" = "CLIPTextModel"
 "hf-internal-testing/tiny-qwen3-moe" = "Qwen3MoeForCausalLM"
+"peft-internal-testing/tiny-LlavaForConditionalGeneration" = "LlavaForConditionalGeneration"
 "peft-internal-testing/tiny_OPTForSequenceClassification-lora" = { adapter = { base = "OPTForSequenceClassification" } }
 "peft-internal-testing/tiny_OPTForQuestionAnswering-lora" = { adapter = { base = "OPTForQuestionAnswering" } }
 "peft-internal-testing/tiny_OPTForFeatureExtraction-lora" = { adapter = { base = "OPTModel" } }
@@ -81,8 +86,8 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 "peft-internal-testing/gpt2-lora-random" = { adapter = { base = "peft-internal-testing/tiny-random-gpt2", init_lora_weights = false } }
 EOF
 printf '%s\n' "${MANIFEST_EXTRA:-}" >> "$WORK/fixtures.toml"
-# Dataset repos with named configs for the two real datasets peft's tests read (glue's sst2 config, iris):
-# synthetic rows with their columns and splits, laid out by the tiny hub as the Hub lays out parquet repos.
+# Dataset repos with named configs for the real datasets peft's tests read (glue's sst2 config, iris, the cats
+# image): synthetic rows with their columns and splits, laid out by the tiny hub as the Hub lays out parquet repos.
 mkdir -p "$WORK/data"
 "$PYTHON" - "$WORK/data" <<'PY'
 import json, random, sys
@@ -108,13 +113,16 @@ sst2 = { data_files = { train = "data/sst2_train.jsonl", validation = "data/sst2
 
 [hub.datasets."scikit-learn/iris".configs]
 default = { data_files = { train = "data/iris.jsonl" } }
+
+[hub.datasets."huggingface/cats-image".configs]
+default = { format = "image_classification" }   # a test split with an image column (load_cat_image)
 EOF
 
 CLOSED_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export HF_ENDPOINT="http://127.0.0.1:$CLOSED_PORT"   # nothing listens: a request that escapes fails at once
 unset HF_HUB_OFFLINE TRANSFORMERS_OFFLINE HF_DATASETS_OFFLINE
 export HF_HUB_CACHE="$WORK/hf-cache" HF_DATASETS_CACHE="$WORK/datasets-cache"
-export PYTHONPATH="$WORK/site:$WORK/site-requests:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$WORK/site:$WORK/site-extra:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export PYTEST_TINYMODELS_CACHE=${PYTEST_TINYMODELS_CACHE:-$WORK/tiny-cache}
 
 FILES=${FILES:-"tests/test_decoder_models.py tests/test_encoder_decoder_models.py tests/test_feature_extraction_models.py"}

@@ -181,3 +181,27 @@ def test_naflex_inputs_follow_the_patch_grid() -> None:
     assert tuple(inputs["pixel_values"].shape) == (2, 16, 3 * 8 * 8)
     assert inputs["spatial_shapes"].tolist() == [[4, 4], [4, 4]]
     assert tuple(inputs["pixel_attention_mask"].shape) == (2, 16)
+
+
+def test_size_agnostic_cnn_trains_on_one_processed_image(tmp_path) -> None:
+    """A fully convolutional classifier (ResNet: no image size in its config) gets a processor whose images keep
+    2 x 2 positions after its stride-32 stages, so a training step on one image works (batch norm needs more
+    than one value per channel), as with the real repos' 224-pixel processors."""
+    import torch
+    from PIL import Image
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from pytest_tinymodels.build import build_entry
+    from pytest_tinymodels.build.processors import SIZE_AGNOSTIC_IMAGE_SIZE
+    from pytest_tinymodels.manifest import FixtureSpec
+
+    spec = FixtureSpec(name="resnet", manifest=tmp_path / "fixtures.toml", architecture="ResNetForImageClassification")
+    build_entry(spec, tmp_path / "entry")
+    repo = str(tmp_path / "entry" / "repo")
+    pixels = AutoImageProcessor.from_pretrained(repo)(Image.new("RGB", (640, 480), (200, 120, 40)),
+                                                      return_tensors="pt")["pixel_values"]
+    assert pixels.shape[-1] == SIZE_AGNOSTIC_IMAGE_SIZE
+    model = AutoModelForImageClassification.from_pretrained(repo).train()
+    loss = model(pixel_values=pixels, labels=torch.tensor([0])).loss
+    loss.backward()
+    assert torch.isfinite(loss)

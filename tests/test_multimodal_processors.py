@@ -31,7 +31,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "aria": "processor patch count not tied to the tiny vision tower (patch_to_query_dict): KeyError: 'Number of patches 14884 not found in patch_to_query_dict amongst possible values dict_keys([1225...",
     "aya_vision": "ValueError: Image features and image tokens do not match, tokens: 0, features: 52",
     "chameleon": "processor image_seq_length is not the tiny VQ model's token count: ValueError: Image features and image tokens do not match, tokens: 1, features: 4",
-    "cohere_compass": "its template placeholder is not the processor's <|IMAGE_PAD|>: ValueError: The total number of <|IMAGE_PAD|> tokens in the prompts should be the same as the number of ima...",
     "cosmos3_edge": "ValueError: Multimodal data was passed (via `image_grid_thw` or `video_grid_thw`) but `mm_token_type_ids` i...",
     "cosmos3_omni": "ValueError: Multimodal data was passed (via `image_grid_thw` or `video_grid_thw`) but `mm_token_type_ids` i...",
     "deepseek_ocr2": "RuntimeError: Sizes of tensors must match except in dimension 1. Expected size 56 but got size 64 for tenso...",
@@ -130,3 +129,34 @@ def _check_processor_files(model_type: str, repo: Path) -> None:
         if part in type_keys:
             assert saved[part][type_keys[part]], part
     assert (repo / "tokenizer_config.json").is_file()
+
+
+@pytest.mark.parametrize(("model_type", "class_name", "placeholder"), [
+    ("llava", "LlavaForConditionalGeneration", "<image>"),  # a family without its own chat format: its processor's
+    ("qwen2_vl", "Qwen2VLForConditionalGeneration", "<|image_pad|>"),  # a family whose format is its own
+])
+def test_the_family_placeholder_in_a_hand_written_prompt(model_type: str, class_name: str, placeholder: str,
+                                                          tmp_path: Path) -> None:
+    """A prompt written as the family's model card writes it (LLaVA: ``USER: <image>\\n... ASSISTANT:``) works with
+    the tiny processor and model, and the chat template renders the same placeholder."""
+    import torch
+    import transformers
+    from mmcheck import image, messages, processor_without_torchvision
+
+    repo = build(model_type, class_name, tmp_path)
+    try:
+        processor = transformers.AutoProcessor.from_pretrained(str(repo))
+    except ImportError as exc:  # Qwen2-VL's video part needs torchvision: the saved parts around a stand-in
+        if not needs_torchvision(exc):
+            raise
+        processor = processor_without_torchvision(repo)
+    assert processor.image_token == processor.tokenizer.image_token == placeholder
+    assert len(processor.tokenizer.encode(placeholder, add_special_tokens=False)) == 1
+    rendered = processor.apply_chat_template(messages(), add_generation_prompt=True, tokenize=False)
+    assert rendered.count(placeholder) == 1
+    inputs = processor(text=[f"USER: {placeholder}\nWhat are these?\nASSISTANT:"], images=[image()],
+                       return_tensors="pt")
+    model = getattr(transformers, class_name).from_pretrained(str(repo)).eval()
+    assert model.config.image_token_id == processor.tokenizer.convert_tokens_to_ids(placeholder)
+    with torch.no_grad():
+        assert torch.isfinite(model(**inputs).logits).all()

@@ -358,6 +358,12 @@ def _build_model(spec: FixtureSpec, repo: Path, stage: Any, arch: "ArchInfo | No
                 from . import processors
 
                 token_ids.update(processors.add_processor_tokens(arch.model_type, tokenizer))
+                if chat_format is not None and not chat_format.media:  # a format not the family's own
+                    from .tokenizer import chat
+
+                    if getattr(tokenizer, "image_token", None) is None:  # its processor names no placeholder
+                        token_ids.update(chat.add_media_tokens(tokenizer, chat.get_format(chat.DEFAULT_FORMAT).media))
+                    chat.bind_media(tokenizer)
     with stage("shrink"):
         ids = _special_ids(tokenizer, base) if tokenizer is not None else None
         if ids is not None:

@@ -89,13 +89,19 @@ class SavedProcessorConfig:
     def __repr__(self) -> str:
         return f"SavedProcessorConfig({self.class_name}, needs {self.missing})"
 
+#: Image size for a model whose config fixes none (a fully convolutional net: ResNet, RegNet, BiT): its last
+#: stage (stride 32) keeps 2 x 2 positions, so batch norm in training mode works on a single image, as it does
+#: with the real repos' 224-pixel processors (peft's test_vision_models trains the tiny ResNet on one image).
+SIZE_AGNOSTIC_IMAGE_SIZE = 64
+
+
 def _image_size(config: Any) -> int:
     size = find_in_config(config, "image_size", VISION_KEYS)
     if size is None:
         size = find_in_config(config, "max_img_size", VISION_KEYS)  # TVP's frames
     if isinstance(size, (list, tuple)) and size:
         size = min(size)  # SegGPT's [2h, w] canvas holds two h x w images
-    return int(size) if isinstance(size, int) and size > 0 else 32
+    return int(size) if isinstance(size, int) and size > 0 else SIZE_AGNOSTIC_IMAGE_SIZE
 
 
 def _class_names(table: Mapping[str, Any], model_type: str) -> list[str]:
@@ -356,16 +362,23 @@ def add_processor_tokens(model_type: str, tokenizer: Any) -> dict[str, int]:
     family = rules.PROCESSOR_TOKENS.get(model_type, {})
     _set_named_tokens(tokenizer, {attr: token for attr, token in family.items() if _named_token(tokenizer, attr) != token})
     defaults, reads = _token_params(cls), tokenizer_reads(cls)
-    probe = _probe_processor(cls, model_type, tokenizer)
-    if probe is None:
+    def give_read_tokens() -> Any:
         wanted = {attr: defaults.get(attr) or f"<|{attr[: -len('_token')]}|>"
                   for attr in reads if _named_token(tokenizer, attr) is None}
         _set_named_tokens(tokenizer, wanted)
-        probe = _probe_processor(cls, model_type, tokenizer)
+        return _probe_processor(cls, model_type, tokenizer)
+
+    probe = _probe_processor(cls, model_type, tokenizer)
+    if probe is None:
+        probe = give_read_tokens()
     written = placeholders(probe) if probe is not None else {}
     own = {attr: token for attr, token in written.items()
            if isinstance(getattr(probe, attr), str) and (_named_token(tokenizer, attr) is None or attr not in reads)}
     _set_named_tokens(tokenizer, {a: t for a, t in own.items() if _named_token(tokenizer, a) != t})
+    if own and _probe_processor(cls, model_type, tokenizer) is None:
+        # the processor as it loads from the saved tokenizer, which now names its placeholders, reads more of it
+        # (Idefics 2: with tokenizer.image_token set it reads tokenizer.image_boundary_token too)
+        give_read_tokens()
     ids = processor_token_ids(tokenizer, (*reads, *defaults, *family, *written))
     for attr, token in written.items():  # AddedToken placeholders (BLIP-2): the id, no tokenizer attribute
         token_ids = tokenizer.encode(token, add_special_tokens=False)

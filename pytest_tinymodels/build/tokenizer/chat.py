@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
@@ -631,7 +632,9 @@ def chat_format_for(model_type: str, suffix: str | None = None, *, task: str | N
     name, options = variant_format(model_type, suffix)
     fmt = FORMATS[name]
     if model_type not in FAMILY_FORMATS and name == DEFAULT_FORMAT:
-        fmt = fmt._replace(bos=None, pad=None)
+        # not the family's own format: its bos / pad and its media placeholders stay the family's (LLaVA's
+        # processor reads "<image>", not Qwen's "<|image_pad|>"; see bind_media)
+        fmt = fmt._replace(bos=None, pad=None, media=())
     if "thinking" in options:
         fmt = fmt._replace(thinking_default=options["thinking"])
     return fmt
@@ -704,12 +707,7 @@ def install_chat_template(
     extra = [AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(special)]
     tokenizer.add_special_tokens({**named, "extra_special_tokens": extra}, replace_extra_special_tokens=False)
 
-    if fmt.media:
-        media = dict(fmt.media)
-        new = {name: token for name, token in media.items() if getattr(tokenizer, name, None) != token}
-        if new:  # the runtime form of tokenizer_config's extra_special_tokens={name: token} in transformers 5
-            tokenizer._set_model_specific_special_tokens(special_tokens=new)
-        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in media.values()], special_tokens=True)
+    add_media_tokens(tokenizer, fmt.media)
     if fmt.text_tokens:
         tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in fmt.text_tokens])
 
@@ -727,6 +725,49 @@ def install_chat_template(
     for attribute, token in fmt.media:
         ids[f"{attribute}_id"] = tokenizer.convert_tokens_to_ids(token)
     return ids
+
+
+def add_media_tokens(tokenizer: "PreTrainedTokenizerBase", media: tuple[tuple[str, str], ...]) -> dict[str, int]:
+    """Each ``(attribute, token)`` of ``media`` one special token, named ``tokenizer.<attribute>``; returns
+    ``{"<attribute>_id": id}``."""
+    from tokenizers import AddedToken
+
+    if not media:
+        return {}
+    named = dict(media)
+    new = {name: token for name, token in named.items() if getattr(tokenizer, name, None) != token}
+    if new:  # the runtime form of tokenizer_config's extra_special_tokens={name: token} in transformers 5
+        tokenizer._set_model_specific_special_tokens(special_tokens=new)
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in named.values()], special_tokens=True)
+    return {f"{name}_id": tokenizer.convert_tokens_to_ids(token) for name, token in media}
+
+
+_MEDIA_VARIABLE = re.compile(r"\b(\w+_token)\s*\|\s*default\(")
+
+
+def bind_media(tokenizer: "PreTrainedTokenizerBase") -> dict[str, str]:
+    """Make the installed template write the tokenizer's own media placeholders: each ``NAME | default(...)`` the
+    template reads becomes ``tokenizer.NAME`` where the tokenizer has that named token, and an empty string for a
+    wrapper it lacks (``vision_start_token``...), by ``{%- set NAME = ... -%}`` lines before the template.  For a
+    family whose format is not its own (LLaVA under the default ChatML): its processor's ``<image>`` is what an
+    image part renders.  Returns the bound names; a template that reads none is left as it is."""
+    template = tokenizer.chat_template
+    if not isinstance(template, str):
+        return {}
+    bound: dict[str, str] = {}
+    for name in dict.fromkeys(_MEDIA_VARIABLE.findall(template)):
+        try:
+            value = getattr(tokenizer, name, None)
+        except Exception:  # noqa: BLE001 - a tokenizer's __getattr__ may raise for unknown names
+            value = None
+        if isinstance(value, str) and value:
+            bound[name] = value
+        elif any(part in name for part in ("start", "end", "bos", "eos")):
+            bound[name] = ""
+    if bound:
+        header = "".join("{%- set " + name + " = " + json.dumps(value) + " -%}\n" for name, value in bound.items())
+        tokenizer.chat_template = header + template
+    return bound
 
 
 def _named_values(named: Mapping[str, Any]) -> set[str]:

@@ -88,6 +88,24 @@ def test_coverage_pattern_matching_nothing_is_an_error(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(("size", "message"), [("hiden=8", "did you mean 'hidden'"), ("hidden", "is not KIND=N"),
+                                             ("hidden=0", "positive integer")])
+def test_coverage_mistyped_size_is_an_error(tmp_path: Path, size: str, message: str) -> None:
+    proc = run_cli("coverage", "--task", "causal-lm", "--size", size, "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2 and "--size" in proc.stderr and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_coverage_at_a_size(tmp_path: Path) -> None:
+    proc = run_cli("coverage", "--task", "causal-lm", "--include", "llama", "--size", "hidden=8", "-q", "--out",
+                   str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = __import__("json").loads((tmp_path / "o" / "coverage.json").read_text())
+    assert report["meta"]["size"] == {"hidden": 8}
+    row = next(r for r in report["results"] if r["class_name"] == "LlamaForCausalLM")
+    assert row["forward"] and row["params"] < 40_000, row  # 8 wide: ~35k parameters against ~160k at 64
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 def test_serve_stops_cleanly_on_sigterm_during_its_start(tmp_path: Path) -> None:
     """A SIGTERM sent right after start (while the manifest is read and transformers imported) stops

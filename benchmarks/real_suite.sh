@@ -76,6 +76,10 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 "peft-internal-testing/tiny-clip-text-2" = "CLIPTextModel"
 "hf-internal-testing/tiny-qwen3-moe" = "Qwen3MoeForCausalLM"
 "peft-internal-testing/tiny-LlavaForConditionalGeneration" = "LlavaForConditionalGeneration"
+# Gemma 4 E2B shares the KV caches of its last layers: 4 layers (sliding, full, sliding, full), the last 2 shared
+"peft-internal-testing/tiny-random-gemma4-E2B" = { architecture = "Gemma4ForConditionalGeneration", config = { text_config = { num_hidden_layers = 4, layer_types = ["sliding_attention", "full_attention", "sliding_attention", "full_attention"], num_kv_shared_layers = 2, per_layer_config = { "1" = { head_dim = 32 }, "3" = { head_dim = 32 } } } } }
+# transformers' Gemma 3 model tester is 32 wide: the embedding outputs peft bounds by 100 scale with sqrt(width)
+"hf-internal-testing/tiny-random-Gemma3ForCausalLM" = { architecture = "Gemma3ForCausalLM", size = { hidden = 32 } }
 "peft-internal-testing/tiny_OPTForSequenceClassification-lora" = { adapter = { base = "OPTForSequenceClassification" } }
 "peft-internal-testing/tiny_OPTForQuestionAnswering-lora" = { adapter = { base = "OPTForQuestionAnswering" } }
 "peft-internal-testing/tiny_OPTForFeatureExtraction-lora" = { adapter = { base = "OPTModel" } }
@@ -86,8 +90,8 @@ stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real check
 "peft-internal-testing/gpt2-lora-random" = { adapter = { base = "peft-internal-testing/tiny-random-gpt2", init_lora_weights = false } }
 EOF
 printf '%s\n' "${MANIFEST_EXTRA:-}" >> "$WORK/fixtures.toml"
-# Dataset repos with named configs for the real datasets peft's tests read (glue's sst2 config, iris, the cats
-# image): synthetic rows with their columns and splits, laid out by the tiny hub as the Hub lays out parquet repos.
+# Dataset repos with named configs for the real datasets peft's tests read (glue's sst2 config, iris, English
+# quotes, the cats image): synthetic rows with their columns and splits, laid out by the tiny hub as the Hub lays out parquet repos.
 mkdir -p "$WORK/data"
 "$PYTHON" - "$WORK/data" <<'PY'
 import json, random, sys
@@ -98,6 +102,11 @@ for split, n in (("train", 16), ("validation", 12)):
     with open(f"{out}/sst2_{split}.jsonl", "w") as f:
         for i in range(n):
             f.write(json.dumps({"sentence": " ".join(rng.choices(words, k=8)), "label": i % 2, "idx": i}) + "\n")
+with open(f"{out}/english_quotes.jsonl", "w") as f:
+    for i in range(40):
+        f.write(json.dumps({"quote": "\u201c" + " ".join(rng.choices(words, k=12)).capitalize() + ".\u201d",
+                            "author": rng.choice(["Ada Lovelace", "Alan Turing", "Grace Hopper"]),
+                            "tags": rng.sample(["life", "love", "humor", "truth"], k=2)}) + "\n")
 with open(f"{out}/iris.jsonl", "w") as f:
     for i in range(150):
         k = i // 50
@@ -113,6 +122,9 @@ sst2 = { data_files = { train = "data/sst2_train.jsonl", validation = "data/sst2
 
 [hub.datasets."scikit-learn/iris".configs]
 default = { data_files = { train = "data/iris.jsonl" } }
+
+[hub.datasets."ybelkada/english_quotes_copy".configs]
+default = { data_files = { train = "data/english_quotes.jsonl" } }   # quote, author, tags
 
 [hub.datasets."huggingface/cats-image".configs]
 default = { format = "image_classification" }   # a test split with an image column (load_cat_image)

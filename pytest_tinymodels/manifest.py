@@ -586,13 +586,27 @@ def _merged_table(
     return merged
 
 
-def _check_config(config: Mapping[str, Any], path: Path, fixture: str, prefix: str = "config") -> None:
+#: Config tables keyed by layer index (``per_layer_config = { "3" = { head_dim = 32 } }``: Gemma 4, Dots3).
+LAYER_INDEXED_TABLES = frozenset({"per_layer_config"})
+
+
+def _check_config(config: Mapping[str, Any], path: Path, fixture: str, prefix: str = "config",
+                  layer_indexed: bool = False) -> None:
     for key, value in config.items():
         field_name = f"{prefix}.{key}"
+        if layer_indexed:
+            if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+                raise ManifestError(f"keys of {prefix.rsplit('.', 1)[-1]} are layer indices, got {key!r}", path=path,
+                                    fixture=fixture, field=field_name, hint='e.g. { "3" = { head_dim = 32 } }')
+            if not isinstance(value, dict):
+                raise ManifestError("must be a table of the layer's overrides", path=path, fixture=fixture,
+                                    field=field_name)
+            _check_config(value, path, fixture, field_name)
+            continue
         if not isinstance(key, str) or not key.isidentifier():
             raise ManifestError(f"config keys must be identifiers, got {key!r}", path=path, fixture=fixture, field=field_name)
         if isinstance(value, dict):
-            _check_config(value, path, fixture, field_name)
+            _check_config(value, path, fixture, field_name, layer_indexed=key in LAYER_INDEXED_TABLES)
         elif key in POSITIVE_INT_FIELDS:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ManifestError(f"must be a positive integer, got {value!r}", path=path, fixture=fixture, field=field_name)

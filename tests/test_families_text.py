@@ -67,3 +67,36 @@ def test_blt_local_configs_follow_the_global_hidden_size() -> None:
 def test_decision_transformer_episode_table_is_small() -> None:
     small = shrink.shrink_dict({"model_type": "decision_transformer", "hidden_size": 128, "max_ep_len": 4096})
     assert small["max_ep_len"] == 256
+
+
+def test_forced_token_ids_follow_the_tokenizer(tmp_path) -> None:
+    """BART's config forces eos at the last step (class default 2): the tiny one forces the tokenizer's eos, in
+    its config and its generation config, as the real repos force theirs."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from pytest_tinymodels.build import build_entry
+    from pytest_tinymodels.manifest import FixtureSpec
+
+    spec = FixtureSpec(name="bart", manifest=tmp_path / "fixtures.toml", architecture="BartForConditionalGeneration")
+    build_entry(spec, tmp_path / "entry")
+    repo = tmp_path / "entry" / "repo"
+    eos = AutoTokenizer.from_pretrained(str(repo)).eos_token_id
+    config = json.loads((repo / "config.json").read_text())
+    generation = json.loads((repo / "generation_config.json").read_text())
+    assert config["eos_token_id"] == config["forced_eos_token_id"] == generation["forced_eos_token_id"] == eos
+
+
+def test_gemma4_full_attention_layers_keep_their_wider_head() -> None:
+    """Gemma 4's full-attention layers have twice the sliding layers' head dim (512 against 256): the tiny one
+    keeps the ratio, so KV caches of two shapes exist (peft's prefix tuning handles them, #3201); the
+    assistants, whose code reads one global head dim, keep one."""
+    small = shrink.shrink_config(shrink.base_config("gemma4")).to_dict()["text_config"]
+    full = [str(i) for i, kind in enumerate(small["layer_types"]) if kind == "full_attention"]
+    assert full and small["per_layer_config"] == {i: {"head_dim": 2 * small["head_dim"]} for i in full}
+    assistant = shrink.shrink_config(shrink.base_config("gemma4_assistant")).to_dict()["text_config"]
+    assert not assistant["per_layer_config"]
+    other = {"model_type": "llama", "text_config": {"head_dim": 16, "layer_types": ["full_attention"]}}
+    text._rule_wider_full_attention_heads(other, None)  # type: ignore[arg-type]
+    assert "per_layer_config" not in other["text_config"]

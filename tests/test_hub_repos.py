@@ -90,6 +90,8 @@ def test_size_conventions(tmp_path: Path, repo_id: str, hidden: int | None) -> N
     else:
         assert spec.size["hidden"] == hidden and spec.size["intermediate"] == 32 and spec.size["layers"] == 2
         assert spec.build_key_fields()["size"] == dict(sorted(spec.size.items()))
+    hint = _registry(tmp_path).declaration_hint("model", repo_id)  # offline mode: the line that declares it
+    assert ("size = { " in hint) == (hidden is not None) and (hidden is None or f"hidden = {hidden}," in hint), hint
     declared = _registry(tmp_path, f'[hub.ids]\n"{repo_id}" = {{ architecture = "{spec.architecture}", '
                                    'size = { hidden = 32 } }\n').resolve("model", repo_id).spec
     assert declared.size["hidden"] == 32  # a declaration's own value wins, kind by kind
@@ -162,6 +164,9 @@ def test_dataset_hint_names_the_configs_asked_for() -> None:
         ' weird = { fixture = "tiny_llama" } }')
     assert "default" in miss_hint("dataset", "org/ds")  # no config asked: one default config
     assert "tiny_llama" not in miss_hint("model", "org/reranker-bert-tiny")
+    for no_model_type in ("hf-internal-testing/tiny-sd-pipe", "MLP"):  # a pipeline, a test's module name
+        assert miss_hint("model", no_model_type) == (
+            f'[hub.ids] "{no_model_type}" = "<Class>"  # the class it stands for, a model type or a fixture')
 
 
 @pytest.mark.parametrize(("text", "field", "fragment"), [

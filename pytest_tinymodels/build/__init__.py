@@ -472,7 +472,8 @@ def _shrunk_source_tokenizer(spec: FixtureSpec, source_dir: Path, repo: Path, vo
 
 
 def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
-    """The tokenizer's special ids, plus ``decoder_start_token_id`` for encoder-decoder models.
+    """The tokenizer's special ids, plus ``decoder_start_token_id`` for encoder-decoder models and the
+    ``forced_eos_token_id`` / ``forced_bos_token_id`` a config sets (as its eos / bos).
 
     The decoder start keeps its role: it was the base config's pad/eos/bos id, so it becomes the
     tokenizer's pad/eos/bos id; encoder-decoders that declare none start with pad (T5's convention).
@@ -484,6 +485,10 @@ def _special_ids(tokenizer: Any, base: Any) -> dict[str, int | None]:
     if start is not None or getattr(base, "is_encoder_decoder", False):
         role = next((r for r in ("pad", "eos", "bos") if start is not None and getattr(base, f"{r}_token_id", None) == start), "pad")
         ids["decoder_start_token_id"] = ids.get(f"{role}_token_id") if ids.get(f"{role}_token_id") is not None else ids.get("pad_token_id")
+    for forced, role in (("forced_eos_token_id", "eos_token_id"), ("forced_bos_token_id", "bos_token_id")):
+        # BART forces eos at the last step and mBART a language bos: the tokenizer's tokens, not the class default
+        if getattr(base, forced, None) is not None and ids.get(role) is not None:
+            ids[forced] = ids[role]
     return ids
 
 

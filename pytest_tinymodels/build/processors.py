@@ -89,9 +89,10 @@ class SavedProcessorConfig:
     def __repr__(self) -> str:
         return f"SavedProcessorConfig({self.class_name}, needs {self.missing})"
 
-#: Image size for a model whose config fixes none (a fully convolutional net: ResNet, RegNet, BiT): its last
-#: stage (stride 32) keeps 2 x 2 positions, so batch norm in training mode works on a single image, as it does
-#: with the real repos' 224-pixel processors (peft's test_vision_models trains the tiny ResNet on one image).
+#: Image size for a convolutional backbone whose config fixes none (stages of ``hidden_sizes``, no patches:
+#: ResNet, RegNet, BiT): its last stage (stride 32) keeps 2 x 2 positions, so batch norm in training mode works
+#: on a single image, as it does with the real repos' 224-pixel processors (peft's test_vision_models trains the
+#: tiny ResNet on one image). Other models without an image size keep 32.
 SIZE_AGNOSTIC_IMAGE_SIZE = 64
 
 
@@ -101,7 +102,10 @@ def _image_size(config: Any) -> int:
         size = find_in_config(config, "max_img_size", VISION_KEYS)  # TVP's frames
     if isinstance(size, (list, tuple)) and size:
         size = min(size)  # SegGPT's [2h, w] canvas holds two h x w images
-    return int(size) if isinstance(size, int) and size > 0 else SIZE_AGNOSTIC_IMAGE_SIZE
+    if isinstance(size, int) and size > 0:
+        return int(size)
+    cnn = isinstance(getattr(config, "hidden_sizes", None), (list, tuple)) and getattr(config, "patch_size", None) is None
+    return SIZE_AGNOSTIC_IMAGE_SIZE if cnn else 32
 
 
 def _class_names(table: Mapping[str, Any], model_type: str) -> list[str]:

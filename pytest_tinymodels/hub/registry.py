@@ -442,6 +442,8 @@ class HubRegistry:
             parts.append("dataset = { " + ", ".join(dataset) + " }")
         if spec.train is not None:
             parts.append("train = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in sorted(spec.train.items())) + " }")
+        if spec.size:
+            parts.append("size = { " + ", ".join(f"{k} = {v}" for k, v in sorted(spec.size.items())) + " }")
         if target.library:
             parts.append(f"library = {_toml_value(target.library)}")
         if len(parts) == 1 and spec.architecture:
@@ -477,7 +479,8 @@ def miss_hint(repo_type: str, repo_id: str, configs: Iterable[str] = ()) -> str:
         guess = guess_stand_in(repo_id)
     except Exception:  # noqa: BLE001 - a hint must never fail the summary
         guess = None
-    value = hint_table(guess) if guess is not None else '"LlamaForCausalLM"  # or any class / model type / fixture'
+    # no model type among the id's words (a diffusers pipeline, a test's module name): no class is guessed
+    value = hint_table(guess) if guess is not None else '"<Class>"  # the class it stands for, a model type or a fixture'
     return f'[hub.ids] "{repo_id}" = {value}'
 
 

@@ -230,6 +230,29 @@ def _fix_packed_patch_towers(c: InputContext, inputs: dict) -> None:
     _keep_params(c, inputs)
 
 
+#: Model types whose full-attention layers have a wider head than their sliding layers (Gemma 4: 512 against 256)
+#: and whose modeling code reads the per-layer head dims (the Gemma 4 assistants read one global head dim).
+WIDER_FULL_ATTENTION_HEADS: dict[str, int] = {"gemma4": 2, "gemma4_unified": 2, "diffusion_gemma": 2}
+
+
+@rules.family_rule("text_wider_full_attention_heads")
+def _rule_wider_full_attention_heads(node: dict, ctx: shrink.ShrinkContext) -> None:
+    """Gemma 4: the full-attention layers keep their wider head (twice the sliding layers' head dim), which the
+    generic per-layer rule makes equal: KV caches of two shapes are what prefix tuning and cache code meet there."""
+    ratio = WIDER_FULL_ATTENTION_HEADS.get(str(node.get("model_type")))
+    sub = node.get("text_config")
+    if ratio is None or not isinstance(sub, dict) or not _int(sub.get("head_dim")):
+        return
+    types = sub.get("layer_types")
+    if not isinstance(types, list):
+        return
+    overrides = dict(sub.get("per_layer_config") or {})
+    for i, kind in enumerate(types):
+        if kind == "full_attention":
+            overrides[str(i)] = {**overrides.get(str(i), {}), "head_dim": sub["head_dim"] * ratio}
+    sub["per_layer_config"] = overrides
+
+
 @rules.family_rule("text_global_hidden_size")
 def _rule_global_hidden_size(node: dict, ctx: shrink.ShrinkContext) -> None:
     """BLT: the local encoder/decoder's ``hidden_size_global`` is the global transformer's hidden size

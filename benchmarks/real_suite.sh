@@ -52,7 +52,7 @@ done
 # are tiny LoRA adapters on tiny bases; revisions name the same content. MANIFEST_EXTRA: more [hub.ids] lines.
 cat > "$WORK/fixtures.toml" <<'EOF'
 [hub]
-stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*"]   # real checkpoints whose architecture is all a test needs
+stand_ins = ["google/flan-t5-*", "gpt2", "tiiuae/falcon-mamba-*", "bert-base-uncased"]   # real checkpoints whose architecture is all a test needs
 
 [hub.ids]
 "peft-internal-testing/tiny-dummy-qwen2" = "Qwen2ForCausalLM"
